@@ -16,6 +16,8 @@ import pandas as pd
 from pipeline.codes import Reason
 from schemas.canonical import READ_ERROR_COLUMNS, STAGED_COLUMNS, STAGED_STRING_COLUMNS
 
+_STRING = pd.StringDtype("pyarrow")
+
 
 class UnreadableFile(Exception):
     """A whole file that cannot be read as its channel's format."""
@@ -41,34 +43,42 @@ class ChannelRead:
 def staged_frame(columns: dict[str, object], n: int) -> pd.DataFrame:
     """Build a staged frame of n rows from the given columns; absent ones are NA.
 
-    String columns get the pandas "string" dtype, flags default to "",
+    String columns get the pyarrow-backed "string" dtype, flags default to "",
     identity_verified to False, marketing_prohibited to NA.
     """
-    out: dict[str, object] = {}
+    index = pd.RangeIndex(n)
+
+    def values(value: object) -> object:
+        # Positional: a Series from a reader may carry its own index.
+        return value.set_axis(index) if isinstance(value, pd.Series) else value
+
+    out: dict[str, pd.Series] = {}
     for name in STAGED_STRING_COLUMNS:
         value = columns.get(name)
         if value is None:
-            value = [""] * n if name == "read_flags" else [pd.NA] * n
-        out[name] = pd.Series(value, dtype="string[pyarrow]").reset_index(drop=True) if not isinstance(value, pd.Series) \
-            else value.astype("string[pyarrow]").reset_index(drop=True)
-    out["record_number"] = pd.Series(columns["record_number"], dtype="int64").reset_index(drop=True)
+            out[name] = pd.Series("" if name == "read_flags" else pd.NA, index=index, dtype=_STRING)
+        else:
+            out[name] = pd.Series(values(value), index=index, dtype=_STRING)
+    out["record_number"] = pd.Series(values(columns["record_number"]), index=index, dtype="int64")
     observed = columns.get("observed_at")
-    out["observed_at"] = (pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]") if observed is None
-                          else pd.Series(observed).reset_index(drop=True).astype("datetime64[ns, UTC]"))
+    if observed is None:
+        out["observed_at"] = pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
+    else:
+        times = pd.to_datetime(pd.Series(values(observed), index=index), utc=True)
+        out["observed_at"] = times.astype("datetime64[ns, UTC]")
     marketing = columns.get("marketing_prohibited")
-    out["marketing_prohibited"] = pd.Series([pd.NA] * n if marketing is None else marketing,
-                                            dtype="boolean").reset_index(drop=True)
+    out["marketing_prohibited"] = pd.Series(pd.NA if marketing is None else values(marketing),
+                                            index=index, dtype="boolean")
     verified = columns.get("identity_verified")
-    out["identity_verified"] = pd.Series([False] * n if verified is None else verified,
-                                         dtype="bool").reset_index(drop=True)
-    frame = pd.DataFrame(out)
-    return frame[list(STAGED_COLUMNS)]
+    out["identity_verified"] = pd.Series(False if verified is None else values(verified),
+                                         index=index, dtype="bool")
+    return pd.DataFrame(out, index=index, columns=list(STAGED_COLUMNS), copy=False)
 
 
 def read_errors(rows: list[dict[str, object]]) -> pd.DataFrame:
     """A read-error frame from dicts with READ_ERROR_COLUMNS keys."""
     frame = pd.DataFrame(rows, columns=list(READ_ERROR_COLUMNS))
     for name in ("channel", "source_record_id", "reason", "raw"):
-        frame[name] = frame[name].astype("string[pyarrow]")
+        frame[name] = frame[name].astype(_STRING)
     frame["record_number"] = frame["record_number"].astype("int64")
     return frame

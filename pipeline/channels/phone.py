@@ -1,0 +1,377 @@
+"""Reader for the call-centre CRM export (`phone_YYYYMMDD.csv`).
+
+Windows-1252, `;`-delimited, one header row (INTAKE.md):
+
+    Tiketti;Aika;Nimi;Henkilötunnus;Puhelin;Sähköposti;Katuosoite;Postinumero;
+    Postitoimipaikka;Tilinumero;Tuote;Käyttöpaikka;Suoramarkkinointikielto;Nauhoite
+
+`Nauhoite`, the call-recording reference, is dropped at read time: it is never
+parsed into a column, and a malformed row keeps its raw text for the steward
+only with that field blanked out.
+
+The CSV helpers below (`read_delimited`, `clean_text`, `helsinki_to_utc`,
+`yes_no`) are shared with the mail reader, which is the other delimited channel.
+
+>>> answers, unrecognised = yes_no(pd.Series([" k", "E", None, "ehkä"]), {"K": True, "E": False})
+>>> answers.tolist(), unrecognised.tolist()
+([True, False, <NA>, <NA>], [False, False, False, True])
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from pipeline.channels.base import ChannelRead, UnreadableFile, read_errors, staged_frame
+from pipeline.codes import Flag, Reason
+from schemas.canonical import SURNAME_FIRST
+
+CHANNEL = "phone"
+FILE_GLOB = "phone_*.csv"
+ENCODING = "cp1252"
+DELIMITER = ";"
+HEADER: tuple[str, ...] = (
+    "Tiketti", "Aika", "Nimi", "Henkilötunnus", "Puhelin", "Sähköposti", "Katuosoite",
+    "Postinumero", "Postitoimipaikka", "Tilinumero", "Tuote", "Käyttöpaikka",
+    "Suoramarkkinointikielto", "Nauhoite",
+)
+RECORDING_COLUMN = "Nauhoite"
+# CRM column -> staged column, for the columns that are plain text.
+TEXT_COLUMNS: dict[str, str] = {
+    "Tiketti": "source_record_id",
+    "Nimi": "full_name",
+    "Henkilötunnus": "personal_id",
+    "Puhelin": "phone",
+    "Sähköposti": "email",
+    "Katuosoite": "street_address",
+    "Postinumero": "postal_code",
+    "Postitoimipaikka": "city",
+    "Tilinumero": "account",
+    "Tuote": "product",
+    "Käyttöpaikka": "metering_point",
+}
+# `24.11.2026 14:05`. The CRM writes minutes; seconds are accepted in case an export adds them.
+TIME_PATTERN = (r"^(?P<day>\d{1,2})\.(?P<month>\d{1,2})\.(?P<year>\d{4}) +"
+                r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?$")
+MARKETING_ANSWERS: dict[str, bool] = {"K": True, "E": False}
+
+HELSINKI = "Europe/Helsinki"
+
+
+# ---------------------------------------------------------------- shared CSV helpers
+
+def file_bytes(path: Path) -> bytes:
+    """The file's bytes; a zero-byte (or whitespace-only) file is `file_empty`."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise UnreadableFile(Reason.FILE_UNREADABLE, f"{path.name}: the file cannot be opened") from None
+    if not data or data.isspace():  # isspace stops at the first other byte; strip() would copy
+        raise UnreadableFile(Reason.FILE_EMPTY, f"{path.name}: the file holds no header and no records")
+    return data
+
+
+@dataclass
+class DelimitedRows:
+    """The good rows of a delimited file as Arrow string columns, plus the bad rows."""
+
+    columns: dict[str, pa.ChunkedArray]  # file column name -> raw text (not stripped)
+    record_numbers: np.ndarray           # line number of each good row, the header being line 1
+                                         # (the row number instead if a quoted value spans lines)
+    bad_rows: list[tuple[int, str]]      # (number, raw row text) of rows with a wrong field count
+    header: list[str]                    # the file's column names, in file order
+
+
+def _header_names(first_line: str, delimiter: str) -> list[str]:
+    fields = next(csv.reader([first_line], delimiter=delimiter), [])
+    return [name.strip() for name in fields]
+
+
+def check_header(file_name: str, names: Sequence[str], expected: Sequence[str]) -> None:
+    """Raise `UnreadableFile` unless `names` holds each expected column exactly once.
+
+    Missing columns are reported first and by our own names only: when the first row
+    is not a header at all its "names" are values, which must not reach a message.
+
+    >>> check_header("f.csv", ["a", "b"], ["a", "b"])
+    >>> check_header("f.csv", ["a"], ["a", "b"])
+    Traceback (most recent call last):
+    pipeline.channels.base.UnreadableFile: file_missing_column: f.csv: missing column(s) 'b'
+    >>> check_header("f.csv", ["a", "b", "c"], ["a", "b"])
+    Traceback (most recent call last):
+    pipeline.channels.base.UnreadableFile: file_unknown_column: f.csv: unknown column(s) 'c'
+    """
+    missing = [name for name in expected if name not in names]
+    if missing:
+        listed = ", ".join(repr(name) for name in missing)
+        extra = sum(1 for name in names if name not in expected)
+        more = f" ({extra} column(s) not in the format)" if extra else ""
+        raise UnreadableFile(Reason.FILE_MISSING_COLUMN, f"{file_name}: missing column(s) {listed}{more}")
+    seen: set[str] = set()
+    unknown: list[str] = []
+    for name in names:
+        if name not in expected or name in seen:
+            unknown.append(name)
+        seen.add(name)
+    if unknown:
+        # Every expected name is present, so this row is a real header: the extras
+        # are column names, not values. Cut long ones all the same.
+        listed = ", ".join(repr(name[:40]) for name in unknown)
+        raise UnreadableFile(Reason.FILE_UNKNOWN_COLUMN, f"{file_name}: unknown column(s) {listed}")
+
+
+def _line_numbers(data: bytes, rows_seen: int) -> np.ndarray | None:
+    """Each row's line number, when empty lines made pyarrow's row numbers differ from them.
+
+    Row r (the header is row 1) is the r-th non-empty line, provided every row is one
+    line. When a quoted value spans lines that does not hold: keep the row numbers
+    (None), which still order the records and locate them for a steward.
+    """
+    if b"\n\n" not in data and not data.startswith(b"\n"):
+        return None
+    lengths = np.diff(np.concatenate(([-1], np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))))) - 1
+    non_empty = np.flatnonzero(lengths > 0) + 1
+    if len(non_empty) != rows_seen + 1:
+        return None
+    return non_empty
+
+
+def read_delimited(file_name: str, data: bytes, *, delimiter: str, expected: Sequence[str],
+                   drop: Sequence[str] = ()) -> DelimitedRows:
+    """Read UTF-8 CSV bytes (header in row 1) with every column as text.
+
+    Rows with the wrong number of fields are set aside with their number; blank
+    lines are skipped; the columns in `drop` are never materialised. pyarrow's own
+    messages quote row text, so none of them is passed on.
+    """
+    data = data.replace(b"\r\n", b"\n")  # one line ending, so a line is blank or not the same way everywhere
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    first_line = data[: data.index(b"\n")].decode("utf-8")
+    header = _header_names(first_line, delimiter)
+    check_header(file_name, header, expected)
+
+    bad_rows: list[tuple[int, str]] = []
+
+    def set_aside(row: pacsv.InvalidRow) -> str:
+        bad_rows.append((row.number, row.text))
+        return "skip"
+
+    keep = [name for name in header if name not in drop]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            # single-threaded: only then does pyarrow know each bad row's number
+            read_options=pacsv.ReadOptions(use_threads=False, skip_rows=1, column_names=header,
+                                           block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
+                                             newlines_in_values=True, ignore_empty_lines=True,
+                                             invalid_row_handler=set_aside),
+            convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in keep},
+                                                 include_columns=keep, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        raise UnreadableFile(Reason.FILE_UNREADABLE, f"{file_name}: the rows cannot be parsed as CSV") from None
+
+    # pyarrow numbers rows from the header (row 1), not counting empty lines; a line of
+    # spaces is a row with one field, set aside like any bad row but not a record.
+    rows_seen = table.num_rows + len(bad_rows)
+    set_aside_numbers = np.array([number for number, _ in bad_rows], dtype="int64")
+    record_numbers = np.setdiff1d(np.arange(2, rows_seen + 2, dtype="int64"), set_aside_numbers, assume_unique=True)
+    for number, text in bad_rows:
+        if number == rows_seen + 1 and "\n" in text.rstrip():
+            # A quote opened and never closed swallows the rest of the file into one "row":
+            # the records after it cannot be told apart, so the file cannot be read.
+            raise UnreadableFile(Reason.FILE_UNREADABLE,
+                                 f"{file_name}: a quoted field opened in row {number} is never closed")
+    line_of_row = _line_numbers(data, rows_seen)
+    if line_of_row is not None:
+        record_numbers = line_of_row[record_numbers - 1]
+        bad_rows = [(int(line_of_row[number - 1]), text) for number, text in bad_rows]
+    bad_rows = [(number, text) for number, text in bad_rows if text.strip()]
+    return DelimitedRows(
+        columns={name: table.column(name) for name in keep},
+        record_numbers=record_numbers,
+        bad_rows=bad_rows,
+        header=header,
+    )
+
+
+def clean_text(values: pa.ChunkedArray | pa.Array) -> pd.Series:
+    """Text as typed, stripped; empty -> NA. Returns a pyarrow-backed pandas string Series."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    if isinstance(trimmed, pa.Array):
+        trimmed = pa.chunked_array([trimmed], type=pa.string())
+    return pd.Series(pd.arrays.ArrowStringArray(trimmed))
+
+
+def _wall_clock(text: pd.Series, pattern: str) -> pd.Series:
+    """Day-first date (and time) text -> naive datetime64; no match or no such date -> NaT.
+
+    Done on whole columns: the numbers are cut out with one regex and assembled with
+    numpy, which also rejects 30.2. (strptime-style parsers in Arrow roll it over).
+    """
+    values = pa.array(text.astype("string[pyarrow]").array)
+    parts = pc.extract_regex(values, pattern)
+    matched = parts.is_valid().to_numpy(zero_copy_only=False)
+
+    def number(name: str, default: int = 0) -> np.ndarray:
+        field = pc.struct_field(parts, name)
+        field = pc.if_else(pc.equal(field, ""), pa.scalar(None, pa.string()), field)  # an optional group not given
+        out = pc.cast(field, pa.int64()).fill_null(default).to_numpy(zero_copy_only=False)
+        return out.astype("int64")
+
+    names = parts.type.names
+    day, month, year = number("day"), number("month"), number("year")
+    hour = number("hour") if "hour" in names else np.zeros(len(values), dtype="int64")
+    minute = number("minute") if "minute" in names else np.zeros(len(values), dtype="int64")
+    second = number("second") if "second" in names else np.zeros(len(values), dtype="int64")
+    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + (day - 1)
+    valid = (matched & (month >= 1) & (month <= 12) & (day >= 1) & (days.astype("datetime64[M]") == months)
+             & (hour < 24) & (minute < 60) & (second < 60) & (year >= 1700) & (year <= 2200))
+    stamp = (days.astype("datetime64[ns]") + hour * np.timedelta64(3600, "s") + minute * np.timedelta64(60, "s")
+             + second * np.timedelta64(1, "s"))
+    return pd.Series(np.where(valid, stamp, np.datetime64("NaT", "ns")), index=text.index, dtype="datetime64[ns]")
+
+
+def helsinki_to_utc(text: pd.Series, pattern: str) -> pd.Series:
+    """Finnish local wall-clock text -> UTC; text that does not match `pattern` -> NaT.
+
+    `pattern` has named groups day, month, year and optionally hour, minute, second.
+    A time that occurs twice (the autumn hour 03:00-03:59) is read as the first,
+    summer-time occurrence; a time that does not exist (the spring hour) as a
+    clock not yet put forward (+02:00).
+
+    >>> s = pd.Series(["24.11.2026 14:05", "28.6.2026 14:05", "29.3.2026 03:30", "25.10.2026 03:30",
+    ...                "30.2.2026 10:00", "24.11.2026 24:00", "x", None])
+    >>> [str(t) for t in helsinki_to_utc(s, TIME_PATTERN)]  # doctest: +NORMALIZE_WHITESPACE
+    ['2026-11-24 12:05:00+00:00', '2026-06-28 11:05:00+00:00', '2026-03-29 01:30:00+00:00',
+     '2026-10-25 00:30:00+00:00', 'NaT', 'NaT', 'NaT', 'NaT']
+    """
+    local = _wall_clock(text, pattern)
+    summer_first = np.ones(len(local), dtype=bool)
+    aware = local.dt.tz_localize(HELSINKI, ambiguous=summer_first, nonexistent=pd.Timedelta(hours=1))
+    return aware.dt.tz_convert("UTC")
+
+
+def yes_no(text: pd.Series, answers: dict[str, bool]) -> tuple[pd.Series, np.ndarray]:
+    """Map a channel's yes/no codes (upper-case keys, matched in any case) to boolean.
+
+    Empty -> NA: an empty answer states nothing. Returns the booleans and a mask of
+    answers that are neither empty nor one of `answers`: those are NA as well and
+    get `marketing_answer_unrecognised`.
+    """
+    folded = text.astype("string[pyarrow]").str.strip().str.upper()
+    known = folded.isin(list(answers)).to_numpy(dtype=bool, na_value=False)
+    result = pd.Series(pd.NA, index=text.index, dtype="boolean")
+    result[known] = folded[known].map(answers).astype("boolean")
+    unrecognised = folded.notna().to_numpy(dtype=bool, na_value=False) & ~known
+    return result, unrecognised
+
+
+def flag_where(mask: np.ndarray, flag: Flag) -> pd.Series:
+    """`read_flags` text: the flag where the mask is set, "" elsewhere."""
+    flags = constant_text("", len(mask))
+    if mask.any():
+        flags[mask] = flag.value
+    return flags
+
+
+def constant_text(value: str | None, n: int) -> pd.Series:
+    """n copies of one text (or NA) as a pyarrow string Series, without a Python list of n."""
+    column = pa.nulls(n, pa.string())
+    if value is not None:
+        column = column.fill_null(value)
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([column], type=pa.string())))
+
+
+# ---------------------------------------------------------------- the phone reader
+
+def _decode(file_name: str, data: bytes) -> bytes:
+    """cp1252 bytes -> UTF-8 bytes; bytes cp1252 leaves undefined -> `file_encoding`."""
+    header_line = data.split(b"\n", 1)[0]
+    if not header_line.isascii():
+        # The header has ö and ä: written as UTF-8 they also decode "fine" as
+        # cp1252 (into Ã¶), so look at the header's own bytes to spot a UTF-8 file.
+        try:
+            header_line.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            raise UnreadableFile(Reason.FILE_ENCODING, f"{file_name}: the header is UTF-8, not Windows-1252")
+    try:
+        return data.decode(ENCODING).encode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UnreadableFile(Reason.FILE_ENCODING,
+                             f"{file_name}: byte at offset {error.start} is not Windows-1252") from None
+
+
+def blank_recording(row_text: str, recording_index: int, delimiter: str = DELIMITER) -> str:
+    """A malformed row's text with the call-recording reference blanked out.
+
+    A row with a wrong field count does not say where each field is. In a long row
+    the reference is in its own column or later (an extra delimiter before it shifts
+    it right): blank all of those. In a short row it is the last field that holds
+    anything, if it is there at all: blank that. The steward may lose a field; the
+    reference never survives.
+
+    >>> blank_recording("T-1;a;b;c;REC-9", 3)
+    'T-1;a;b;;'
+    >>> blank_recording("T-1;a;REC-9;", 5)
+    'T-1;a;;'
+    >>> blank_recording("T-1;a;b;c;REC-9;", 3)
+    'T-1;a;b;;;'
+    >>> blank_recording("REC-9", 3)
+    ''
+    """
+    rows = list(csv.reader(io.StringIO(row_text), delimiter=delimiter))
+    fields = [field for row in rows for field in row]
+    if len(fields) > recording_index:
+        for index in range(recording_index, len(fields)):
+            fields[index] = ""
+    else:
+        non_empty = [i for i, field in enumerate(fields) if field.strip()]
+        if non_empty:
+            fields[non_empty[-1]] = ""
+    if len(fields) <= 1:
+        return ""
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\n").writerow(fields)
+    return out.getvalue().rstrip("\n")
+
+
+def read(path: Path) -> ChannelRead:
+    """Read one phone export into staged records and read errors."""
+    data = _decode(path.name, file_bytes(path))
+    rows = read_delimited(path.name, data, delimiter=DELIMITER, expected=HEADER, drop=(RECORDING_COLUMN,))
+    n = len(rows.record_numbers)
+
+    columns: dict[str, object] = {staged: clean_text(rows.columns[source]) for source, staged in TEXT_COLUMNS.items()}
+    columns["channel"] = constant_text(CHANNEL, n)
+    columns["name_order"] = constant_text(SURNAME_FIRST, n)
+    columns["record_number"] = rows.record_numbers
+    columns["observed_at"] = helsinki_to_utc(clean_text(rows.columns["Aika"]), TIME_PATTERN)
+    marketing, unrecognised = yes_no(clean_text(rows.columns["Suoramarkkinointikielto"]), MARKETING_ANSWERS)
+    columns["marketing_prohibited"] = marketing
+    columns["read_flags"] = flag_where(unrecognised, Flag.MARKETING_ANSWER_UNRECOGNISED)
+    records = staged_frame(columns, n)
+
+    recording_index = rows.header.index(RECORDING_COLUMN)
+    errors = read_errors([
+        {"channel": CHANNEL, "record_number": number, "source_record_id": None,
+         "reason": Reason.MALFORMED_RECORD.value, "raw": blank_recording(text, recording_index)}
+        for number, text in rows.bad_rows
+    ])
+    return ChannelRead(records=records, errors=errors)

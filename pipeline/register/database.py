@@ -1,0 +1,201 @@
+"""The register database: where it is, how to connect, how to migrate it.
+
+The URL comes from the environment (`REGISTER_DATABASE_URL`), never from a file:
+credentials stay out of the repository. Without it the register is a SQLite file
+in `data/register.db` of the project.
+
+Every engine is made by `make_engine`, which hides statement parameters and the
+key values PostgreSQL reports, so a database error never carries a person's data
+into a log or a failed run's event record.
+
+>>> str(normalise_url("postgresql://reg@db.example/register?sslmode=require"))
+'postgresql+psycopg://reg@db.example/register?sslmode=require'
+>>> str(normalise_url("postgres://db.example/register"))
+'postgresql+psycopg://db.example/register'
+>>> str(normalise_url("sqlite:///x.db"))
+'sqlite:///x.db'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+
+import schemas
+
+ENVIRONMENT_VARIABLE = "REGISTER_DATABASE_URL"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 65_536  # 64 MiB page cache per connection: bulk loads touch many index pages
+
+
+def _project_root() -> Path | None:
+    """The checkout holding pyproject.toml, or None when installed as a package."""
+    candidate = Path(__file__).resolve().parents[2]
+    return candidate if (candidate / "pyproject.toml").is_file() else None
+
+
+def _default_database_path() -> Path:
+    return (_project_root() or Path.cwd()) / "data" / "register.db"
+
+
+DEFAULT_DATABASE_URL = f"sqlite:///{_default_database_path()}"
+
+MIGRATIONS_DIRECTORY = Path(schemas.__file__).resolve().parent / "migrations"
+
+
+def database_url() -> str:
+    """The register's URL: `REGISTER_DATABASE_URL`, else the default SQLite file."""
+    return os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_DATABASE_URL
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Use psycopg 3 for PostgreSQL whatever the URL's scheme says; query options
+    (sslmode, sslrootcert, ...) pass through to libpq unchanged."""
+    url = make_url(url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def make_engine(url: str | URL | None = None, **kwargs) -> Engine:
+    """An engine on the register; `url` defaults to `database_url()`.
+
+    Extra keyword arguments go to `sqlalchemy.create_engine`, except that
+    `hide_parameters` is always True.
+    """
+    url = normalise_url(url if url is not None else database_url())
+    kwargs["hide_parameters"] = True
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        _ensure_sqlite_directory(url)
+        engine = sa.create_engine(url, **kwargs)
+        _configure_sqlite(engine, in_memory=_sqlite_in_memory(url))
+    elif backend == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = sa.create_engine(url, **kwargs)
+        event.listen(engine, "handle_error", _scrub_postgresql_error)
+    else:
+        engine = sa.create_engine(url, **kwargs)
+    return engine
+
+
+def _sqlite_in_memory(url: URL) -> bool:
+    database = url.database or ""
+    return database in ("", ":memory:") or "mode=memory" in database
+
+
+def _ensure_sqlite_directory(url: URL) -> None:
+    if _sqlite_in_memory(url) or (url.database or "").startswith("file:"):
+        return
+    Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy's "begin" emit BEGIN itself: pysqlite's own implicit
+        # transactions do not cover every statement (the SQLAlchemy-documented recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL: a commit survives an application crash; only an OS crash or
+        # power cut may lose the last transactions, never corrupt the file.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA temp_store = MEMORY")
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # `connection.execution_options(sqlite_begin="IMMEDIATE")` takes the write lock
+        # up front (waiting up to the busy timeout) instead of failing on the first
+        # write if another writer committed since this transaction's first read.
+        mode = connection.get_execution_options().get("sqlite_begin", "")
+        if mode not in ("", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+            raise ValueError("sqlite_begin must be DEFERRED, IMMEDIATE or EXCLUSIVE")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+# --- keeping values out of error messages ---------------------------------------------
+
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def scrub_postgresql_error(error: BaseException) -> BaseException:
+    """Reduce a psycopg error's message to its primary line, in place.
+
+    PostgreSQL's DETAIL (`Key (personal_id)=(...) already exists`, `Failing row
+    contains (...)`) and CONTEXT (`COPY source_record, line 5: "..."`) quote the
+    values themselves; data-exception messages (SQLSTATE class 22, e.g. `invalid
+    input syntax for type date: "..."`) quote the value in the primary line. The
+    structured `error.diag` fields stay available to code that needs them.
+    """
+    diag = getattr(error, "diag", None)
+    if diag is None:
+        return error
+    primary = diag.message_primary
+    if primary is None:
+        return error
+    sqlstate = diag.sqlstate or ""
+    if sqlstate.startswith("22"):
+        primary = _QUOTED.sub('"(value hidden)"', primary)
+    where = f" (table {diag.table_name})" if diag.table_name else ""
+    error.args = (f"{primary}{where} [SQLSTATE {sqlstate}]",)
+    return error
+
+
+def _scrub_postgresql_error(context) -> None:
+    original = context.original_exception
+    scrub_postgresql_error(original)
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None and getattr(wrapped, "orig", None) is original:
+        # DBAPIError composed its message from the unscrubbed error at construction.
+        wrapped.args = (f"({type(original).__module__}.{type(original).__name__}) {original}",)
+
+
+# --- migrations ---------------------------------------------------------------------------
+
+def alembic_config() -> Config:
+    """The Alembic configuration, independent of the working directory."""
+    config = Config(str(MIGRATIONS_DIRECTORY / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY))
+    return config
+
+
+def _run_alembic(engine_or_url: Engine | str | URL | None, action) -> None:
+    owned = not isinstance(engine_or_url, Engine)
+    engine = make_engine(engine_or_url) if owned else engine_or_url
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            action(config)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def migrate(engine_or_url: Engine | str | URL | None = None, revision: str = "head") -> None:
+    """Upgrade the register's schema to `revision` (default: the newest), in one transaction."""
+    _run_alembic(engine_or_url, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(engine_or_url: Engine | str | URL | None, revision: str) -> None:
+    """Downgrade the register's schema to `revision` ("base" drops every table)."""
+    _run_alembic(engine_or_url, lambda config: command.downgrade(config, revision))
+
+
+def check_schema(engine_or_url: Engine | str | URL | None = None) -> None:
+    """Raise `alembic.util.exc.AutogenerateDiffsDetected` if the database and the
+    table definitions in `schemas.register` differ (`alembic check`)."""
+    _run_alembic(engine_or_url, command.check)

@@ -1,0 +1,597 @@
+"""The transactional load of one run's intake into the register.
+
+`load_intake` writes, in ONE transaction, the run's new files (`intake_file`),
+their quarantined records and whole-file quarantines (`quarantine`) and their
+accepted records (`source_record`), and returns counts only (`LoadSummary`).
+A failure anywhere leaves the register as it was.
+
+The rules it keeps (REGISTER.md 1-3):
+- A file is identified by its checksum: one already in `intake_file` is skipped,
+  and of two files with the same checksum in one batch only the first by file
+  name loads.
+- A record is identified by (channel, source_record_id): one already in
+  `source_record`, or repeated within the batch, is a *re-send*. It is counted
+  (`records_resent`, inside `records_accepted`) but not stored again. Within a
+  batch the occurrence kept is the one with the earliest observed_at, then file
+  name, then record number, so loading days one at a time or all at once keeps
+  the same one.
+- Every file's counts add up: records_read = records_accepted + records_quarantined.
+
+Speed: a million records must load in seconds, so rows are never built one by
+one in SQLAlchemy. SQLite gets the raw DBAPI cursor's executemany inside the
+transaction; PostgreSQL gets psycopg COPY of CSV written by pyarrow. Existing
+record keys are looked up by joining a temporary table of the batch's keys.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import sqlalchemy as sa
+
+from pipeline.codes import Reason
+from pipeline.register.database import scrub_postgresql_error
+from schemas.canonical import CHANNELS
+from schemas.register import (
+    SOURCE_RECORD_CANONICAL_COLUMNS,
+    UTCDateTime,
+    intake_file,
+    quarantine,
+    source_record,
+)
+
+try:  # psycopg is a dependency, but SQLite-only use must not need it importable
+    import psycopg
+    _PSYCOPG_ERROR: type[BaseException] = psycopg.Error
+except ImportError:  # pragma: no cover
+    _PSYCOPG_ERROR = ()  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+FILE_COLUMNS: tuple[str, ...] = ("channel", "file_name", "checksum", "size_bytes", "file_reason", "file_detail")
+ACCEPTED_COLUMNS: tuple[str, ...] = SOURCE_RECORD_CANONICAL_COLUMNS + ("checksum",)
+QUARANTINED_COLUMNS: tuple[str, ...] = (
+    "channel", "source_record_id", "checksum", "record_number", "reasons", "detail", "raw_values",
+)
+
+# Rows handed to the database per executemany call / COPY chunk: bounds the
+# Python objects alive at once (SQLite) and the CSV buffer (PostgreSQL).
+CHUNK_ROWS = 50_000
+
+_REASON_CODES = frozenset(r.value for r in Reason)
+_KEY = ["channel", "source_record_id"]
+
+
+# --- input and output -------------------------------------------------------------------------
+
+@dataclass
+class IntakeBatch:
+    """One run's intake, ready for the register.
+
+    files: one row per landed file: channel, file_name, checksum (sha256 hex),
+        size_bytes, file_reason (a Reason code for a file that could not be read
+        at all, else NA), file_detail (names file and column, no values; NA allowed).
+    accepted: the canonical columns of `schemas.canonical` except reject_reason,
+        plus `checksum` naming the record's file.
+    quarantined: channel, source_record_id (NA allowed), checksum, record_number
+        (NA allowed), reasons (space-separated Reason codes), detail (no values),
+        raw_values (JSON text of the raw fields, for the steward).
+    """
+
+    files: pd.DataFrame
+    accepted: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(ACCEPTED_COLUMNS)))
+    quarantined: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(QUARANTINED_COLUMNS)))
+
+
+@dataclass(frozen=True)
+class FileLoad:
+    """What happened to one file of the batch. Numbers and the file name only."""
+
+    channel: str
+    file_name: str
+    status: str  # "loaded", "quarantined" (unreadable, held whole in quarantine) or "skipped" (already held)
+    read: int = 0
+    accepted: int = 0
+    resent: int = 0
+    quarantined: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    file_reason: str | None = None
+    intake_file_id: int | None = None
+
+    @property
+    def inserted(self) -> int:
+        """Accepted records stored as new source records."""
+        return self.accepted - self.resent
+
+
+@dataclass
+class LoadCounts:
+    """Counts over several files (a channel, or the whole batch)."""
+
+    files_loaded: int = 0
+    files_quarantined: int = 0
+    files_skipped: int = 0
+    read: int = 0
+    accepted: int = 0
+    resent: int = 0
+    quarantined: int = 0
+    # Each code of a record's reasons counts once: a record with two reasons counts under both.
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    files_quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def inserted(self) -> int:
+        return self.accepted - self.resent
+
+    def add(self, file: FileLoad) -> None:
+        if file.status == "skipped":
+            self.files_skipped += 1
+            return
+        if file.status == "quarantined":
+            self.files_quarantined += 1
+            if file.file_reason:
+                self.files_quarantined_by_reason[file.file_reason] = \
+                    self.files_quarantined_by_reason.get(file.file_reason, 0) + 1
+        else:
+            self.files_loaded += 1
+        self.read += file.read
+        self.accepted += file.accepted
+        self.resent += file.resent
+        self.quarantined += file.quarantined
+        for reason, n in file.quarantined_by_reason.items():
+            self.quarantined_by_reason[reason] = self.quarantined_by_reason.get(reason, 0) + n
+
+    def as_dict(self) -> dict[str, int]:
+        out = {name: getattr(self, name) for name in (
+            "files_loaded", "files_quarantined", "files_skipped",
+            "read", "accepted", "resent", "inserted", "quarantined")}
+        out.update({f"quarantined.{r}": n for r, n in sorted(self.quarantined_by_reason.items())})
+        out.update({f"files_quarantined.{r}": n for r, n in sorted(self.files_quarantined_by_reason.items())})
+        return out
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    """The outcome of `load_intake`: counts per file, per channel and in total."""
+
+    files: tuple[FileLoad, ...]
+    channels: dict[str, LoadCounts]
+    total: LoadCounts
+
+    @classmethod
+    def of(cls, files: list[FileLoad]) -> LoadSummary:
+        channels = {c: LoadCounts() for c in CHANNELS if any(f.channel == c for f in files)}
+        total = LoadCounts()
+        for f in files:
+            channels[f.channel].add(f)
+            total.add(f)
+        return cls(tuple(files), channels, total)
+
+    def metadata(self) -> dict[str, int]:
+        """Flat counts for run metadata: "total.accepted", "web.quarantined.malformed_record", ..."""
+        out = {f"total.{k}": v for k, v in self.total.as_dict().items()}
+        for channel, counts in self.channels.items():
+            out.update({f"{channel}.{k}": v for k, v in counts.as_dict().items()})
+        return out
+
+
+# --- the load ----------------------------------------------------------------------------------
+
+def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: datetime) -> LoadSummary:
+    """Load one run's intake into the register in one transaction; see the module doc."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("load_intake: `now` must be timezone-aware")
+    now = now.astimezone(timezone.utc)
+    files, accepted, quarantined = _validated(batch)
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(sqlite_begin="IMMEDIATE")  # a writer from the start
+            with connection.begin():
+                summary = _load(connection, files, accepted, quarantined, run_id=run_id, now=now)
+    except _PSYCOPG_ERROR as error:
+        # Raw COPY errors bypass SQLAlchemy's handler: drop the DETAIL/CONTEXT quoting values.
+        scrub_postgresql_error(error)
+        raise
+    log.info("register load: %d files loaded, %d quarantined whole, %d skipped; "
+             "%d records read, %d accepted (%d re-sent), %d quarantined",
+             summary.total.files_loaded, summary.total.files_quarantined, summary.total.files_skipped,
+             summary.total.read, summary.total.accepted, summary.total.resent, summary.total.quarantined)
+    return summary
+
+
+def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame,
+          quarantined: pd.DataFrame, *, run_id: str, now: datetime) -> LoadSummary:
+    writer = _writer(connection)
+    held = _checksums_held(connection, files["checksum"].tolist())
+
+    # Which files load: not yet held, and the first by name of each checksum.
+    files = files.sort_values(["checksum", "file_name"], kind="stable")
+    skip = files["checksum"].isin(held) | files["checksum"].duplicated(keep="first")
+    repeated_checksums = set(files.loc[files["checksum"].duplicated(), "checksum"])
+    new_files = files[~skip]
+    new_checksums = set(new_files["checksum"])
+
+    accepted = _records_of(accepted, new_checksums, repeated_checksums, ["checksum", "record_number"])
+    # (detail may name the file, so it differs between two copies of the same content)
+    quarantined = _records_of(quarantined, new_checksums, repeated_checksums,
+                              ["checksum", "record_number", "source_record_id", "reasons", "raw_values"])
+    unreadable = new_files["file_reason"].notna()
+    if (accepted["checksum"].isin(new_files.loc[unreadable, "checksum"]).any()
+            or quarantined["checksum"].isin(new_files.loc[unreadable, "checksum"]).any()):
+        raise ValueError("load_intake: records given for a file marked unreadable (file_reason set)")
+
+    # Re-sends: repeated within the batch, then already held in the register.
+    file_name_of = dict(zip(new_files["checksum"], new_files["file_name"]))
+    resent = _resent_within_batch(accepted, file_name_of)
+    fresh_positions = np.flatnonzero(~resent)
+    held_mask = writer.keys_held(accepted[_KEY].iloc[fresh_positions])
+    resent[fresh_positions[held_mask]] = True
+
+    # Counts per file, then the intake_file rows with them.
+    per_file_read = accepted.groupby("checksum", observed=True).size()
+    per_file_resent = pd.Series(resent, index=accepted.index).groupby(accepted["checksum"], observed=True).sum()
+    per_file_quarantined = quarantined.groupby("checksum", observed=True).size()
+    reasons_by_file = _reasons_by_file(quarantined)
+
+    file_rows = []
+    for row in new_files.sort_index().itertuples(index=False):  # ids in the batch's order
+        n_accepted = int(per_file_read.get(row.checksum, 0))
+        n_quarantined = int(per_file_quarantined.get(row.checksum, 0))
+        file_rows.append({
+            "channel": row.channel, "file_name": row.file_name, "checksum": row.checksum,
+            "size_bytes": int(row.size_bytes),
+            "status": "quarantined" if pd.notna(row.file_reason) else "loaded",
+            "records_read": n_accepted + n_quarantined, "records_accepted": n_accepted,
+            "records_resent": int(per_file_resent.get(row.checksum, 0)),
+            "records_quarantined": n_quarantined, "loaded_at": now, "run_id": run_id,
+        })
+    file_ids: dict[str, int] = {}
+    if file_rows:
+        inserted = connection.execute(
+            intake_file.insert().returning(intake_file.c.checksum, intake_file.c.intake_file_id), file_rows)
+        file_ids = {checksum: file_id for checksum, file_id in inserted}
+
+    # Quarantine: whole files first, then records.
+    whole = new_files[unreadable].sort_index()
+    parts = [part for part in (
+        pd.DataFrame({
+            "channel": whole["channel"], "source_record_id": pd.NA, "checksum": whole["checksum"],
+            "record_number": pd.NA, "reasons": whole["file_reason"], "detail": whole["file_detail"],
+            "raw_values": pd.NA,
+        }).astype({"source_record_id": "string[pyarrow]", "record_number": "Int64",
+                   "raw_values": "string[pyarrow]"}),
+        quarantined[list(QUARANTINED_COLUMNS)],
+    ) if len(part)]
+    if parts:
+        quarantine_rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+        quarantine_rows["intake_file_id"] = _lookup(quarantine_rows["checksum"], file_ids)
+        quarantine_rows["quarantined_at"] = pd.Timestamp(now)
+        writer.insert(quarantine, quarantine_rows, [
+            "channel", "source_record_id", "intake_file_id", "record_number", "reasons", "detail",
+            "raw_values", "quarantined_at"])
+
+    # Source records: the accepted ones that are not re-sends.
+    new_records = accepted[~resent]
+    if len(new_records):
+        new_records = new_records.assign(
+            intake_file_id=_lookup(new_records["checksum"], file_ids),
+            loaded_at=pd.Timestamp(now), run_id=run_id)
+        writer.insert(source_record, new_records,
+                      list(SOURCE_RECORD_CANONICAL_COLUMNS) + ["intake_file_id", "loaded_at", "run_id"])
+
+    # The summary, from the same numbers the intake_file rows hold.
+    loads = []
+    for row in files.sort_index().itertuples(index=False):
+        if row.checksum not in file_ids or file_name_of.get(row.checksum) != row.file_name:
+            loads.append(FileLoad(channel=row.channel, file_name=row.file_name, status="skipped"))
+            continue
+        stored = next(r for r in file_rows if r["checksum"] == row.checksum)
+        loads.append(FileLoad(
+            channel=row.channel, file_name=row.file_name, status=stored["status"],
+            read=stored["records_read"], accepted=stored["records_accepted"],
+            resent=stored["records_resent"], quarantined=stored["records_quarantined"],
+            quarantined_by_reason=reasons_by_file.get(row.checksum, {}),
+            file_reason=None if pd.isna(row.file_reason) else str(row.file_reason),
+            intake_file_id=file_ids[row.checksum]))
+    return LoadSummary.of(loads)
+
+
+def _records_of(records: pd.DataFrame, checksums: set[str], repeated: set[str], identity: list[str]) -> pd.DataFrame:
+    """The records of the files that load. A checksum landed twice in one batch may
+    bring its records twice (same content): keep one copy."""
+    records = records[records["checksum"].isin(checksums)]
+    twice = records["checksum"].isin(repeated)
+    if twice.any():
+        records = pd.concat([records[~twice], records[twice].drop_duplicates(subset=identity)])
+    return records.reset_index(drop=True)
+
+
+def _resent_within_batch(accepted: pd.DataFrame, file_name_of: dict[str, str]) -> np.ndarray:
+    """True for every occurrence of a key but the kept one (earliest observed_at,
+    then file name, then record number)."""
+    resent = np.zeros(len(accepted), dtype=bool)
+    repeated = accepted.duplicated(_KEY, keep=False).to_numpy()
+    if repeated.any():
+        group = accepted.loc[repeated, _KEY + ["observed_at", "record_number"]].assign(
+            file_name=_lookup(accepted.loc[repeated, "checksum"], file_name_of))
+        order = group.sort_values(_KEY + ["observed_at", "file_name", "record_number"], kind="stable")
+        later = order.duplicated(_KEY, keep="first")
+        resent[later.index[later.to_numpy()]] = True
+    return resent
+
+
+def _lookup(keys: pd.Series, mapping: dict) -> np.ndarray:
+    """`keys.map(mapping)` for many rows and few distinct keys (checksums): one dict
+    lookup per distinct key instead of per row."""
+    codes, uniques = pd.factorize(keys)
+    return np.array([mapping[k] for k in uniques])[codes] if len(uniques) else np.array([], dtype=object)
+
+
+def _reasons_by_file(quarantined: pd.DataFrame) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for checksum, reasons in zip(quarantined["checksum"], quarantined["reasons"]):
+        counter = out.setdefault(checksum, Counter())
+        counter.update(reasons.split())
+    return {k: dict(sorted(v.items())) for k, v in out.items()}
+
+
+def _checksums_held(connection: sa.Connection, checksums: list[str]) -> set[str]:
+    held: set[str] = set()
+    unique = sorted(set(checksums))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start:start + 500]
+        held.update(connection.scalars(
+            sa.select(intake_file.c.checksum).where(intake_file.c.checksum.in_(chunk))))
+    return held
+
+
+# --- validation of the batch ------------------------------------------------------------------
+
+def _with_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> pd.DataFrame:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing and len(frame) == 0:
+        frame = frame.reindex(columns=list(dict.fromkeys(list(frame.columns) + list(columns))))
+    elif missing:
+        raise ValueError(f"load_intake: {name} lacks columns {', '.join(missing)}")
+    return frame.reset_index(drop=True)
+
+
+def _string(series: pd.Series) -> pd.Series:
+    return series.astype("string[pyarrow]")
+
+
+def _validated(batch: IntakeBatch) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Check the batch's shape and types; messages name frames and columns, never values."""
+    files = _with_columns(batch.files, FILE_COLUMNS, "files")
+    accepted = _with_columns(batch.accepted, ACCEPTED_COLUMNS, "accepted")
+    quarantined = _with_columns(batch.quarantined, QUARANTINED_COLUMNS, "quarantined")
+
+    for name in ("channel", "file_name", "checksum", "file_reason", "file_detail"):
+        files[name] = _string(files[name])
+    for name in ("channel", "file_name", "checksum", "size_bytes"):
+        if files[name].isna().any():
+            raise ValueError(f"load_intake: files.{name} has missing values")
+    files["size_bytes"] = files["size_bytes"].astype("int64")
+    _check_channels(files["channel"], "files.channel")
+    if not files["file_reason"].dropna().isin(_REASON_CODES).all():
+        raise ValueError("load_intake: files.file_reason holds a code that is not a pipeline.codes.Reason")
+    if files.duplicated(["checksum", "file_name"]).any():
+        raise ValueError("load_intake: files lists the same file (checksum and name) twice")
+
+    for name in ACCEPTED_COLUMNS:
+        if name in ("record_number", "observed_at", "birth_date", "marketing_prohibited", "identity_verified"):
+            continue
+        accepted[name] = _string(accepted[name])
+    accepted["record_number"] = accepted["record_number"].astype("int64")
+    accepted["observed_at"] = _utc(accepted["observed_at"], "accepted.observed_at")
+    birth_date = accepted["birth_date"]
+    if not pd.api.types.is_datetime64_dtype(birth_date.dtype):  # tz-aware or not datetime at all
+        birth_date = pd.to_datetime(birth_date)
+        if isinstance(birth_date.dtype, pd.DatetimeTZDtype):
+            birth_date = birth_date.dt.tz_localize(None)
+    accepted["birth_date"] = birth_date
+    accepted["marketing_prohibited"] = accepted["marketing_prohibited"].astype("boolean")
+    accepted["identity_verified"] = accepted["identity_verified"].astype("boolean")
+    accepted["quality_flags"] = accepted["quality_flags"].fillna("")
+    for name in ("channel", "source_record_id", "checksum", "observed_at", "identity_verified"):
+        if accepted[name].isna().any():
+            raise ValueError(f"load_intake: accepted.{name} has missing values")
+    accepted["identity_verified"] = accepted["identity_verified"].astype(bool)
+    _check_channels(accepted["channel"], "accepted.channel")
+
+    for name in ("channel", "source_record_id", "checksum", "reasons", "detail", "raw_values"):
+        quarantined[name] = _string(quarantined[name])
+    quarantined["record_number"] = quarantined["record_number"].astype("Int64")
+    for name in ("channel", "checksum", "reasons"):
+        if quarantined[name].isna().any():
+            raise ValueError(f"load_intake: quarantined.{name} has missing values")
+    _check_channels(quarantined["channel"], "quarantined.channel")
+    codes = quarantined["reasons"].str.split().explode()
+    if codes.isna().any() or not codes.isin(_REASON_CODES).all():
+        raise ValueError("load_intake: quarantined.reasons holds an empty list or a code "
+                         "that is not a pipeline.codes.Reason")
+
+    known = set(files["checksum"])
+    for name, frame in (("accepted", accepted), ("quarantined", quarantined)):
+        if not frame["checksum"].isin(known).all():
+            raise ValueError(f"load_intake: {name}.checksum names a file that is not in files")
+    channel_of = dict(zip(files["checksum"], files["channel"]))
+    for name, frame in (("accepted", accepted), ("quarantined", quarantined)):
+        if len(frame) and not (_lookup(frame["checksum"], channel_of) == frame["channel"].to_numpy()).all():
+            raise ValueError(f"load_intake: {name}.channel differs from its file's channel")
+    return files, accepted, quarantined
+
+
+def _utc(series: pd.Series, name: str) -> pd.Series:
+    """The series as datetime64[ns, UTC]; a zone-less time is refused (ambiguous)."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(series.dtype):
+        raise ValueError(f"load_intake: {name} must be timezone-aware")
+    return pd.to_datetime(series, utc=True)
+
+
+def _check_channels(series: pd.Series, name: str) -> None:
+    if not series.dropna().isin(CHANNELS).all():
+        raise ValueError(f"load_intake: {name} holds an unknown channel")
+
+
+# --- bulk writers ----------------------------------------------------------------------------------
+
+def _writer(connection: sa.Connection) -> _BulkWriter:
+    name = connection.dialect.name
+    if name == "sqlite":
+        return _SQLiteWriter(connection)
+    if name == "postgresql":
+        return _PostgreSQLWriter(connection)
+    raise NotImplementedError(f"load_intake: no bulk path for the {name} dialect")
+
+
+def _column_kind(column: sa.Column) -> str:
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return "timestamp"
+    if isinstance(kind, sa.Date):
+        return "date"
+    if isinstance(kind, sa.Boolean):
+        return "bool"
+    if isinstance(kind, (sa.Integer, sa.BigInteger)):
+        return "int"
+    if isinstance(kind, sa.Float):
+        return "float"
+    return "text"
+
+
+class _BulkWriter:
+    """Writes frames into register tables on the transaction's own DBAPI connection."""
+
+    timestamp_as_text = False
+
+    def __init__(self, connection: sa.Connection):
+        self.connection = connection
+        self.dbapi = connection.connection.dbapi_connection
+
+    def arrow_columns(self, frame: pd.DataFrame, table: sa.Table, columns: list[str]) -> pa.Table:
+        """The frame's columns in the database's wire form, as one arrow table."""
+        arrays = {}
+        for name in columns:
+            kind = _column_kind(table.c[name])
+            series = frame[name]
+            if kind == "timestamp":
+                values = pa.array(_utc(series, name), type=pa.timestamp("ns", tz="UTC"))
+                values = values.cast(pa.timestamp("us", tz="UTC"), safe=False)
+                if self.timestamp_as_text:
+                    # SQLAlchemy's SQLite DATETIME text: naive UTC, always with microseconds.
+                    values = values.cast(pa.timestamp("us")).cast(pa.string())
+            elif kind == "date":
+                values = pa.array(series, type=pa.timestamp("ns")).cast(pa.date32(), safe=False)
+                if self.timestamp_as_text:
+                    values = values.cast(pa.string())
+            elif kind == "bool":
+                values = pa.array(series.astype("boolean"), type=pa.bool_())
+            elif kind == "int":
+                values = pa.array(series.astype("Int64"), type=pa.int64())
+            elif kind == "float":
+                values = pa.array(series.astype("Float64"), type=pa.float64())
+            else:
+                values = pa.array(series.astype("string[pyarrow]"), type=pa.large_string())
+            arrays[name] = values
+        return pa.table(arrays)
+
+    def keys_held(self, keys: pd.DataFrame) -> np.ndarray:
+        """For each (channel, source_record_id) row: is it already in source_record?"""
+        held = np.zeros(len(keys), dtype=bool)
+        if len(keys) == 0 or not self._any_records(keys["channel"].unique().tolist()):
+            return held
+        positions = self._held_positions(keys)
+        held[np.asarray(positions, dtype=np.int64)] = True
+        return held
+
+    def _any_records(self, channels: list[str]) -> bool:
+        # The common first load (empty register) needs no key lookup at all.
+        return self.connection.execute(sa.select(sa.exists().where(
+            source_record.c.channel.in_(channels)))).scalar_one()
+
+    def _held_positions(self, keys: pd.DataFrame) -> list[int]:
+        raise NotImplementedError
+
+    def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
+        raise NotImplementedError
+
+
+class _SQLiteWriter(_BulkWriter):
+    timestamp_as_text = True
+
+    def _held_positions(self, keys: pd.DataFrame) -> list[int]:
+        cursor = self.dbapi.cursor()
+        try:
+            cursor.execute("CREATE TEMP TABLE load_keys "
+                           "(position INTEGER PRIMARY KEY, channel TEXT NOT NULL, source_record_id TEXT NOT NULL)")
+            rows = zip(range(len(keys)), keys["channel"].tolist(), keys["source_record_id"].tolist())
+            cursor.executemany("INSERT INTO temp.load_keys VALUES (?, ?, ?)", rows)
+            cursor.execute("SELECT k.position FROM temp.load_keys AS k JOIN main.source_record AS s "
+                           "ON s.channel = k.channel AND s.source_record_id = k.source_record_id")
+            positions = [row[0] for row in cursor.fetchall()]
+            cursor.execute("DROP TABLE temp.load_keys")
+            return positions
+        finally:
+            cursor.close()
+
+    def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
+        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+               f"VALUES ({', '.join('?' for _ in columns)})")
+        cursor = self.dbapi.cursor()
+        try:
+            for start in range(0, len(frame), CHUNK_ROWS):
+                chunk = self.arrow_columns(frame.iloc[start:start + CHUNK_ROWS], table, columns)
+                cursor.executemany(sql, zip(*(chunk.column(i).to_pylist() for i in range(chunk.num_columns))))
+        finally:
+            cursor.close()
+
+
+class _PostgreSQLWriter(_BulkWriter):
+    @staticmethod
+    def _copy_csv(cursor, sql: str, chunks) -> None:
+        """COPY arrow tables, chunk by chunk, as CSV. Non-null values are quoted and
+        nulls left empty: COPY CSV reads "" as an empty string, an empty field as NULL."""
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+        with cursor.copy(sql) as copy:
+            for chunk in chunks:
+                buffer = io.BytesIO()
+                pa_csv.write_csv(chunk, buffer, options)
+                copy.write(buffer.getbuffer())
+
+    def _held_positions(self, keys: pd.DataFrame) -> list[int]:
+        table = pa.table({
+            "position": pa.array(np.arange(len(keys), dtype=np.int64)),
+            "channel": pa.array(keys["channel"].astype("string[pyarrow]"), type=pa.large_string()),
+            "source_record_id": pa.array(keys["source_record_id"].astype("string[pyarrow]"), type=pa.large_string()),
+        })
+        with self.dbapi.cursor() as cursor:
+            cursor.execute("CREATE TEMP TABLE load_keys "
+                           "(position bigint, channel text NOT NULL, source_record_id text NOT NULL) "
+                           "ON COMMIT DROP")
+            self._copy_csv(cursor, "COPY load_keys (position, channel, source_record_id) "
+                                   "FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')",
+                           (table.slice(start, CHUNK_ROWS) for start in range(0, table.num_rows, CHUNK_ROWS)))
+            cursor.execute("ANALYZE load_keys")
+            cursor.execute("SELECT k.position FROM load_keys AS k JOIN source_record AS s "
+                           "ON s.channel = k.channel AND s.source_record_id = k.source_record_id")
+            positions = [row[0] for row in cursor.fetchall()]
+            cursor.execute("DROP TABLE load_keys")
+            return positions
+
+    def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
+        chunks = (self.arrow_columns(frame.iloc[start:start + CHUNK_ROWS], table, columns)
+                  for start in range(0, len(frame), CHUNK_ROWS))
+        with self.dbapi.cursor() as cursor:
+            self._copy_csv(cursor, f"COPY {table.name} ({', '.join(columns)}) "
+                                   "FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')", chunks)

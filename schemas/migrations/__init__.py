@@ -1,0 +1,1 @@
+"""Alembic migrations of the register (run them with `pipeline.register.database.migrate`)."""

@@ -1,0 +1,271 @@
+"""The register's tables (SQLAlchemy 2 Core), the contract of REGISTER.md.
+
+The Alembic migrations in `schemas/migrations/versions/` create exactly these
+tables; a test compares the two on SQLite and PostgreSQL so they cannot drift.
+
+Conventions:
+- Every point in time is a timezone-aware UTC `datetime` (`UTCDateTime`): stored as
+  `timestamptz` on PostgreSQL and as naive UTC text on SQLite, read back as UTC.
+- Codes (channel, status, match method) are CHECK-constrained to the values the
+  pipeline defines (`schemas.canonical`), so a typo cannot enter the register.
+- Surrogate keys of the big tables (`source_record`, `quarantine`) are BIGINT on
+  PostgreSQL and SQLite's INTEGER rowid alias on SQLite.
+- `customer.customer_id` is never reused (REGISTER.md): a PostgreSQL sequence,
+  and AUTOINCREMENT on SQLite (plain rowids would reuse the highest id after a delete).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+from schemas.canonical import CANONICAL_COLUMNS, CHANNELS, PRODUCTS
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+INTAKE_FILE_STATUSES: tuple[str, ...] = ("loaded", "quarantined")
+MATCH_METHODS: tuple[str, ...] = ("personal_id", "probabilistic", "new", "steward")
+REVIEW_STATUSES: tuple[str, ...] = ("open", "accepted", "rejected")
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC timestamp on every backend.
+
+    Naive datetimes are refused: a wall-clock time without a zone is ambiguous
+    (Finnish local time has DST), so the caller must say what it means.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError("UTCDateTime column needs a datetime")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("UTCDateTime column needs a timezone-aware datetime")
+        value = value.astimezone(timezone.utc)
+        # SQLite keeps no zone: store naive UTC text, restored as UTC on reading.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    """`column` is one of `values` (or NULL).
+
+    Spelled as ORs, not IN: SQLite builds an ephemeral index for an IN list of a
+    CHECK on every inserted row, which made bulk loads a third slower.
+
+    >>> _in("status", ("open", "closed"))
+    "(status = 'open' OR status = 'closed')"
+    """
+    return "(" + " OR ".join(f"{column} = '{v}'" for v in values) + ")"
+
+
+def _present(table: str, column: str) -> sa.Index:
+    """An index of the rows where `column` is not null.
+
+    Partial: many records carry no (valid) identity code, and source records get
+    their customer after loading, so the nulls would only slow bulk loads down.
+    `column = value` queries use it on both backends.
+    """
+    where = sa.text(f"{column} IS NOT NULL")
+    return sa.Index(f"ix_{table}_{column}", column, sqlite_where=where, postgresql_where=where)
+
+
+# BIGINT on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" is the fast rowid alias.
+BigKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+Channel = sa.String(16)
+SourceRecordId = sa.String(200)
+
+
+def _person_columns() -> list[sa.Column]:
+    """The normalised personal values shared by `source_record` and `customer`."""
+    return [
+        sa.Column("personal_id", sa.String(11)),
+        sa.Column("birth_date", sa.Date),
+        sa.Column("first_names", sa.Text),
+        sa.Column("last_name", sa.Text),
+        sa.Column("street_address", sa.Text),
+        sa.Column("postal_code", sa.String(5)),
+        sa.Column("city", sa.Text),
+        sa.Column("phone", sa.String(16)),
+        sa.Column("email", sa.Text),
+        sa.Column("iban", sa.String(34)),
+        sa.Column("bic", sa.String(11)),
+    ]
+
+
+intake_file = sa.Table(
+    "intake_file",
+    metadata,
+    sa.Column("intake_file_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("channel", Channel, nullable=False),
+    sa.Column("file_name", sa.String(255), nullable=False),
+    sa.Column("checksum", sa.String(64), nullable=False, comment="sha256 of the file's bytes, hex"),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("records_read", sa.Integer, nullable=False),
+    sa.Column("records_accepted", sa.Integer, nullable=False),
+    sa.Column("records_resent", sa.Integer, nullable=False,
+              comment="accepted records already held (re-sends); counted inside records_accepted"),
+    sa.Column("records_quarantined", sa.Integer, nullable=False),
+    sa.Column("loaded_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.UniqueConstraint("checksum"),
+    sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
+    sa.CheckConstraint(_in("status", INTAKE_FILE_STATUSES), name="status"),
+    sa.CheckConstraint("records_read = records_accepted + records_quarantined", name="counts_add_up"),
+    sa.CheckConstraint("records_resent >= 0 AND records_resent <= records_accepted", name="resent_within_accepted"),
+)
+
+customer = sa.Table(
+    "customer",
+    metadata,
+    sa.Column("customer_id", sa.Integer, primary_key=True, autoincrement=True),
+    *_person_columns(),
+    sa.Column("marketing_prohibited", sa.Boolean),
+    sa.Column("identity_verified", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    _present("customer", "personal_id"),
+    sqlite_autoincrement=True,
+)
+
+source_record = sa.Table(
+    "source_record",
+    metadata,
+    sa.Column("source_record_pk", BigKey, primary_key=True, autoincrement=True),
+    sa.Column("channel", Channel, nullable=False),
+    sa.Column("source_record_id", SourceRecordId, nullable=False),
+    sa.Column("intake_file_id", sa.Integer, sa.ForeignKey(intake_file.c.intake_file_id), nullable=False),
+    sa.Column("record_number", sa.Integer, nullable=False, comment="1-based position in its file"),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey(customer.c.customer_id)),
+    sa.Column("observed_at", UTCDateTime, nullable=False),
+    sa.Column("match_method", sa.String(16)),
+    sa.Column("match_probability", sa.Float),
+    *_person_columns(),
+    sa.Column("product", sa.String(20)),
+    sa.Column("metering_point", sa.String(18)),
+    sa.Column("marketing_prohibited", sa.Boolean),
+    sa.Column("identity_verified", sa.Boolean, nullable=False),
+    sa.Column("quality_flags", sa.Text, nullable=False, comment="space-separated pipeline.codes.Flag codes"),
+    sa.Column("loaded_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.UniqueConstraint("channel", "source_record_id"),
+    sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
+    sa.CheckConstraint(_in("match_method", MATCH_METHODS), name="match_method"),
+    sa.CheckConstraint("match_probability >= 0 AND match_probability <= 1", name="match_probability"),
+    sa.CheckConstraint(_in("product", PRODUCTS), name="product"),
+    # No index on intake_file_id: it costs every bulk load ~10 % for rare per-file queries.
+    _present("source_record", "customer_id"),
+    _present("source_record", "personal_id"),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("quarantine_id", BigKey, primary_key=True, autoincrement=True),
+    sa.Column("channel", Channel, nullable=False),
+    sa.Column("source_record_id", SourceRecordId, comment="null when the whole file is quarantined"),
+    sa.Column("intake_file_id", sa.Integer, sa.ForeignKey(intake_file.c.intake_file_id), nullable=False),
+    sa.Column("record_number", sa.Integer),
+    sa.Column("reasons", sa.Text, nullable=False, comment="space-separated pipeline.codes.Reason codes"),
+    sa.Column("detail", sa.Text, comment="file, column and position; never a personal value"),
+    sa.Column("raw_values", sa.Text, comment="JSON of the raw fields for the steward; purged after retention"),
+    sa.Column("quarantined_at", UTCDateTime, nullable=False),
+    sa.Column("raw_purged_at", UTCDateTime),
+    sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
+    sa.Index(None, "intake_file_id"),
+    sa.Index(None, "channel", "source_record_id"),
+)
+
+customer_merge = sa.Table(
+    "customer_merge",
+    metadata,
+    sa.Column("merge_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("merged_customer_id", sa.Integer, sa.ForeignKey(customer.c.customer_id), nullable=False),
+    sa.Column("surviving_customer_id", sa.Integer, sa.ForeignKey(customer.c.customer_id), nullable=False),
+    sa.Column("merged_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("decided_by", sa.String(100), comment="steward's user name; null for an automatic merge"),
+    sa.Column("run_id", sa.String(64)),
+    # A customer is merged away once; its id then resolves through the survivor chain.
+    sa.UniqueConstraint("merged_customer_id"),
+    sa.CheckConstraint("merged_customer_id <> surviving_customer_id", name="not_self"),
+    sa.Index(None, "surviving_customer_id"),
+)
+
+review_queue = sa.Table(
+    "review_queue",
+    metadata,
+    sa.Column("review_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("left_customer_id", sa.Integer, sa.ForeignKey(customer.c.customer_id)),
+    sa.Column("right_customer_id", sa.Integer, sa.ForeignKey(customer.c.customer_id)),
+    sa.Column("left_source_record_pk", BigKey, sa.ForeignKey(source_record.c.source_record_pk)),
+    sa.Column("right_source_record_pk", BigKey, sa.ForeignKey(source_record.c.source_record_pk)),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False, comment="comparison levels and weights; no personal values"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("decided_by", sa.String(100)),
+    sa.Column("decided_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.CheckConstraint(_in("status", REVIEW_STATUSES), name="status"),
+    sa.CheckConstraint("probability >= 0 AND probability <= 1", name="probability"),
+    sa.Index(None, "status"),
+    sa.Index(None, "left_customer_id"),
+    sa.Index(None, "right_customer_id"),
+)
+
+service = sa.Table(
+    "service",
+    metadata,
+    sa.Column("service_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey(customer.c.customer_id), nullable=False),
+    sa.Column("product", sa.String(20), nullable=False),
+    sa.Column("metering_point", sa.String(18)),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("customer_id", "product", "metering_point"),
+    sa.CheckConstraint(_in("product", PRODUCTS), name="product"),
+    sa.CheckConstraint("first_seen <= last_seen", name="seen_order"),
+    sa.Index(None, "metering_point"),
+)
+
+golden_provenance = sa.Table(
+    "golden_provenance",
+    metadata,
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey(customer.c.customer_id), primary_key=True),
+    sa.Column("attribute", sa.String(40), primary_key=True, comment="a customer column name"),
+    sa.Column("source_record_pk", BigKey, sa.ForeignKey(source_record.c.source_record_pk), nullable=False),
+    sa.Column("channel", Channel, nullable=False),
+    sa.Column("observed_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
+    sa.Index(None, "source_record_pk"),
+)
+
+# Canonical columns stored on source_record, in canonical order (reject_reason is
+# never stored: a rejected record goes to quarantine).
+SOURCE_RECORD_CANONICAL_COLUMNS: tuple[str, ...] = tuple(c for c in CANONICAL_COLUMNS if c != "reject_reason")
+assert set(SOURCE_RECORD_CANONICAL_COLUMNS) <= set(source_record.c.keys()), "source_record lacks a canonical column"
+
+REGISTER_TABLES: tuple[sa.Table, ...] = tuple(metadata.sorted_tables)

@@ -1,0 +1,167 @@
+"""Connecting to the register: URLs, engine settings, migrations from anywhere,
+and database errors that never carry the values involved."""
+
+from __future__ import annotations
+
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import pipeline.register.database as database
+from pipeline.register.database import (
+    DEFAULT_DATABASE_URL,
+    check_schema,
+    database_url,
+    make_engine,
+    migrate,
+    normalise_url,
+)
+from schemas.register import intake_file, source_record
+from test_register_helpers import personal_id
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+
+
+def test_default_url_is_the_projects_data_file(monkeypatch):
+    assert DEFAULT_DATABASE_URL == f"sqlite:///{PROJECT_ROOT / 'data' / 'register.db'}"
+    monkeypatch.delenv(database.ENVIRONMENT_VARIABLE, raising=False)
+    assert database_url() == DEFAULT_DATABASE_URL
+    monkeypatch.setenv(database.ENVIRONMENT_VARIABLE, "postgresql://reg@db.example/register")
+    assert database_url() == "postgresql://reg@db.example/register"
+
+
+def test_postgresql_urls_use_psycopg_and_keep_tls_options():
+    engine = make_engine("postgresql://reg:pw@db.example:5433/register?sslmode=verify-full&sslrootcert=/ca.pem")
+    assert engine.url.drivername == "postgresql+psycopg"
+    assert engine.url.query == {"sslmode": "verify-full", "sslrootcert": "/ca.pem"}
+    assert (engine.url.host, engine.url.port, engine.url.database) == ("db.example", 5433, "register")
+    assert normalise_url("postgresql+psycopg://x/y").drivername == "postgresql+psycopg"
+    engine.dispose()
+
+
+def test_parameters_are_always_hidden(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}", hide_parameters=False)
+    assert engine.hide_parameters is True
+    engine.dispose()
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'sub' / 'r.db'}")  # the directory is created
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == database.SQLITE_BUSY_TIMEOUT_MS
+    engine.dispose()
+
+
+def test_migrate_does_not_depend_on_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    migrate(url)
+    check_schema(url)
+    engine = make_engine(url)
+    assert "source_record" in sa.inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_foreign_keys_are_enforced(register_engine):
+    with pytest.raises(sa.exc.IntegrityError), register_engine.begin() as connection:
+        connection.execute(source_record.insert().values(
+            channel="web", source_record_id="W-1", intake_file_id=999, record_number=1, observed_at=NOW,
+            identity_verified=False, quality_flags="", loaded_at=NOW, run_id="run-1"))
+
+
+def _everything_said(error: BaseException) -> str:
+    """The message, repr and full traceback with every chained exception."""
+    return "\n".join([str(error), repr(error), *traceback.format_exception(error)])
+
+
+def _file(checksum: str) -> dict:
+    return dict(channel="web", file_name="web_20261124.jsonl", checksum=checksum, size_bytes=1,
+                status="loaded", records_read=1, records_accepted=1, records_resent=0,
+                records_quarantined=0, loaded_at=NOW, run_id="run-1")
+
+
+def test_integrity_errors_do_not_carry_values(register_engine):
+    secret_checksum = "feedc0de" * 8
+    with register_engine.begin() as connection:
+        connection.execute(intake_file.insert().values(**_file(secret_checksum)))
+    with pytest.raises(sa.exc.IntegrityError) as raised, register_engine.begin() as connection:
+        connection.execute(intake_file.insert().values(**_file(secret_checksum)))
+    said = _everything_said(raised.value)
+    assert secret_checksum not in said
+    assert "checksum" in said  # the column (or its constraint) is still named
+
+
+def test_check_violations_do_not_carry_the_row(register_engine):
+    code = personal_id(13, 10, 1952, 308)
+    with register_engine.begin() as connection:
+        file_id = connection.execute(intake_file.insert().values(**_file("1" * 64))).inserted_primary_key[0]
+    with pytest.raises(sa.exc.IntegrityError) as raised, register_engine.begin() as connection:
+        connection.execute(source_record.insert().values(
+            channel="web", source_record_id="W-1", intake_file_id=file_id, record_number=1, observed_at=NOW,
+            personal_id=code, last_name="Esimerkki", match_method="not-a-method",
+            identity_verified=False, quality_flags="", loaded_at=NOW, run_id="run-1"))
+    said = _everything_said(raised.value)
+    assert code not in said and "Esimerkki" not in said
+    assert "match_method" in said
+
+
+def test_data_errors_do_not_carry_the_value(register_engine):
+    """A value of the wrong type: PostgreSQL quotes it in its primary message; SQLite
+    stores it as is (no error, nothing to leak)."""
+    code = personal_id(13, 10, 1952, 308)
+    try:
+        with register_engine.connect() as connection:
+            result = connection.execute(sa.text("SELECT CAST(:value AS INTEGER)"), {"value": code}).scalar()
+    except sa.exc.DataError as error:
+        said = _everything_said(error)
+        assert code not in said
+        assert "(value hidden)" in said
+        assert register_engine.dialect.name == "postgresql"
+    else:
+        assert register_engine.dialect.name == "sqlite"
+        assert result == 131052  # SQLite's CAST reads the leading digits
+
+
+def test_an_unreachable_postgresql_fails_in_ci_and_skips_locally(monkeypatch):
+    from conftest import _postgres_unavailable
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        _postgres_unavailable("OperationalError")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        _postgres_unavailable("OperationalError")
+
+
+def test_a_sqlite_transaction_can_take_the_write_lock_up_front(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    migrate(url)
+    engine = make_engine(url)
+
+    def other_writer_succeeds() -> bool:
+        with engine.connect() as second:
+            second.exec_driver_sql("PRAGMA busy_timeout = 0")
+            second.commit()
+            try:
+                with second.begin():
+                    second.execute(intake_file.delete())
+                return True
+            except sa.exc.OperationalError as error:
+                assert "locked" in str(error)
+                return False
+
+    outcomes = {}
+    for mode in ("DEFERRED", "IMMEDIATE"):
+        with engine.connect() as connection:
+            connection.execution_options(sqlite_begin=mode)
+            with connection.begin():
+                connection.execute(sa.select(intake_file.c.checksum)).all()  # only a read so far
+                outcomes[mode] = other_writer_succeeds()
+    assert outcomes == {"DEFERRED": True, "IMMEDIATE": False}
+    engine.dispose()

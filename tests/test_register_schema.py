@@ -1,0 +1,165 @@
+"""The register's schema: created by the migration, no drift from the models,
+reversible, and keeping its rules (UTC times, never-reused customer ids, code checks)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from pipeline.register.database import check_schema, downgrade, migrate
+from schemas.canonical import CANONICAL_COLUMNS
+from schemas.register import customer, intake_file, metadata, source_record
+
+EXPECTED_TABLES = {"intake_file", "source_record", "quarantine", "customer", "customer_merge",
+                   "review_queue", "service", "golden_provenance"}
+HELSINKI_SUMMER = timezone(timedelta(hours=3))
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_migration_creates_every_table(register_engine):
+    assert _tables(register_engine) == EXPECTED_TABLES
+    columns = {c["name"] for c in sa.inspect(register_engine).get_columns("source_record")}
+    assert set(CANONICAL_COLUMNS) - {"reject_reason"} <= columns
+    assert "reject_reason" not in columns
+    assert {"source_record_pk", "intake_file_id", "customer_id", "match_method", "match_probability",
+            "loaded_at", "run_id"} <= columns
+
+
+def test_indexes_and_unique_keys(register_engine):
+    inspector = sa.inspect(register_engine)
+
+    def unique_sets(table):
+        found = {tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)}
+        return found | {tuple(i["column_names"]) for i in inspector.get_indexes(table) if i["unique"]}
+
+    def indexed(table):
+        return {tuple(i["column_names"]) for i in inspector.get_indexes(table)}
+
+    assert ("checksum",) in unique_sets("intake_file")
+    assert ("channel", "source_record_id") in unique_sets("source_record")
+    assert {("customer_id",), ("personal_id",)} <= indexed("source_record")
+    assert ("personal_id",) in indexed("customer")
+    # the identity-code and customer indexes leave out the nulls (cheaper bulk loads)
+    for table, name in (("source_record", "ix_source_record_personal_id"),
+                        ("source_record", "ix_source_record_customer_id"),
+                        ("customer", "ix_customer_personal_id")):
+        options = next(i for i in inspector.get_indexes(table) if i["name"] == name).get("dialect_options", {})
+        where = options.get(f"{register_engine.dialect.name}_where")
+        assert where is not None and "IS NOT NULL" in str(where).upper(), name
+    assert ("channel", "source_record_id") in indexed("quarantine")
+
+
+def test_models_and_migration_do_not_drift(register_engine):
+    check_schema(register_engine)  # `alembic check`: raises on any difference
+
+
+def test_check_constraints_match_the_models(register_engine):
+    """Alembic does not compare CHECK constraints; compare their names here."""
+    inspector = sa.inspect(register_engine)
+    for table in metadata.sorted_tables:
+        expected = {c.name for c in table.constraints if isinstance(c, sa.CheckConstraint)}
+        found = {c["name"] for c in inspector.get_check_constraints(table.name)}
+        assert found == expected, table.name
+
+
+def test_drift_would_be_detected(register_engine):
+    """The comparison behind check_schema notices a missing index and a changed type."""
+    changed = sa.MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.sorted_tables:
+        table.to_metadata(changed)
+    tampered = changed.tables["source_record"]
+    tampered.indexes.discard(next(i for i in tampered.indexes if i.name == "ix_source_record_personal_id"))
+    changed.tables["intake_file"].c.size_bytes.type = sa.String(20)
+    with register_engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff = compare_metadata(context, changed)
+    kinds = {d[0] if isinstance(d, tuple) else d[0][0] for d in diff}
+    assert "add_index" in kinds or "remove_index" in kinds
+    assert "modify_type" in kinds
+
+
+def test_downgrade_and_upgrade_round_trip(register_engine):
+    downgrade(register_engine, "base")
+    assert _tables(register_engine) == set()
+    migrate(register_engine)
+    assert _tables(register_engine) == EXPECTED_TABLES
+    check_schema(register_engine)
+
+
+def test_migrate_twice_changes_nothing(register_engine):
+    migrate(register_engine)
+    with register_engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0001"]
+    assert _tables(register_engine) == EXPECTED_TABLES
+
+
+def _new_customer(connection, now):
+    return connection.execute(customer.insert().values(
+        identity_verified=False, created_at=now, updated_at=now)).inserted_primary_key[0]
+
+
+def test_customer_ids_are_never_reused(register_engine):
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+    with register_engine.begin() as connection:
+        first = _new_customer(connection, now)
+        second = _new_customer(connection, now)
+        connection.execute(customer.delete().where(customer.c.customer_id == second))
+        third = _new_customer(connection, now)
+    assert second > first
+    assert third > second  # the deleted highest id is not handed out again
+
+
+def test_times_are_stored_and_read_as_utc(register_engine):
+    local = datetime(2026, 7, 1, 18, 30, 15, 123456, tzinfo=HELSINKI_SUMMER)
+    with register_engine.begin() as connection:
+        connection.execute(intake_file.insert().values(
+            channel="web", file_name="web_20260701.jsonl", checksum="0" * 64, size_bytes=1, status="loaded",
+            records_read=0, records_accepted=0, records_resent=0, records_quarantined=0,
+            loaded_at=local, run_id="run-1"))
+    with register_engine.connect() as connection:
+        stored = connection.scalar(sa.select(intake_file.c.loaded_at))
+        later = connection.scalar(sa.select(sa.func.count()).select_from(intake_file).where(
+            intake_file.c.loaded_at > datetime(2026, 7, 1, 15, 30, 15, tzinfo=timezone.utc)))
+    assert stored.utcoffset() == timedelta(0)
+    assert stored == local
+    assert stored.hour == 15
+    assert later == 1  # comparisons in SQL see the UTC instant
+
+
+def test_naive_times_are_refused(register_engine):
+    with pytest.raises(sa.exc.StatementError), register_engine.begin() as connection:
+        connection.execute(intake_file.insert().values(
+            channel="web", file_name="x", checksum="1" * 64, size_bytes=1, status="loaded",
+            records_read=0, records_accepted=0, records_resent=0, records_quarantined=0,
+            loaded_at=datetime(2026, 7, 1, 18, 30), run_id="run-1"))
+
+
+@pytest.mark.parametrize("column, value", [
+    ("channel", "fax"), ("match_method", "guess"), ("product", "water"), ("match_probability", 1.5)])
+def test_code_columns_are_checked(register_engine, column, value):
+    now = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    with register_engine.begin() as connection:
+        file_id = connection.execute(intake_file.insert().values(
+            channel="web", file_name="x", checksum="2" * 64, size_bytes=1, status="loaded",
+            records_read=1, records_accepted=1, records_resent=0, records_quarantined=0,
+            loaded_at=now, run_id="run-1")).inserted_primary_key[0]
+    row = dict(channel="web", source_record_id="W-1", intake_file_id=file_id, record_number=1,
+               observed_at=now, identity_verified=False, quality_flags="", loaded_at=now, run_id="run-1")
+    row[column] = value
+    with pytest.raises(sa.exc.IntegrityError), register_engine.begin() as connection:
+        connection.execute(source_record.insert().values(**row))
+
+
+def test_intake_file_counts_must_add_up(register_engine):
+    with pytest.raises(sa.exc.IntegrityError), register_engine.begin() as connection:
+        connection.execute(intake_file.insert().values(
+            channel="web", file_name="x", checksum="3" * 64, size_bytes=1, status="loaded",
+            records_read=5, records_accepted=3, records_resent=0, records_quarantined=1,
+            loaded_at=datetime(2026, 11, 24, tzinfo=timezone.utc), run_id="run-1"))
