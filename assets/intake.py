@@ -15,7 +15,8 @@ import pandas as pd
 from pipeline.intake import FileRead, build_batch, channel_counts, new_files, read_landed
 from pipeline.register.files import known_checksums
 from pipeline.register.load import IntakeBatch, load_intake
-from pipeline.resources import LandingZone, RegisterDatabase
+from pipeline.register.resolve import resolve_identities
+from pipeline.resources import LandingZone, MatchingConfig, RegisterDatabase
 from pipeline.validation import validate_canonical
 from schemas.canonical import CHANNELS
 
@@ -113,12 +114,20 @@ def intake_quarantine(canonical_intake: IntakeBatch) -> dg.Output[pd.DataFrame]:
     kinds={"sqlalchemy", "postgres", "sqlite"},
     owners=OWNERS,
     pool="register_write",
-    description="The register load: intake files, source records and quarantine, in one transaction.",
+    description="The register load in one transaction: intake files, source records and quarantine, "
+                "then identity resolution (customers, merges, provenance, services, review queue).",
 )
-def register(context: dg.AssetExecutionContext, register_db: RegisterDatabase,
+def register(context: dg.AssetExecutionContext, register_db: RegisterDatabase, matching: MatchingConfig,
              canonical_intake: IntakeBatch, intake_quarantine: pd.DataFrame) -> dg.MaterializeResult:
     batch = IntakeBatch(files=canonical_intake.files, accepted=canonical_intake.accepted,
                         quarantined=intake_quarantine)
-    summary = load_intake(register_db.ready_engine(), batch, run_id=context.run.run_id,
-                          now=dt.datetime.now(dt.timezone.utc))
-    return dg.MaterializeResult(metadata=summary.metadata())
+    now = dt.datetime.now(dt.timezone.utc)
+    run_id = context.run.run_id
+    summary = load_intake(
+        register_db.ready_engine(), batch, run_id=run_id, now=now,
+        after_load=lambda connection: resolve_identities(connection, now=now, run_id=run_id,
+                                                         settings=matching.settings()))
+    metadata = dict(summary.metadata())
+    if summary.after_load is not None:
+        metadata.update(summary.after_load.metadata())
+    return dg.MaterializeResult(metadata=metadata)

@@ -11,7 +11,7 @@ import dagster as dg
 from assets.checks import register_checks
 from assets.intake import canonical_intake, intake_quarantine, raw_intake_assets, register
 from pipeline.io import RunMemoryIOManager
-from pipeline.resources import landing_zone_from_env, register_database_from_env
+from pipeline.resources import MatchingConfig, landing_zone_from_env, register_database_from_env
 from pipeline.sensors import landing_zone_sensor
 from pipeline.jobs import register_load, nightly_register_load
 
@@ -25,6 +25,7 @@ defs = dg.Definitions(
         "register_db": register_database_from_env(),
         "landing_zone": landing_zone_from_env(),
         "io_manager": RunMemoryIOManager(),
+        "matching": MatchingConfig(),
     },
     # Frames stay in one process's memory (see pipeline/io.py).
     executor=dg.in_process_executor,

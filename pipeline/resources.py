@@ -52,6 +52,27 @@ class LandingZone(ConfigurableResource):
         return discover(Path(self.path), channels=[channel])
 
 
+class MatchingConfig(ConfigurableResource):
+    """Thresholds of the three outcomes of probabilistic matching (REGISTER.md rule 5).
+
+    At or above `link_threshold` two records are linked; between the two thresholds
+    the record becomes its own customer and the pair goes to the review queue; below
+    `review_threshold` nothing is proposed. `ambiguity_margin` (match weight, log2)
+    is how clearly one person must beat another candidate before a code-less record
+    is linked to either.
+    """
+
+    link_threshold: float = 0.99
+    review_threshold: float = 0.80
+    ambiguity_margin: float = 3.0
+
+    def settings(self):
+        from pipeline.register.resolve import MatchSettings
+
+        return MatchSettings(link_threshold=self.link_threshold, review_threshold=self.review_threshold,
+                             ambiguity_margin=self.ambiguity_margin)
+
+
 def register_database_from_env() -> RegisterDatabase:
     if os.environ.get("REGISTER_DATABASE_URL"):
         return RegisterDatabase(url=EnvVar("REGISTER_DATABASE_URL"))

@@ -146,6 +146,8 @@ customer = sa.Table(
     sa.Column("identity_verified", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("merged_into", sa.Integer,
+              comment="the surviving customer_id once merged (customer_merge has the history); null while active"),
     _present("customer", "personal_id"),
     sqlite_autoincrement=True,
 )
@@ -261,6 +263,20 @@ golden_provenance = sa.Table(
     sa.Column("observed_at", UTCDateTime, nullable=False),
     sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
     sa.Index(None, "source_record_pk"),
+)
+
+# The blocking index of the matcher: for each source record, one 64-bit hash per
+# blocking rule it has values for (pipeline.matching.model.BLOCKING_KEYS). A new
+# batch finds its candidates in the register by these keys, exactly the pairs the
+# matcher would block together if every record were loaded at once (rule 3).
+match_key = sa.Table(
+    "match_key",
+    metadata,
+    sa.Column("blocking_key", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("source_record_pk", BigKey, sa.ForeignKey(source_record.c.source_record_pk, ondelete="CASCADE"),
+              primary_key=True, autoincrement=False),
+    sa.Index(None, "source_record_pk"),
+    sqlite_with_rowid=False,
 )
 
 # Canonical columns stored on source_record, in canonical order (reject_reason is

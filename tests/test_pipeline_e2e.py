@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from pipeline.definitions import defs
 from pipeline.io import RunMemoryIOManager
-from pipeline.resources import LandingZone, RegisterDatabase
+from pipeline.resources import LandingZone, MatchingConfig, RegisterDatabase
 from pipeline.synth import generate
 
 
@@ -38,6 +38,7 @@ def _run(landing_dir: Path, url: str) -> dg.ExecuteInProcessResult:
                 "register_db": RegisterDatabase(url=url),
                 "landing_zone": LandingZone(path=str(landing_dir)),
                 "io_manager": RunMemoryIOManager(),
+                "matching": MatchingConfig(),
             },
         )
 

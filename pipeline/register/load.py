@@ -25,9 +25,11 @@ record keys are looked up by joining a temporary table of the batch's keys.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -165,6 +167,7 @@ class LoadSummary:
     files: tuple[FileLoad, ...]
     channels: dict[str, LoadCounts]
     total: LoadCounts
+    after_load: object = None
 
     @classmethod
     def of(cls, files: list[FileLoad]) -> LoadSummary:
@@ -185,8 +188,14 @@ class LoadSummary:
 
 # --- the load ----------------------------------------------------------------------------------
 
-def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: datetime) -> LoadSummary:
-    """Load one run's intake into the register in one transaction; see the module doc."""
+def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: datetime,
+                after_load: Callable[[sa.Connection], object] | None = None) -> LoadSummary:
+    """Load one run's intake into the register in one transaction; see the module doc.
+
+    `after_load(connection)`, if given, runs inside the same transaction once the
+    records are written (identity resolution): if it fails, nothing of the run stays.
+    Its result is kept as `LoadSummary.after_load`.
+    """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("load_intake: `now` must be timezone-aware")
     now = now.astimezone(timezone.utc)
@@ -196,6 +205,8 @@ def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: date
             connection.execution_options(sqlite_begin="IMMEDIATE")  # a writer from the start
             with connection.begin():
                 summary = _load(connection, files, accepted, quarantined, run_id=run_id, now=now)
+                if after_load is not None:
+                    summary = dataclasses.replace(summary, after_load=after_load(connection))
     except _PSYCOPG_ERROR as error:
         # Raw COPY errors bypass SQLAlchemy's handler: drop the DETAIL/CONTEXT quoting values.
         scrub_postgresql_error(error)

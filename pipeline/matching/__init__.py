@@ -1,0 +1,1 @@
+"""Matching records to people: features, the probabilistic model, scoring, clustering."""

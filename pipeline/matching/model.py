@@ -1,0 +1,303 @@
+"""The probabilistic match model: Splink 5 (Fellegi–Sunter) models and their frozen tables.
+
+The model compares two records on names, birth date, address, phone, e-mail and
+bank account (`comparisons()`). Each comparison has levels (exact, close,
+different, unknown); each level an m probability (how often one person's two
+records show it) and a u probability (how often two different people's do).
+`train.py` trains them without labels; `model.json` beside this module is the
+versioned, trained model:
+
+    {"format": 1, "version": "1.<digest>", "trained": {...},
+     "blocking_keys": [["phone"], ...],
+     "term_frequencies": {"first_name": {value: frequency}, "last_name": {...}},
+     "splink_settings": {Splink's settings dict: the general model},
+     "household_settings": {Splink's settings dict: the household model}}
+
+The version is a digest of the trained parameters: equal models, equal versions.
+
+Term frequencies (a common surname says less than a rare one) are frozen into
+the model at training (values seen at least twice) and registered as fixed
+lookups when scoring (`linker.table_management.register_term_frequency_lookup`),
+so a pair gets the same probability whichever batch it is scored in
+(REGISTER.md rule 3). A name not in the lookup gets no adjustment: the level's
+average weight.
+
+Blocking: the candidate pairs are the records equal on every column of at least
+one of `BLOCKING_KEYS`, each a plain equality on `match_features` columns, so
+the register can fetch a new batch's candidates by the same keys in SQL.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+MODEL_PATH = Path(__file__).with_name("model.json")
+MODEL_FORMAT = 1
+UNIQUE_ID = "record_key"
+TF_COLUMNS: tuple[str, ...] = ("first_name", "last_name")
+
+# The address levels that say "the same home": pairs at these levels are scored with the
+# household model (see `MatchModel.household_settings`).
+ADDRESS_SAME = "same address"
+ADDRESS_SAME_PART_UNKNOWN = "same street and house number, postal code or apartment unknown or one digit off"
+ADDRESS_SAME_STREET_MISTYPED = "same house number, apartment and postal code, street name typed differently"
+HOUSEHOLD_LEVELS: tuple[str, ...] = (ADDRESS_SAME, ADDRESS_SAME_PART_UNKNOWN, ADDRESS_SAME_STREET_MISTYPED)
+# The household model is trained on the pairs at the same address.
+HOUSEHOLD_TRAINING_RULE = ('l.street_key = r.street_key AND l.postal_code = r.postal_code '
+                           'AND l.apartment IS NOT DISTINCT FROM r.apartment')
+
+# Candidate pairs: records equal on all columns of at least one key.
+BLOCKING_KEYS: list[tuple[str, ...]] = [
+    ("phone",),
+    ("email",),
+    ("iban",),
+    ("name_key", "postal_code"),
+    ("last_name", "street_key"),
+    ("first_name", "street_key"),
+    ("first_name", "birth_date"),
+    ("last_name", "birth_date"),
+]
+
+
+def comparisons() -> list:
+    """The comparisons of the project's model (Splink comparison creators)."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    def tokens(column: str, side: str) -> str:
+        return f"string_split({column}_{side}, ' ')"
+
+    first_name = cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_description="first given name (all given names when both gave several)",
+        comparison_levels=[
+            cll.NullLevel("first_name"),
+            cll.CustomLevel("first_names_all_l = first_names_all_r AND contains(first_names_all_l, ' ')",
+                            "all given names exact"),
+            cll.ExactMatchLevel("first_name", term_frequency_adjustments=True),
+            cll.JaroWinklerLevel("first_name", 0.92),
+            cll.JaroWinklerLevel("first_name", 0.88),
+            cll.CustomLevel(f"list_contains({tokens('name_tokens', 'r')}, first_name_l) "
+                            f"OR list_contains({tokens('name_tokens', 'l')}, first_name_r)",
+                            "first name among the other's names"),
+            cll.ElseLevel(),
+        ],
+    )
+    last_name = cl.CustomComparison(
+        output_column_name="last_name",
+        comparison_description="surname",
+        comparison_levels=[
+            cll.NullLevel("last_name"),
+            cll.ExactMatchLevel("last_name", term_frequency_adjustments=True),
+            cll.JaroWinklerLevel("last_name", 0.92),
+            cll.JaroWinklerLevel("last_name", 0.88),
+            cll.CustomLevel("list_has_any(string_split(last_name_l, '-'), string_split(name_tokens_r, ' ')) "
+                            "OR list_has_any(string_split(last_name_r, '-'), string_split(name_tokens_l, ' '))",
+                            "a surname part among the other's names"),
+            cll.ElseLevel(),
+        ],
+    )
+    birth_date = cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_description="birth date (from a valid or an invalid identity code)",
+        comparison_levels=[
+            cll.NullLevel("birth_date"),
+            cll.ExactMatchLevel("birth_date"),
+            cll.CustomLevel("substr(birth_date_l, 1, 7) = substr(birth_date_r, 1, 7) "
+                            "OR damerau_levenshtein(birth_date_l, birth_date_r) <= 1",
+                            "same year and month, or one digit off"),
+            cll.ElseLevel(),
+        ],
+    )
+    same_apartment = "apartment_l IS NOT DISTINCT FROM apartment_r"
+    apartment_fits = f"({same_apartment} OR apartment_l IS NULL OR apartment_r IS NULL)"
+    address = cl.CustomComparison(
+        output_column_name="address",
+        comparison_description="street (name and house number), apartment and postal code",
+        comparison_levels=[
+            {"sql_condition": "(street_key_l IS NULL OR street_key_r IS NULL) "
+                              "AND (postal_code_l IS NULL OR postal_code_r IS NULL)",
+             "label_for_charts": "address unknown", "is_null_level": True},
+            cll.CustomLevel(f"street_key_l = street_key_r AND postal_code_l = postal_code_r AND {same_apartment}",
+                            ADDRESS_SAME),
+            cll.CustomLevel("street_key_l = street_key_r AND (postal_code_l = postal_code_r OR postal_code_l IS NULL "
+                            "OR postal_code_r IS NULL OR damerau_levenshtein(postal_code_l, postal_code_r) <= 1) "
+                            f"AND {apartment_fits}", ADDRESS_SAME_PART_UNKNOWN),
+            cll.CustomLevel("postal_code_l = postal_code_r "
+                            "AND split_part(street_key_l, ' ', 2) = split_part(street_key_r, ' ', 2) "
+                            f"AND jaro_winkler_similarity(street_key_l, street_key_r) >= 0.9 AND {apartment_fits}",
+                            ADDRESS_SAME_STREET_MISTYPED),
+            cll.CustomLevel("street_key_l = street_key_r AND postal_code_l = postal_code_r",
+                            "same building, another apartment"),
+            cll.CustomLevel("street_key_l = street_key_r", "same street and house number, another postal code"),
+            cll.CustomLevel("postal_code_l = postal_code_r", "same postal code only"),
+            cll.ElseLevel(),
+        ],
+    )
+
+    def exact(column: str, description: str):
+        return cl.CustomComparison(
+            output_column_name=column, comparison_description=description,
+            comparison_levels=[cll.NullLevel(column), cll.ExactMatchLevel(column), cll.ElseLevel()])
+
+    return [first_name, last_name, birth_date, address,
+            exact("phone", "phone number (E.164)"), exact("email", "e-mail address"), exact("iban", "bank account")]
+
+
+def settings_creator(**overrides: Any):
+    """Splink settings for the project's model, untrained."""
+    from splink import SettingsCreator, block_on
+
+    options: dict[str, Any] = dict(
+        link_type="dedupe_only",
+        unique_id_column_name=UNIQUE_ID,
+        comparisons=comparisons(),
+        blocking_rules_to_generate_predictions=[block_on(*key) for key in BLOCKING_KEYS],
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=True,
+        additional_columns_to_retain=["has_personal_id"],
+        probability_two_random_records_match=1e-5,
+    )
+    options.update(overrides)
+    return SettingsCreator(**options)
+
+
+def term_frequencies(features: pd.DataFrame, column: str, min_count: int = 2) -> dict[str, float]:
+    """A column's value frequencies (share of records that have a value), as Splink
+    computes them, for values seen at least `min_count` times: a value seen once is
+    mostly a typing mistake, and a rare name says no more than an unseen one."""
+    counts = features[column].dropna().value_counts()
+    total = int(counts.sum())
+    kept = counts[counts >= min_count].sort_index()
+    return {str(value): float(f"{count / total:.6g}") for value, count in kept.items()}
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of a comparison: its gamma value, label and weight (log2 m/u)."""
+
+    gamma: int
+    label: str
+    weight: float
+
+
+def level_table(splink_settings: dict[str, Any]) -> dict[str, dict[int, Level]]:
+    """Per comparison, its levels by gamma value, from a trained Splink settings dict."""
+    from splink import SettingsCreator
+
+    settings = SettingsCreator.from_path_or_dict(copy.deepcopy(splink_settings)).get_settings("duckdb")
+    table: dict[str, dict[int, Level]] = {}
+    for comparison in settings.comparisons:
+        levels = {}
+        for level in comparison.comparison_levels:
+            if level.is_null_level:
+                weight = 0.0
+            else:
+                weight = math.log2(level.m_probability / level.u_probability)
+            levels[level.comparison_vector_value] = Level(level.comparison_vector_value, level.label_for_charts, weight)
+        table[comparison.output_column_name] = levels
+    return table
+
+
+def logit2(probability: float) -> float:
+    """log2 of the odds: the weight of a prior probability."""
+    return math.log2(probability / (1.0 - probability))
+
+
+@dataclass(frozen=True)
+class MatchModel:
+    """A trained model: Splink settings with m and u, frozen term frequencies, and the
+    household model.
+
+    The general model's u probabilities come from random pairs of records. Members
+    of one household are not random pairs: they share the address, usually the
+    surname, often a landline, an e-mail address or an account, so under the
+    general model these agreements add up to a sure match although the first names
+    differ. Pairs at the same address (`HOUSEHOLD_LEVELS`) are therefore scored
+    with the household model: the same comparisons but the address, m and u and
+    the prior trained by expectation maximisation on pairs at the same address
+    only, where u is how often two members of one household agree.
+    """
+
+    version: str
+    splink_settings: dict[str, Any]
+    term_frequencies: dict[str, dict[str, float]]
+    household_settings: dict[str, Any] | None = None
+    trained: dict[str, Any] = field(default_factory=dict)
+    blocking_keys: tuple[tuple[str, ...], ...] = tuple(BLOCKING_KEYS)
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> MatchModel:
+        """The model in `path` (default: the versioned model.json), read once and cached."""
+        return _load(str(Path(path) if path is not None else MODEL_PATH))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatchModel:
+        if data.get("format") != MODEL_FORMAT:
+            raise ValueError(f"match model: format {data.get('format')!r} is not {MODEL_FORMAT}")
+        return cls(version=str(data["version"]), splink_settings=data["splink_settings"],
+                   term_frequencies={k: dict(v) for k, v in data["term_frequencies"].items()},
+                   household_settings=data.get("household_settings"),
+                   trained=dict(data.get("trained", {})),
+                   blocking_keys=tuple(tuple(k) for k in data.get("blocking_keys", BLOCKING_KEYS)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": MODEL_FORMAT, "version": self.version, "trained": self.trained,
+                "blocking_keys": [list(k) for k in self.blocking_keys],
+                "term_frequencies": self.term_frequencies, "splink_settings": self.splink_settings,
+                "household_settings": self.household_settings}
+
+    def save(self, path: Path | str = MODEL_PATH) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        _load.cache_clear()
+        return path
+
+    def tf_frame(self, column: str) -> pd.DataFrame:
+        """The frozen lookup for a column as Splink's term-frequency table."""
+        table = self.term_frequencies.get(column, {})
+        return pd.DataFrame({column: pd.Series(list(table.keys()), dtype=object),
+                             f"tf_{column}": pd.Series(list(table.values()), dtype="float64")})
+
+    @property
+    def blocking_rules(self) -> list[tuple[str, ...]]:
+        return [tuple(k) for k in self.blocking_keys]
+
+    @functools.cached_property
+    def prior_weight(self) -> float:
+        return logit2(self.splink_settings["probability_two_random_records_match"])
+
+    @functools.cached_property
+    def levels(self) -> dict[str, dict[int, Level]]:
+        return level_table(self.splink_settings)
+
+    @functools.cached_property
+    def household_prior_weight(self) -> float | None:
+        if self.household_settings is None:
+            return None
+        return logit2(self.household_settings["probability_two_random_records_match"])
+
+    @functools.cached_property
+    def household_levels(self) -> dict[str, dict[int, Level]] | None:
+        return level_table(self.household_settings) if self.household_settings is not None else None
+
+
+def parameters_digest(*parts: Any) -> str:
+    """A short content hash of the trained parameters: equal models, equal digests."""
+    payload = json.dumps(parts, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(payload.encode("ascii")).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> MatchModel:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return MatchModel.from_dict(data)

@@ -1,0 +1,287 @@
+"""Score candidate pairs of records with the trained match model.
+
+    score_pairs(records, model=None, new_keys=None, min_probability=0.5) -> pairs
+
+Candidate pairs are the records equal on at least one of the model's blocking
+keys (`model.BLOCKING_KEYS`); Splink (DuckDB backend) computes each pair's
+comparison levels and match weight. Pairs in which both records hold a valid
+personal identity code are left to the deterministic tier (REGISTER.md rule 4)
+and never scored here. Pairs at the same address are scored with the household
+model (see `model.MatchModel`).
+
+The result has one row per pair, `key_l < key_r`: `match_probability`,
+`match_weight` (log2 of the posterior odds) and `evidence`, a JSON object
+giving, per comparison, the level reached and its weight in bits (log2 Bayes
+factor, term-frequency adjustment included; for a pair at the same address the
+address weight is the household prior's, relative to the general prior). The
+prior's weight plus the evidence weights is the match weight. The evidence names
+levels, never values: it can go to the review queue and to run metadata.
+
+A pair's probability depends on the two records and the model only: the term
+frequencies are the model's frozen tables and the prior is the model's, so a
+pair scores the same in whichever batch it comes (REGISTER.md rule 3).
+
+`baseline_splink_pairs` is Splink alone, configured the standard way, for the
+benchmark's side-by-side comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Collection
+
+import numpy as np
+import pandas as pd
+
+from pipeline.matching.features import match_features
+from pipeline.matching.model import HOUSEHOLD_LEVELS, TF_COLUMNS, UNIQUE_ID, MatchModel
+
+PAIR_COLUMNS: tuple[str, ...] = ("key_l", "key_r", "match_probability", "match_weight", "evidence")
+# Splink logs SQL and progress at INFO; warnings only (it logs no values at that level).
+_SPLINK_LOG_LEVEL = logging.WARNING
+# What Splink needs: the unique id, the columns the comparisons and blocking rules
+# read, and whether the record holds a valid identity code.
+SPLINK_INPUT_COLUMNS: tuple[str, ...] = (
+    UNIQUE_ID, "has_personal_id", "first_name", "first_names_all", "last_name", "name_tokens", "name_key", "street_key",
+    "apartment", "postal_code", "phone", "email", "iban", "birth_date",
+)
+_ADDRESS = "address"
+
+
+def _empty_pairs() -> pd.DataFrame:
+    return pd.DataFrame({"key_l": pd.Series(dtype="int64"), "key_r": pd.Series(dtype="int64"),
+                         "match_probability": pd.Series(dtype="float64"),
+                         "match_weight": pd.Series(dtype="float64"), "evidence": pd.Series(dtype=object)})
+
+
+def scoring_rules(model: MatchModel) -> list[str]:
+    """The model's blocking keys as SQL, leaving out pairs of two identity-code holders."""
+    rules = []
+    for key in model.blocking_rules:
+        equal = " AND ".join(f'l."{c}" = r."{c}"' for c in key)
+        rules.append(f"{equal} AND NOT (l.has_personal_id AND r.has_personal_id)")
+    return rules
+
+
+class _Scorer:
+    """A DuckDB connection with the model loaded and its term frequencies registered."""
+
+    def __init__(self, model: MatchModel):
+        from splink import DuckDBAPI, Linker
+
+        self.model = model
+        self.db_api = DuckDBAPI()
+        empty = pd.DataFrame({c: pd.Series(dtype="int64" if c == UNIQUE_ID else "bool" if c == "has_personal_id"
+                                           else "string") for c in SPLINK_INPUT_COLUMNS})
+        # The comparison levels (gamma_*) come out only with the matching columns; those
+        # (the values) stay in DuckDB: `_result` selects levels and weights only.
+        settings = dict(model.splink_settings, retain_matching_columns=True,
+                        retain_intermediate_calculation_columns=True)
+        self.linker = Linker(self.db_api.register(empty, table_name="match_template"), settings,
+                             log_level=_SPLINK_LOG_LEVEL)
+        for column in TF_COLUMNS:
+            lookup = self.db_api.register(model.tf_frame(column), table_name=f"match_tf_{column}")
+            self.linker.table_management.register_term_frequency_lookup(lookup, column)
+        self.names = [c.output_column_name for c in self.linker._settings_obj.comparisons]
+        self.with_tf = {c.output_column_name for c in self.linker._settings_obj.comparisons
+                        if any(level._has_tf_adjustments for level in c.comparison_levels)}
+        self.result_columns = [f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "match_weight"]
+        for name in self.names:
+            self.result_columns += [f"gamma_{name}", f"mw_{name}"]
+            if name in self.with_tf:
+                self.result_columns.append(f"mw_tf_adj_{name}")
+
+    def _result(self, predicted) -> pd.DataFrame:
+        relation = predicted.as_duckdbpyrelation()
+        frame = relation.select(", ".join(f'"{c}"' for c in self.result_columns)).df()
+        predicted.drop_table_from_database_and_remove_from_cache()
+        return frame
+
+    def within(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
+        table = self.db_api.register(frame, table_name=name)
+        predicted = self.linker.inference.predict_within(
+            table, blocking_rules_to_generate_predictions=scoring_rules(self.model), warning_mode="never")
+        return self._result(predicted)
+
+    def between(self, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+        left_table = self.db_api.register(left, table_name="match_new")
+        right_table = self.db_api.register(right, table_name="match_held")
+        predicted = self.linker.inference.predict_between(
+            left_table, right_table, blocking_rules_to_generate_predictions=scoring_rules(self.model),
+            warning_mode="never")
+        return self._result(predicted)
+
+    def close(self) -> None:
+        self.db_api.duckdb_con.close()
+
+
+def splink_input(records: pd.DataFrame) -> pd.DataFrame:
+    """The feature columns Splink reads, one row per record."""
+    return match_features(records)[list(SPLINK_INPUT_COLUMNS)].reset_index(drop=True)
+
+
+def score_pairs(records: pd.DataFrame, *, model: MatchModel | None = None,
+                new_keys: Collection[int] | None = None, min_probability: float = 0.5) -> pd.DataFrame:
+    """Scored candidate pairs of `records` with `match_probability >= min_probability`.
+
+    `records`: `record_key` (unique int64) and the canonical columns
+    (schemas.canonical) used for matching. With `new_keys`, only pairs with at
+    least one of those records are scored: new against new, and new against the
+    others (a link-only pass, not the whole frame).
+    """
+    model = model or MatchModel.load()
+    if not records[UNIQUE_ID].is_unique:
+        raise ValueError(f"score_pairs: column {UNIQUE_ID} is not unique")
+    if len(records) < 2:
+        return _empty_pairs()
+    features = splink_input(records)
+    scorer = _Scorer(model)
+    try:
+        if new_keys is None:
+            predicted = scorer.within(features, "match_all")
+        else:
+            wanted = np.fromiter((int(k) for k in new_keys), dtype=np.int64)
+            is_new = features[UNIQUE_ID].isin(wanted).to_numpy()
+            new, held = features[is_new], features[~is_new]
+            parts = []
+            if len(new) > 1:
+                parts.append(scorer.within(new, "match_new_only"))
+            if len(new) and len(held):
+                parts.append(scorer.between(new, held))
+            parts = [p for p in parts if len(p)]
+            predicted = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    finally:
+        scorer.close()
+    if predicted.empty:
+        return _empty_pairs()
+    return _pairs(scorer, predicted, min_probability)
+
+
+def _weights(scorer: _Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(match weight, household mask, per comparison weight) with the household model applied."""
+    model = scorer.model
+    weight = predicted["match_weight"].to_numpy(float).copy()
+    parts: dict[str, np.ndarray] = {}
+    for name in scorer.names:
+        part = predicted[f"mw_{name}"].to_numpy(float)
+        if name in scorer.with_tf:
+            part = part + predicted[f"mw_tf_adj_{name}"].fillna(0.0).to_numpy(float)
+        parts[name] = part
+    household = np.zeros(len(predicted), dtype=bool)
+    if model.household_levels is not None:
+        gammas = [g for g, level in model.levels[_ADDRESS].items() if level.label in HOUSEHOLD_LEVELS]
+        household = predicted[f"gamma_{_ADDRESS}"].isin(gammas).to_numpy()
+        if household.any():
+            parts[_ADDRESS] = np.where(household, model.household_prior_weight - model.prior_weight, parts[_ADDRESS])
+            for name, levels in model.household_levels.items():
+                table = {g: level.weight for g, level in levels.items()}
+                by_level = predicted[f"gamma_{name}"].map(table).to_numpy(float)
+                parts[name] = np.where(household, by_level, parts[name])
+            total = model.prior_weight + sum(parts.values())
+            weight = np.where(household, total, weight)
+    return weight, household, parts
+
+
+def _evidence(scorer: _Scorer, predicted: pd.DataFrame, household: np.ndarray,
+              parts: dict[str, np.ndarray]) -> list[str]:
+    """Per pair: {comparison: [level label, weight in bits]} as JSON text."""
+    model = scorer.model
+    columns = []
+    for name in scorer.names:
+        general = {g: json.dumps(level.label, ensure_ascii=False) for g, level in model.levels[name].items()}
+        levels = model.household_levels.get(name, model.levels[name]) if model.household_levels else model.levels[name]
+        in_household = {g: json.dumps(level.label, ensure_ascii=False) for g, level in levels.items()}
+        gamma = predicted[f"gamma_{name}"].to_numpy()
+        labels = [in_household[g] if h else general[g] for g, h in zip(gamma.tolist(), household.tolist())]
+        weights = np.round(parts[name], 3).tolist()
+        columns.append([f'"{name}":[{label},{w!r}]' for label, w in zip(labels, weights)])
+    return ["{" + ",".join(row) + "}" for row in zip(*columns)]
+
+
+def _pairs(scorer: _Scorer, predicted: pd.DataFrame, min_probability: float) -> pd.DataFrame:
+    weight, household, parts = _weights(scorer, predicted)
+    probability = 1.0 / (1.0 + np.exp2(-weight))
+    keep = probability >= min_probability
+    if not keep.any():
+        return _empty_pairs()
+    predicted = predicted[keep].reset_index(drop=True)
+    parts = {name: values[keep] for name, values in parts.items()}
+    left = predicted[f"{UNIQUE_ID}_l"].to_numpy(np.int64)
+    right = predicted[f"{UNIQUE_ID}_r"].to_numpy(np.int64)
+    out = pd.DataFrame({
+        "key_l": np.minimum(left, right),
+        "key_r": np.maximum(left, right),
+        "match_probability": probability[keep],
+        "match_weight": weight[keep],
+        "evidence": _evidence(scorer, predicted, household[keep], parts),
+    })
+    return out.sort_values(["key_l", "key_r"], kind="stable").reset_index(drop=True)
+
+
+# --- Splink alone, for the benchmark -------------------------------------------------------
+
+BASELINE_COLUMNS: tuple[str, ...] = (
+    "first_names", "last_name", "personal_id", "birth_date", "street_address", "postal_code", "phone", "email", "iban",
+)
+
+
+def baseline_splink_pairs(records: pd.DataFrame, *, min_probability: float = 0.5, seed: int = 0,
+                          u_max_pairs: float = 1e7) -> pd.DataFrame:
+    """Splink alone on the canonical records: its standard comparisons, term frequencies
+    computed on these records, trained on them the usual way (prior from deterministic
+    rules, u by random sampling, m by expectation maximisation). No project features,
+    no household model, no deterministic tier: personal_id is one comparison among
+    others and pairs of two code holders are scored like any other.
+
+    Returns `key_l < key_r`, `match_probability`, `match_weight` at or above
+    `min_probability`.
+    """
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    frame = pd.DataFrame({UNIQUE_ID: records[UNIQUE_ID].to_numpy(np.int64)})
+    for column in BASELINE_COLUMNS:
+        values = records[column]
+        if column == "birth_date":
+            values = pd.to_datetime(values, errors="coerce").dt.strftime("%Y-%m-%d")
+        frame[column] = values.astype(object).where(values.notna(), None).to_numpy()
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name=UNIQUE_ID,
+        comparisons=[
+            cl.NameComparison("first_names"),
+            cl.NameComparison("last_name"),
+            cl.ExactMatch("personal_id"),
+            cl.DateOfBirthComparison("birth_date", input_is_string=True),
+            cl.LevenshteinAtThresholds("street_address", 2),
+            cl.ExactMatch("postal_code"),
+            cl.ExactMatch("phone"),
+            cl.EmailComparison("email"),
+            cl.ExactMatch("iban"),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("personal_id"), block_on("phone"), block_on("email"), block_on("iban"),
+            block_on("first_names", "last_name"), block_on("last_name", "postal_code"), block_on("birth_date"),
+        ],
+        retain_matching_columns=False,
+    )
+    db_api = DuckDBAPI()
+    try:
+        linker = Linker(db_api.register(frame, table_name="baseline_records"), settings, log_level=_SPLINK_LOG_LEVEL)
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("personal_id"), block_on("first_names", "last_name", "email")], recall=0.7)
+        linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
+        for rule in (block_on("first_names", "last_name"), block_on("birth_date")):
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        predicted = linker.inference.predict(threshold_match_probability=min_probability, warning_mode="never")
+        out = predicted.as_duckdbpyrelation().select(
+            f'"{UNIQUE_ID}_l", "{UNIQUE_ID}_r", match_probability, match_weight').df()
+    finally:
+        db_api.duckdb_con.close()
+    left = out[f"{UNIQUE_ID}_l"].to_numpy(np.int64)
+    right = out[f"{UNIQUE_ID}_r"].to_numpy(np.int64)
+    pairs = pd.DataFrame({"key_l": np.minimum(left, right), "key_r": np.maximum(left, right),
+                          "match_probability": out["match_probability"].to_numpy(float),
+                          "match_weight": out["match_weight"].to_numpy(float)})
+    return pairs.sort_values(["key_l", "key_r"], kind="stable").reset_index(drop=True)

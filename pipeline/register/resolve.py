@@ -1,0 +1,422 @@
+"""Identity resolution in the register: one customer per person, incrementally.
+
+Runs inside the load's transaction, after the new source records are written
+(they have no customer yet), or after a steward's decision:
+
+1. *Affected set.* Start from the unresolved records; repeatedly add the held
+   records the matcher would pair with them (by the `match_key` blocking index),
+   the records sharing their identity code, the records of the customers those
+   belong to, and the pairs stewards decided — until nothing new is reached over
+   an edge at or above the review threshold. The set is then a union of whole
+   components of the match graph, so resolving it alone gives the same grouping
+   as resolving every record ever loaded at once (REGISTER.md rule 3).
+2. *Resolve.* Score the pairs (frozen model: a pair's probability does not depend
+   on the batch), cluster under the rules (one code, one person; never two codes),
+   and decide each cluster's golden record and services.
+3. *Stable ids.* Each existing customer stays with the cluster holding most of its
+   records; a cluster holding several customers keeps the oldest (smallest) id and
+   merges the others into it (`customer_merge`); a cluster with none is a new
+   customer. Ids are never reused.
+4. *Write.* Customers, merges, source records' customer and match method,
+   provenance, services, review entries and the new records' blocking keys.
+
+Counts only in the summary and logs; never a value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from pipeline.matching.blocking import blocking_keys
+from pipeline.matching.cluster import resolve_clusters
+from pipeline.matching.features import match_features
+from pipeline.matching.model import BLOCKING_KEYS, MatchModel
+from pipeline.matching.score import score_pairs
+from pipeline.matching.survivorship import golden_records, services
+from pipeline.register.load import _writer
+from schemas.register import (customer, customer_merge, golden_provenance, match_key, review_queue, service,
+                              source_record)
+
+log = logging.getLogger(__name__)
+
+RECORD_COLUMNS: tuple[str, ...] = (
+    "channel", "source_record_id", "observed_at", "personal_id", "birth_date", "first_names", "last_name",
+    "street_address", "postal_code", "city", "phone", "email", "iban", "bic", "product", "metering_point",
+    "marketing_prohibited", "identity_verified", "customer_id", "match_method", "match_probability",
+)
+GOLDEN_COLUMNS: tuple[str, ...] = (
+    "personal_id", "birth_date", "first_names", "last_name", "street_address", "postal_code", "city",
+    "phone", "email", "iban", "bic", "marketing_prohibited", "identity_verified",
+)
+PERSONAL_COLUMNS: tuple[str, ...] = tuple(c for c in GOLDEN_COLUMNS if c != "identity_verified")
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Thresholds of the three outcomes (probability), from configuration."""
+
+    link_threshold: float = 0.99
+    review_threshold: float = 0.80
+    ambiguity_margin: float = 3.0  # match weight (log2 Bayes factor) between two candidate people
+    max_rounds: int = 20
+
+
+@dataclass
+class ResolveSummary:
+    records_resolved: int = 0
+    affected_records: int = 0
+    linked_personal_id: int = 0
+    linked_probabilistic: int = 0
+    linked_steward: int = 0
+    new_customers: int = 0
+    merges: int = 0
+    reviews_opened: int = 0
+    candidate_pairs: int = 0
+    rounds: int = 0
+
+    def metadata(self) -> dict[str, int]:
+        return {f"resolve.{k}": int(v) for k, v in asdict(self).items()}
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def _temp_ids(connection: sa.Connection, name: str, ids: Collection[int]) -> str:
+    """A temporary one-column table of ids, for joins; returns its name."""
+    dialect = connection.dialect.name
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    suffix = " ON COMMIT DROP" if dialect == "postgresql" else ""
+    connection.exec_driver_sql(f"CREATE TEMP TABLE {name} (id BIGINT PRIMARY KEY){suffix}")
+    values = sorted({int(i) for i in ids})
+    if values:
+        connection.exec_driver_sql(f"INSERT INTO {name} (id) VALUES ({'%s' if dialect == 'postgresql' else '?'})",
+                                   [(v,) for v in values])
+    return name
+
+
+def _frame(cursor_rows: list[tuple], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(cursor_rows, columns=columns)
+    frame["record_key"] = frame["record_key"].astype("int64")
+    frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True, format="mixed")
+    frame["birth_date"] = pd.to_datetime(frame["birth_date"], errors="coerce")
+    frame["marketing_prohibited"] = frame["marketing_prohibited"].astype("boolean")
+    frame["identity_verified"] = frame["identity_verified"].astype(bool)
+    frame["customer_id"] = frame["customer_id"].astype("Int64")
+    frame["match_probability"] = frame["match_probability"].astype("Float64")
+    for column in ("channel", "source_record_id", "personal_id", "first_names", "last_name", "street_address",
+                   "postal_code", "city", "phone", "email", "iban", "bic", "product", "metering_point",
+                   "match_method"):
+        frame[column] = frame[column].astype("string")
+    return frame
+
+
+def _read_records(connection: sa.Connection, where: str, params: tuple = ()) -> pd.DataFrame:
+    columns = ["record_key", *RECORD_COLUMNS]
+    sql = (f"SELECT s.source_record_pk, {', '.join('s.' + c for c in RECORD_COLUMNS)} "
+           f"FROM source_record AS s {where}")
+    rows = connection.exec_driver_sql(sql, params).all() if params else connection.exec_driver_sql(sql).all()
+    return _frame([tuple(r) for r in rows], columns)
+
+
+def _read_by_ids(connection: sa.Connection, ids: Collection[int]) -> pd.DataFrame:
+    if not ids:
+        return _frame([], ["record_key", *RECORD_COLUMNS])
+    table = _temp_ids(connection, "resolve_ids", ids)
+    return _read_records(connection, f"JOIN {table} AS t ON t.id = s.source_record_pk")
+
+
+def _ids(connection: sa.Connection, sql: str) -> set[int]:
+    return {int(r[0]) for r in connection.exec_driver_sql(sql).all()}
+
+
+def _decided_pairs(connection: sa.Connection, keys: Collection[int]) -> pd.DataFrame:
+    """Steward decisions touching these records: (key_l, key_r, status)."""
+    if not keys:
+        return pd.DataFrame(columns=["key_l", "key_r", "status"])
+    table = _temp_ids(connection, "resolve_decided", keys)
+    rows = connection.exec_driver_sql(
+        "SELECT r.left_source_record_pk, r.right_source_record_pk, r.status FROM review_queue AS r "
+        f"WHERE r.status IN ('accepted', 'rejected') AND r.left_source_record_pk IS NOT NULL "
+        f"AND r.right_source_record_pk IS NOT NULL AND (r.left_source_record_pk IN (SELECT id FROM {table}) "
+        f"OR r.right_source_record_pk IN (SELECT id FROM {table}))").all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["key_l", "key_r", "status"])
+    if len(frame):
+        low = frame[["key_l", "key_r"]].min(axis=1)
+        high = frame[["key_l", "key_r"]].max(axis=1)
+        frame["key_l"], frame["key_r"] = low.astype("int64"), high.astype("int64")
+    return frame
+
+
+# --- the affected set ------------------------------------------------------------------------------
+
+def _affected(connection: sa.Connection, seeds: pd.DataFrame, settings: MatchSettings, model: MatchModel,
+              summary: ResolveSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Grow the seed records to whole components; returns (records, edges)."""
+    records = seeds
+    frontier = seeds
+    edge_parts: list[pd.DataFrame] = []
+    while len(frontier) and summary.rounds < settings.max_rounds:
+        summary.rounds += 1
+        known = set(records["record_key"].tolist())
+        frontier_keys = blocking_keys(match_features(frontier), BLOCKING_KEYS)
+        candidates: set[int] = set()
+        if len(frontier_keys) and _any_match_keys(connection):
+            table = _temp_ids(connection, "resolve_keys", frontier_keys["blocking_key"].tolist())
+            candidates |= _ids(connection, f"SELECT DISTINCT m.source_record_pk FROM match_key AS m "
+                                           f"JOIN {table} AS t ON t.id = m.blocking_key")
+        codes = frontier["personal_id"].dropna().unique().tolist()
+        same_code: set[int] = set()
+        if codes:
+            same_code = {int(r[0]) for r in connection.execute(
+                sa.text("SELECT source_record_pk FROM source_record WHERE personal_id IN :codes")
+                .bindparams(sa.bindparam("codes", expanding=True)), {"codes": codes}).all()}
+        decided = _decided_pairs(connection, frontier["record_key"].tolist())
+        steward_ends = set(decided["key_l"].tolist()) | set(decided["key_r"].tolist())
+        candidates = (candidates | same_code | steward_ends) - known
+        pool = pd.concat([records, _read_by_ids(connection, candidates)], ignore_index=True) \
+            if candidates else records
+        edges = score_pairs(pool, model=model, new_keys=frontier["record_key"].tolist(),
+                            min_probability=settings.review_threshold)
+        edge_parts.append(edges)
+        reached = (set(edges["key_l"].tolist()) | set(edges["key_r"].tolist()) | same_code | steward_ends) - known
+        if reached:
+            customers = pool.loc[pool["record_key"].isin(reached), "customer_id"].dropna().unique().tolist()
+            if customers:
+                mates = {int(r[0]) for r in connection.execute(
+                    sa.text("SELECT source_record_pk FROM source_record WHERE customer_id IN :ids")
+                    .bindparams(sa.bindparam("ids", expanding=True)), {"ids": [int(c) for c in customers]}).all()}
+                reached |= mates - known
+        added = pool[pool["record_key"].isin(reached)]
+        missing = reached - set(added["record_key"].tolist())
+        if missing:
+            added = pd.concat([added, _read_by_ids(connection, missing)], ignore_index=True)
+        records = pd.concat([records, added], ignore_index=True)
+        frontier = added
+    edges = pd.concat(edge_parts, ignore_index=True) if edge_parts else score_pairs(records.iloc[:0], model=model)
+    edges = edges.drop_duplicates(["key_l", "key_r"]).reset_index(drop=True)
+    # Keep only edges inside the affected set (a scored candidate not reached is irrelevant).
+    inside = set(records["record_key"].tolist())
+    edges = edges[edges["key_l"].isin(inside) & edges["key_r"].isin(inside)].reset_index(drop=True)
+    return records.reset_index(drop=True), edges
+
+
+def _any_match_keys(connection: sa.Connection) -> bool:
+    return connection.exec_driver_sql("SELECT 1 FROM match_key LIMIT 1").first() is not None
+
+
+# --- stable ids ----------------------------------------------------------------------------------
+
+def assign_customer_ids(current: pd.Series, cluster_of: pd.Series) -> tuple[dict[int, int | None], list[tuple[int, int]]]:
+    """Which customer id each cluster carries, and which customers merge into which.
+
+    `current`: record_key -> customer_id (NA for unresolved records);
+    `cluster_of`: record_key -> cluster key. Returns ({cluster: customer_id or None for a
+    new customer}, [(merged_customer_id, surviving_customer_id)]).
+
+    >>> cur = pd.Series([1, 1, 2, pd.NA], index=[10, 11, 12, 13], dtype="Int64")
+    >>> clusters = pd.Series([10, 10, 10, 13], index=[10, 11, 12, 13])
+    >>> assign_customer_ids(cur, clusters)
+    ({10: 1, 13: None}, [(2, 1)])
+    """
+    frame = pd.DataFrame({"customer_id": current.reindex(cluster_of.index), "cluster": cluster_of})
+    held = frame.dropna(subset=["customer_id"])
+    carried: dict[int, int | None] = {int(c): None for c in cluster_of.unique()}
+    merges: list[tuple[int, int]] = []
+    if len(held):
+        counts = held.groupby(["customer_id", "cluster"]).size().rename("n").reset_index()
+        # Each customer stays with the cluster holding most of its records; ties: smallest cluster key.
+        keep = counts.sort_values(["customer_id", "n", "cluster"], ascending=[True, False, True]) \
+            .drop_duplicates("customer_id")
+        for cluster, ids in keep.groupby("cluster")["customer_id"]:
+            ordered = sorted(int(i) for i in ids)
+            carried[int(cluster)] = ordered[0]  # the oldest id survives
+            merges.extend((other, ordered[0]) for other in ordered[1:])
+    return carried, merges
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+def _allocate_customer_ids(connection: sa.Connection, n: int) -> list[int]:
+    if n == 0:
+        return []
+    if connection.dialect.name == "postgresql":
+        rows = connection.exec_driver_sql(
+            f"SELECT nextval(pg_get_serial_sequence('customer', 'customer_id')) FROM generate_series(1, {int(n)})")
+        return [int(r[0]) for r in rows]
+    # SQLite AUTOINCREMENT: above the highest id ever handed out (sqlite_sequence), never reused.
+    seq = connection.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'customer'").scalar()
+    top = connection.exec_driver_sql("SELECT MAX(customer_id) FROM customer").scalar()
+    start = max(int(seq or 0), int(top or 0)) + 1
+    return list(range(start, start + n))
+
+
+def _update_rows(connection: sa.Connection, table: sa.Table, key: str, frame: pd.DataFrame,
+                 columns: list[str]) -> None:
+    """UPDATE table SET columns FROM frame by key, through a temporary staging table."""
+    if frame.empty:
+        return
+    stage = f"stage_{table.name}"
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+    staging = sa.Table(stage, sa.MetaData(), *[sa.Column(c, table.c[c].type) for c in [key, *columns]],
+                       prefixes=["TEMPORARY"])
+    staging.create(connection)
+    _writer(connection).insert(staging, frame, [key, *columns])
+    assignments = ", ".join(f"{c} = {stage}.{c}" for c in columns)
+    connection.exec_driver_sql(
+        f"UPDATE {table.name} SET {assignments} FROM {stage} WHERE {table.name}.{key} = {stage}.{key}")
+    connection.exec_driver_sql(f"DROP TABLE {stage}")
+
+
+def _delete_for_customers(connection: sa.Connection, table: sa.Table, customer_ids: Collection[int]) -> None:
+    if customer_ids:
+        ids = _temp_ids(connection, "resolve_customers", customer_ids)
+        connection.exec_driver_sql(f"DELETE FROM {table.name} WHERE customer_id IN (SELECT id FROM {ids})")
+
+
+def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: str | None,
+                       settings: MatchSettings = MatchSettings(), model: MatchModel | None = None,
+                       seeds: Collection[int] | None = None, decided_by: str | None = None) -> ResolveSummary:
+    """Resolve the unresolved source records (or the given seed records) into customers."""
+    model = model or MatchModel.load()
+    summary = ResolveSummary()
+    unresolved = _read_records(connection, "WHERE s.customer_id IS NULL")
+    start = unresolved if seeds is None else pd.concat(
+        [unresolved, _read_by_ids(connection, set(seeds) - set(unresolved["record_key"].tolist()))],
+        ignore_index=True)
+    if start.empty:
+        return summary
+    summary.records_resolved = len(unresolved)
+    records, edges = _affected(connection, start, settings, model, summary)
+    summary.affected_records = len(records)
+    summary.candidate_pairs = len(edges)
+
+    decided = _decided_pairs(connection, records["record_key"].tolist())
+    must = list(decided.loc[decided["status"] == "accepted", ["key_l", "key_r"]].itertuples(index=False, name=None))
+    cannot = list(decided.loc[decided["status"] == "rejected", ["key_l", "key_r"]].itertuples(index=False, name=None))
+    resolution = resolve_clusters(records, edges, link_threshold=settings.link_threshold,
+                                  review_threshold=settings.review_threshold, must_link=must,
+                                  cannot_link=cannot, ambiguity_margin=settings.ambiguity_margin)
+    cluster_of = resolution.cluster_of.reindex(records["record_key"].to_numpy())
+    golden, provenance = golden_records(records, cluster_of)
+    products = services(records, cluster_of)
+
+    current = pd.Series(records["customer_id"].to_numpy(), index=records["record_key"].to_numpy(), dtype="Int64")
+    carried, merges = assign_customer_ids(current, cluster_of)
+    fresh_clusters = sorted(c for c, cid in carried.items() if cid is None)
+    new_ids = _allocate_customer_ids(connection, len(fresh_clusters))
+    carried.update(dict(zip(fresh_clusters, new_ids)))
+    summary.new_customers = len(new_ids)
+    summary.merges = len(merges)
+
+    # Customers: golden values for every cluster's customer.
+    golden = golden.copy()
+    golden["customer_id"] = golden.index.map(carried).astype("int64")
+    golden["updated_at"] = pd.Timestamp(now)
+    writer = _writer(connection)
+    is_new = golden["customer_id"].isin(new_ids)
+    if is_new.any():
+        inserting = golden[is_new].assign(created_at=pd.Timestamp(now))
+        writer.insert(customer, inserting, ["customer_id", *GOLDEN_COLUMNS, "created_at", "updated_at"])
+    _update_rows(connection, customer, "customer_id", golden[~is_new], [*GOLDEN_COLUMNS, "updated_at"])
+
+    # Merges: the merged customer resolves to its survivor and keeps no personal values.
+    if merges:
+        reason = "steward decision" if decided_by else "matched: same person"
+        connection.execute(customer_merge.insert(), [
+            {"merged_customer_id": m, "surviving_customer_id": s, "merged_at": now, "reason": reason,
+             "decided_by": decided_by, "run_id": run_id} for m, s in merges])
+        merged_frame = pd.DataFrame({"customer_id": [m for m, _ in merges], "merged_into": [s for _, s in merges]})
+        for column in PERSONAL_COLUMNS:
+            merged_frame[column] = None
+        merged_frame["updated_at"] = pd.Timestamp(now)
+        _update_rows(connection, customer, "customer_id", merged_frame,
+                     ["merged_into", *PERSONAL_COLUMNS, "updated_at"])
+        for merged, survivor in merges:  # earlier merges into the merged one now point at the survivor
+            connection.execute(customer.update().where(customer.c.merged_into == merged)
+                               .values(merged_into=survivor))
+
+    # Source records: their customer, how they were matched, and with what probability.
+    method = resolution.method.reindex(records["record_key"].to_numpy())
+    probability = resolution.probability.reindex(records["record_key"].to_numpy())
+    assigned = pd.DataFrame({
+        "source_record_pk": records["record_key"].to_numpy(),
+        "customer_id": cluster_of.map(carried).to_numpy(dtype="int64"),
+        "match_method": method.to_numpy(dtype=object),
+        "match_probability": pd.array(probability.to_numpy(), dtype="Float64"),
+    })
+    before = pd.DataFrame({"customer_id": records["customer_id"].to_numpy(),
+                           "match_method": records["match_method"].to_numpy(dtype=object),
+                           "match_probability": records["match_probability"].to_numpy()})
+    changed = ((before["customer_id"].astype("Int64").to_numpy() != assigned["customer_id"].to_numpy())
+               | (before["match_method"].astype(object).fillna("").to_numpy()
+                  != assigned["match_method"].astype(object).fillna("").to_numpy()))
+    changed = np.asarray(pd.array(changed, dtype="boolean").fillna(True), dtype=bool)
+    _update_rows(connection, source_record, "source_record_pk", assigned[changed],
+                 ["customer_id", "match_method", "match_probability"])
+    counts = assigned.loc[assigned["source_record_pk"].isin(unresolved["record_key"]), "match_method"].value_counts()
+    summary.linked_personal_id = int(counts.get("personal_id", 0))
+    summary.linked_probabilistic = int(counts.get("probabilistic", 0))
+    summary.linked_steward = int(counts.get("steward", 0))
+
+    # Provenance and services: replaced for every customer the affected set touches.
+    touched = set(carried.values()) | {m for m, _ in merges}
+    _delete_for_customers(connection, golden_provenance, touched)
+    if len(provenance):
+        prov = provenance.assign(customer_id=provenance["cluster"].map(carried).astype("int64"),
+                                 source_record_pk=provenance["record_key"].astype("int64"))
+        writer.insert(golden_provenance, prov,
+                      ["customer_id", "attribute", "source_record_pk", "channel", "observed_at"])
+    _delete_for_customers(connection, service, touched)
+    if len(products):
+        prods = products.assign(customer_id=products["cluster"].map(carried).astype("int64"))
+        writer.insert(service, prods, ["customer_id", "product", "metering_point", "first_seen", "last_seen"])
+
+    # Review entries: once per record pair, whatever its later status.
+    reviews = resolution.reviews
+    if len(reviews):
+        existing = _decided_or_open(connection, records["record_key"].tolist())
+        pairs = list(zip(reviews["key_l"].astype("int64"), reviews["key_r"].astype("int64")))
+        keep = [p not in existing for p in pairs]
+        fresh = reviews[keep]
+        if len(fresh):
+            cust = cluster_of.map(carried)
+            connection.execute(review_queue.insert(), [
+                {"left_source_record_pk": int(r.key_l), "right_source_record_pk": int(r.key_r),
+                 "left_customer_id": int(cust[int(r.key_l)]), "right_customer_id": int(cust[int(r.key_r)]),
+                 "probability": float(r.match_probability),
+                 "evidence": _evidence(r.evidence, r.reason),
+                 "status": "open", "created_at": now, "run_id": run_id}
+                for r in fresh.itertuples(index=False)])
+        summary.reviews_opened = int(len(fresh))
+
+    # The new records join the blocking index.
+    if len(unresolved):
+        keys = blocking_keys(match_features(unresolved), BLOCKING_KEYS)
+        if len(keys):
+            writer.insert(match_key, keys.rename(columns={"record_key": "source_record_pk"}),
+                          ["blocking_key", "source_record_pk"])
+    log.info("identity resolution: %d new records, %d affected, %d new customers, %d merges, %d reviews",
+             summary.records_resolved, summary.affected_records, summary.new_customers, summary.merges,
+             summary.reviews_opened)
+    return summary
+
+
+def _evidence(evidence: object, reason: str) -> dict:
+    parsed = json.loads(evidence) if isinstance(evidence, str) and evidence else {}
+    return {"reason": reason, "comparisons": parsed}
+
+
+def _decided_or_open(connection: sa.Connection, keys: Collection[int]) -> set[tuple[int, int]]:
+    table = _temp_ids(connection, "resolve_review", keys)
+    rows = connection.exec_driver_sql(
+        "SELECT left_source_record_pk, right_source_record_pk FROM review_queue "
+        f"WHERE left_source_record_pk IN (SELECT id FROM {table}) "
+        f"OR right_source_record_pk IN (SELECT id FROM {table})").all()
+    return {(min(int(a), int(b)), max(int(a), int(b))) for a, b in rows if a is not None and b is not None}
