@@ -135,3 +135,10 @@ def test_street_and_city_casing_is_idempotent(value: str) -> None:
     assert address.normalise_street(once) == once
     city = address.normalise_city(value)
     assert address.normalise_city(city) == city
+
+
+def test_an_address_line_without_a_street_is_postal_code_and_city():
+    from pipeline.normalise.address import split_address_line
+
+    assert split_address_line("11120 Mänttä-Vilppula") == (None, "11120", "Mänttä-Vilppula")
+    assert split_address_line("Koekatu 7 A 2, 33100 Tampere") == ("Koekatu 7 A 2", "33100", "Tampere")

@@ -26,20 +26,29 @@ _SEPARATOR = "\x1f"
 
 
 def blocking_keys(features: pd.DataFrame, rules: Sequence[tuple[str, ...]]) -> pd.DataFrame:
-    """(blocking_key int64, record_key int64), one row per record and rule it has values for."""
+    """(blocking_key int64, record_key int64), one row per record and rule it has values for.
+
+    Column-wise: pandas hashes each row's values in the rule's columns (a stable,
+    keyed 64-bit hash), mixed with the rule's number so equal values under two
+    rules do not collide.
+    """
     parts = []
     for number, columns in enumerate(rules):
-        present = features[list(columns)].notna().all(axis=1)
+        values = features[list(columns)]
+        present = values.notna().all(axis=1)
         for column in columns:
-            present &= features[column].astype("string").str.len().fillna(0) > 0
+            present &= values[column].astype("string").str.len().fillna(0).to_numpy() > 0
         if not present.any():
             continue
-        rows = features.loc[present]
-        text = pd.Series(f"{number}", index=rows.index, dtype=object)
-        for column in columns:
-            text = text + _SEPARATOR + rows[column].astype(str)
-        hashed = pd.util.hash_array(text.to_numpy(dtype=object)).view(np.int64)
-        parts.append(pd.DataFrame({"blocking_key": hashed, "record_key": rows["record_key"].to_numpy(np.int64)}))
+        rows = values.loc[present].astype("string")
+        hashed = pd.util.hash_pandas_object(rows, index=False, categorize=False).to_numpy(np.uint64)
+        salt = pd.util.hash_array(np.array([f"rule{_SEPARATOR}{number}"], dtype=object))[0]
+        mixed = (hashed ^ salt) * np.uint64(0x9E3779B97F4A7C15)
+        parts.append(pd.DataFrame({"blocking_key": mixed.view(np.int64),
+                                   "record_key": features.loc[present, "record_key"].to_numpy(np.int64)}))
     if not parts:
         return pd.DataFrame({"blocking_key": pd.Series(dtype="int64"), "record_key": pd.Series(dtype="int64")})
-    return pd.concat(parts, ignore_index=True).drop_duplicates(ignore_index=True)
+    keys = pd.concat(parts, ignore_index=True)
+    # One row per (rule, record) already; sorted by key so the register's index fills in order.
+    order = np.argsort(keys["blocking_key"].to_numpy(), kind="stable")
+    return keys.iloc[order].reset_index(drop=True)

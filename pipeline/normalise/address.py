@@ -170,6 +170,8 @@ POSTAL_AND_CITY_PATTERNS = (
 # One-line address: street, then a five-digit postal code and the city, with or
 # without commas; or street and postal code; or street, comma, city; else all street.
 ADDRESS_LINE_PATTERNS = (
+    # postal code and city only (no street given); a street never starts with five digits
+    r"^(?P<postal>[0-9]{5})(?:, ?| )(?P<city>[^0-9,]+)$",
     r"^(?P<street>.+?)(?:, ?| )(?P<postal>[0-9]{5})(?:, ?| )(?P<city>[^0-9,]+)$",
     r"^(?P<street>.+?)(?:, ?| )(?P<postal>[0-9]{5})$",
     r"^(?P<street>.+?), ?(?P<city>[^0-9,]+)$",

@@ -101,6 +101,18 @@ def _temp_ids(connection: sa.Connection, name: str, ids: Collection[int]) -> str
     return name
 
 
+def _temp_texts(connection: sa.Connection, name: str, values: Collection[str]) -> str:
+    """A temporary one-column table of text values, for joins; returns its name."""
+    dialect = connection.dialect.name
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    suffix = " ON COMMIT DROP" if dialect == "postgresql" else ""
+    connection.exec_driver_sql(f"CREATE TEMP TABLE {name} (value TEXT PRIMARY KEY){suffix}")
+    if values:
+        connection.exec_driver_sql(f"INSERT INTO {name} (value) VALUES ({'%s' if dialect == 'postgresql' else '?'})",
+                                   [(v,) for v in sorted(set(values))])
+    return name
+
+
 def _frame(cursor_rows: list[tuple], columns: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(cursor_rows, columns=columns)
     frame["record_key"] = frame["record_key"].astype("int64")
@@ -138,7 +150,8 @@ def _ids(connection: sa.Connection, sql: str) -> set[int]:
 
 def _decided_pairs(connection: sa.Connection, keys: Collection[int]) -> pd.DataFrame:
     """Steward decisions touching these records: (key_l, key_r, status)."""
-    if not keys:
+    if not keys or connection.exec_driver_sql(
+            "SELECT 1 FROM review_queue WHERE status IN ('accepted', 'rejected') LIMIT 1").first() is None:
         return pd.DataFrame(columns=["key_l", "key_r", "status"])
     table = _temp_ids(connection, "resolve_decided", keys)
     rows = connection.exec_driver_sql(
@@ -156,27 +169,29 @@ def _decided_pairs(connection: sa.Connection, keys: Collection[int]) -> pd.DataF
 
 # --- the affected set ------------------------------------------------------------------------------
 
-def _affected(connection: sa.Connection, seeds: pd.DataFrame, settings: MatchSettings, model: MatchModel,
-              summary: ResolveSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_keys: pd.DataFrame, settings: MatchSettings,
+              model: MatchModel, summary: ResolveSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Grow the seed records to whole components; returns (records, edges)."""
     records = seeds
     frontier = seeds
     edge_parts: list[pd.DataFrame] = []
+    # Nothing resolved before this run (the first load): no held record can be a candidate.
+    held_before = _any_match_keys(connection)
     while len(frontier) and summary.rounds < settings.max_rounds:
         summary.rounds += 1
         known = set(records["record_key"].tolist())
-        frontier_keys = blocking_keys(match_features(frontier), BLOCKING_KEYS)
+        frontier_keys = seed_keys if summary.rounds == 1 else blocking_keys(match_features(frontier), BLOCKING_KEYS)
         candidates: set[int] = set()
-        if len(frontier_keys) and _any_match_keys(connection):
+        if len(frontier_keys) and held_before:
             table = _temp_ids(connection, "resolve_keys", frontier_keys["blocking_key"].tolist())
             candidates |= _ids(connection, f"SELECT DISTINCT m.source_record_pk FROM match_key AS m "
                                            f"JOIN {table} AS t ON t.id = m.blocking_key")
         codes = frontier["personal_id"].dropna().unique().tolist()
         same_code: set[int] = set()
-        if codes:
-            same_code = {int(r[0]) for r in connection.execute(
-                sa.text("SELECT source_record_pk FROM source_record WHERE personal_id IN :codes")
-                .bindparams(sa.bindparam("codes", expanding=True)), {"codes": codes}).all()}
+        if codes and held_before:
+            table = _temp_texts(connection, "resolve_codes", codes)
+            same_code = _ids(connection, f"SELECT s.source_record_pk FROM source_record AS s "
+                                         f"JOIN {table} AS t ON t.value = s.personal_id")
         decided = _decided_pairs(connection, frontier["record_key"].tolist())
         steward_ends = set(decided["key_l"].tolist()) | set(decided["key_r"].tolist())
         candidates = (candidates | same_code | steward_ends) - known
@@ -189,9 +204,9 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, settings: MatchSet
         if reached:
             customers = pool.loc[pool["record_key"].isin(reached), "customer_id"].dropna().unique().tolist()
             if customers:
-                mates = {int(r[0]) for r in connection.execute(
-                    sa.text("SELECT source_record_pk FROM source_record WHERE customer_id IN :ids")
-                    .bindparams(sa.bindparam("ids", expanding=True)), {"ids": [int(c) for c in customers]}).all()}
+                table = _temp_ids(connection, "resolve_mates", [int(c) for c in customers])
+                mates = _ids(connection, f"SELECT s.source_record_pk FROM source_record AS s "
+                                         f"JOIN {table} AS t ON t.id = s.customer_id")
                 reached |= mates - known
         added = pool[pool["record_key"].isin(reached)]
         missing = reached - set(added["record_key"].tolist())
@@ -208,7 +223,9 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, settings: MatchSet
 
 
 def _any_match_keys(connection: sa.Connection) -> bool:
-    return connection.exec_driver_sql("SELECT 1 FROM match_key LIMIT 1").first() is not None
+    """Whether any record was resolved before (the first load has nothing to match against)."""
+    return connection.exec_driver_sql(
+        "SELECT 1 FROM source_record WHERE customer_id IS NOT NULL LIMIT 1").first() is not None
 
 
 # --- stable ids ----------------------------------------------------------------------------------
@@ -275,7 +292,7 @@ def _update_rows(connection: sa.Connection, table: sa.Table, key: str, frame: pd
 
 
 def _delete_for_customers(connection: sa.Connection, table: sa.Table, customer_ids: Collection[int]) -> None:
-    if customer_ids:
+    if customer_ids and connection.exec_driver_sql(f"SELECT 1 FROM {table.name} LIMIT 1").first():
         ids = _temp_ids(connection, "resolve_customers", customer_ids)
         connection.exec_driver_sql(f"DELETE FROM {table.name} WHERE customer_id IN (SELECT id FROM {ids})")
 
@@ -293,7 +310,8 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     if start.empty:
         return summary
     summary.records_resolved = len(unresolved)
-    records, edges = _affected(connection, start, settings, model, summary)
+    start_keys = blocking_keys(match_features(start), BLOCKING_KEYS)
+    records, edges = _affected(connection, start, start_keys, settings, model, summary)
     summary.affected_records = len(records)
     summary.candidate_pairs = len(edges)
 
@@ -398,7 +416,7 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
 
     # The new records join the blocking index.
     if len(unresolved):
-        keys = blocking_keys(match_features(unresolved), BLOCKING_KEYS)
+        keys = start_keys[start_keys["record_key"].isin(unresolved["record_key"])]
         if len(keys):
             writer.insert(match_key, keys.rename(columns={"record_key": "source_record_pk"}),
                           ["blocking_key", "source_record_pk"])

@@ -1,0 +1,205 @@
+"""Benchmark: identity resolution scored against the generator's ground truth.
+
+    .venv/bin/python bench/resolve_benchmark.py --records 1000000 --days 100 [--nightly-days 1]
+
+1. Generates a landing zone (cached under bench/out/) with its ground truth.
+2. *Whole load*: every day but the last `--nightly-days` at once into an empty SQLite
+   register (ingest, match, load), timed by stage, peak memory of the process.
+3. *Nightly*: the remaining day(s) as one batch against that register, timed.
+4. Scores the register's grouping of records into customers against the truth:
+   pairwise precision, recall and F1, overall and for records without a valid
+   code, and the number of customers holding two different valid codes.
+5. Scores a plain Splink-alone baseline on the same accepted records (standard
+   configuration trained on the data, personal_id as an ordinary comparison,
+   connected components at 0.99) side by side.
+Prints counts, timings and scores only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.intake import build_batch, discover, read_all  # noqa: E402
+from pipeline.matching.cluster import connected_components  # noqa: E402
+from pipeline.matching.score import baseline_splink_pairs  # noqa: E402
+from pipeline.register.database import make_engine, migrate  # noqa: E402
+from pipeline.register.load import load_intake  # noqa: E402
+from pipeline.register.resolve import MatchSettings, resolve_identities  # noqa: E402
+from pipeline.synth import generate  # noqa: E402
+
+TODAY = dt.date(2026, 12, 31)
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pairs(sizes: pd.Series) -> int:
+    n = sizes.to_numpy(dtype=np.int64)
+    return int((n * (n - 1) // 2).sum())
+
+
+def pairwise_scores(predicted: pd.Series, truth: pd.Series) -> dict[str, float]:
+    """Pairwise precision/recall/F1 of a grouping (both Series indexed alike)."""
+    frame = pd.DataFrame({"p": predicted, "t": truth}).dropna()
+    tp = pairs(frame.groupby(["p", "t"]).size())
+    predicted_pairs = pairs(frame.groupby("p").size())
+    true_pairs = pairs(frame.groupby("t").size())
+    precision = tp / predicted_pairs if predicted_pairs else 1.0
+    recall = tp / true_pairs if true_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "true_pairs": true_pairs,
+            "predicted_pairs": predicted_pairs, "false_pairs": predicted_pairs - tp}
+
+
+def truth_of(zone: Path) -> pd.DataFrame:
+    with gzip.open(zone / "ground_truth.csv.gz", "rt", encoding="utf-8") as handle:
+        truth = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    truth = truth[truth["person_key"] != ""]
+    truth["source_record_id"] = truth["source_record_id"].str.strip("<>")
+    return truth.drop_duplicates(["channel", "source_record_id"])[["channel", "source_record_id", "person_key"]]
+
+
+def day_of(path: Path) -> str:
+    return path.name.rsplit("_", 1)[-1].split(".")[0]
+
+
+def stage_zone(landing: Path, target: Path, days: set[str]) -> Path:
+    if target.exists():
+        shutil.rmtree(target)
+    for path in landing.rglob("*_*.*"):
+        if day_of(path) in days:
+            out = target / path.parent.name / path.name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.symlink_to(path)
+    return target
+
+
+def timed_load(engine, landing: Path, settings: MatchSettings, label: str) -> dict[str, float]:
+    t0 = time.perf_counter()
+    batch = build_batch(read_all(discover(landing)), TODAY)
+    t1 = time.perf_counter()
+    marks: dict[str, float] = {}
+
+    def resolve(connection):
+        marks["records_written"] = time.perf_counter()
+        summary = resolve_identities(connection, now=dt.datetime.now(dt.timezone.utc), run_id=label,
+                                     settings=settings)
+        marks["resolved"] = time.perf_counter()
+        return summary
+
+    summary = load_intake(engine, batch, run_id=label, now=dt.datetime.now(dt.timezone.utc), after_load=resolve)
+    t2 = time.perf_counter()
+    return {"records": float(len(batch.accepted) + len(batch.quarantined)),
+            "ingest_s": t1 - t0, "write_records_s": marks["records_written"] - t1,
+            "resolve_s": marks["resolved"] - marks["records_written"], "commit_s": t2 - marks["resolved"],
+            "total_s": t2 - t0, "peak_mib": peak_mib(),
+            "customers_new": float(summary.after_load.new_customers), "merges": float(summary.after_load.merges),
+            "reviews": float(summary.after_load.reviews_opened),
+            "affected": float(summary.after_load.affected_records)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--nightly-days", type=int, default=1)
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args()
+
+    out = ROOT / "bench" / "out"
+    zone = out / f"zone-{args.records}-{args.days}-{args.seed}"
+    if not (zone / "landing").is_dir():
+        t = time.perf_counter()
+        generate(zone, records=args.records, days=args.days, seed=args.seed)
+        print(f"generated {args.records:,} records over {args.days} days in {time.perf_counter() - t:.1f} s")
+    landing = zone / "landing"
+    days = sorted({day_of(p) for p in landing.rglob("*_*.*")})
+    first, last = set(days[:-args.nightly_days]), set(days[-args.nightly_days:])
+
+    db = out / "resolve-bench.db"
+    for p in out.glob("resolve-bench.db*"):
+        p.unlink()
+    engine = make_engine(f"sqlite:///{db}")
+    migrate(engine)
+    settings = MatchSettings()
+    whole = timed_load(engine, stage_zone(landing, out / "stage-whole", first), settings, "whole")
+    print(f"whole load: {int(whole['records']):,} records in {whole['total_s']:.1f} s "
+          f"(ingest {whole['ingest_s']:.1f}, write {whole['write_records_s']:.1f}, resolve {whole['resolve_s']:.1f}, "
+          f"commit {whole['commit_s']:.1f}); peak {whole['peak_mib']:,.0f} MiB; "
+          f"{int(whole['customers_new']):,} customers, {int(whole['reviews']):,} reviews")
+    nightly = timed_load(engine, stage_zone(landing, out / "stage-nightly", last), settings, "nightly")
+    with engine.connect() as conn:
+        customers = conn.exec_driver_sql("SELECT COUNT(*) FROM customer WHERE merged_into IS NULL").scalar()
+    print(f"nightly: {int(nightly['records']):,} records against {customers:,} customers in "
+          f"{nightly['total_s']:.1f} s (ingest {nightly['ingest_s']:.1f}, write {nightly['write_records_s']:.1f}, "
+          f"resolve {nightly['resolve_s']:.1f}); {int(nightly['affected']):,} records re-resolved, "
+          f"{int(nightly['merges'])} merges")
+
+    with engine.connect() as conn:
+        held = pd.read_sql("SELECT channel, source_record_id, customer_id, personal_id FROM source_record", conn)
+        two_codes = conn.exec_driver_sql(
+            "SELECT COUNT(*) FROM (SELECT customer_id FROM source_record WHERE personal_id IS NOT NULL "
+            "GROUP BY customer_id HAVING COUNT(DISTINCT personal_id) > 1) x").scalar()
+    truth = truth_of(zone)
+    joined = held.merge(truth, on=["channel", "source_record_id"], how="inner")
+    overall = pairwise_scores(joined["customer_id"], joined["person_key"])
+    codeless = joined[joined["personal_id"].isna()]
+    without_code = pairwise_scores(codeless["customer_id"], codeless["person_key"])
+    results = {"whole": whole, "nightly": nightly, "overall": overall, "without_code": without_code,
+               "customers_with_two_codes": int(two_codes), "records_scored": len(joined)}
+    print(f"project: precision {overall['precision']:.5f} recall {overall['recall']:.5f} F1 {overall['f1']:.5f} "
+          f"({overall['false_pairs']:,} false pairs of {overall['predicted_pairs']:,}); "
+          f"customers holding two valid codes: {two_codes}")
+    print(f"project, records without a valid code: precision {without_code['precision']:.5f} "
+          f"recall {without_code['recall']:.5f} F1 {without_code['f1']:.5f}")
+
+    if not args.no_baseline:
+        t = time.perf_counter()
+        with engine.connect() as conn:
+            records = pd.read_sql(
+                "SELECT source_record_pk AS record_key, channel, source_record_id, observed_at, personal_id, "
+                "birth_date, first_names, last_name, street_address, postal_code, city, phone, email, iban "
+                "FROM source_record", conn)
+        records["observed_at"] = pd.to_datetime(records["observed_at"], utc=True, format="mixed")
+        records["birth_date"] = pd.to_datetime(records["birth_date"])
+        edges = baseline_splink_pairs(records, min_probability=0.99)
+        keys = records["record_key"].to_numpy()
+        position = pd.Series(np.arange(len(keys)), index=keys)
+        labels = connected_components(len(keys), position[edges["key_l"]].to_numpy(),
+                                      position[edges["key_r"]].to_numpy())
+        baseline_cluster = pd.Series(labels, index=keys)
+        base = records[["record_key", "channel", "source_record_id", "personal_id"]].assign(
+            cluster=baseline_cluster.reindex(keys).to_numpy())
+        base = base.merge(truth, on=["channel", "source_record_id"], how="inner")
+        b_all = pairwise_scores(base["cluster"], base["person_key"])
+        b_codeless = base[base["personal_id"].isna()]
+        b_nocode = pairwise_scores(b_codeless["cluster"], b_codeless["person_key"])
+        crossed = base.dropna(subset=["personal_id"]).groupby("cluster")["personal_id"].nunique()
+        results["baseline"] = {"overall": b_all, "without_code": b_nocode,
+                               "clusters_with_two_codes": int((crossed > 1).sum()),
+                               "seconds": time.perf_counter() - t}
+        print(f"Splink alone: precision {b_all['precision']:.5f} recall {b_all['recall']:.5f} F1 {b_all['f1']:.5f}; "
+              f"without a valid code: P {b_nocode['precision']:.5f} R {b_nocode['recall']:.5f} "
+              f"F1 {b_nocode['f1']:.5f}; clusters holding two valid codes: {(crossed > 1).sum()}; "
+              f"{time.perf_counter() - t:.1f} s")
+    (out / "resolve_benchmark.json").write_text(json.dumps(results, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()
