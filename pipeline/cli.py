@@ -19,6 +19,7 @@ import sys
 
 from sqlalchemy import text
 
+from pipeline.codes import Reason
 from pipeline.register.database import database_url, make_engine, migrate
 
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     held = commands.add_parser("quarantine", help="the quarantine").add_subparsers(dest="action", required=True)
     qlist = held.add_parser("list")
-    qlist.add_argument("--reason", default=None)
+    qlist.add_argument("--reason", default=None, choices=[r.value for r in Reason])
     qlist.add_argument("--limit", type=int, default=50)
     qshow = held.add_parser("show")
     qshow.add_argument("quarantine_id", type=int)
@@ -83,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     engine = make_engine(args.database_url or database_url())
-    migrate(engine)
     if args.command == "migrate":
+        migrate(engine)
         print("register schema is at the latest migration")
         return 0
     if args.command == "summary":

@@ -152,6 +152,8 @@ def build_batch(reads: list[FileRead], today: dt.date) -> IntakeBatch:
             "file_name": [r.file.file_name for r in reads],
             "checksum": [r.file.checksum for r in reads],
             "size_bytes": [r.file.size_bytes for r in reads],
+            # what the reader counted: the loader checks every record arrived (rule 1)
+            "records_read": [r.records_read for r in reads],
             "file_reason": pd.Series([r.reason.value if r.reason else pd.NA for r in reads], dtype="string"),
             "file_detail": pd.Series([r.detail if r.reason else pd.NA for r in reads], dtype="string"),
         }

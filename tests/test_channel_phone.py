@@ -250,3 +250,21 @@ def test_unclosed_quote_makes_the_file_unreadable(tmp_path):
     # no pyarrow error (which quotes the row) rides along as the cause or context
     assert caught.value.__cause__ is None
     assert caught.value.__context__ is None or caught.value.__suppress_context__
+
+
+def test_a_reordered_header_keeps_no_raw_text_of_malformed_rows(tmp_path):
+    """If the recording column is not last, a short row's reference could be anywhere."""
+    from pipeline.channels import phone
+
+    columns = list(phone.HEADER)
+    assert columns[-1] == "Nauhoite"
+    reordered = [columns[-1], *columns[:-1]]
+    good = ["REC-1", "T-1", "24.11.2026 14:05", "Testinen Aatu", "", "", "", "", "", "", "", "", "", ""]
+    short = "REC-2;T-2;24.11.2026 14:06;Testinen Aatu"
+    path = tmp_path / "phone_20261124.csv"
+    path.write_bytes((";".join(reordered) + "\r\n" + ";".join(good[:len(reordered)]) + "\r\n" + short + "\r\n")
+                     .encode("cp1252"))
+    result = phone.read(path)
+    assert len(result.errors) == 1
+    assert result.errors["raw"].isna().all()
+    assert "REC-" not in result.records.astype(str).to_csv()

@@ -295,3 +295,17 @@ def test_an_empty_batch_loads_nothing(register_engine):
     summary = load_intake(register_engine, batch([]), run_id="run-1", now=NOW)
     assert summary.files == () and summary.total.read == 0
     assert _count(register_engine, intake_file) == 0
+
+
+def test_a_record_lost_between_reader_and_load_stops_the_run(register_engine):
+    web = file_row("web", "web_20261124.jsonl")
+    lost = batch([web], [accepted_records(web, ["W-1", "W-2"])])
+    lost.files["records_read"] = 3
+    before = snapshot(register_engine)
+    with pytest.raises(ValueError) as raised:
+        load_intake(register_engine, lost, run_id="run-lost", now=NOW)
+    assert "read 3 records but 2 arrived" in str(raised.value)
+    assert snapshot(register_engine) == before
+    counted = batch([web], [accepted_records(web, ["W-1", "W-2"])])
+    counted.files["records_read"] = 2
+    assert load_intake(register_engine, counted, run_id="run-ok", now=NOW).total.read == 2

@@ -136,7 +136,9 @@ def test_merge_keeps_the_older_id_and_redirects_the_other(register_engine):
         record("phone", "P-1", "2026-11-01T10:00", phone="+358407654321", **PERSON),
     ]))
     load_batch(register_engine, batch_of("d2", [
-        record("email", "E-1", "2026-11-02T10:00", email="kalle.merkkinen@example.fi", **PERSON),
+        # the same name at another address (he moved), with an e-mail address only
+        record("email", "E-1", "2026-11-02T10:00", email="kalle.merkkinen@example.fi",
+               **{**PERSON, "street_address": "Uusikatu 1", "postal_code": "00100", "city": "Helsinki"}),
     ]))
     first, second = customer_of(register_engine)[("phone", "P-1")], customer_of(register_engine)[("email", "E-1")]
     # The web record carries the code and both contacts: all three are one person.
@@ -146,16 +148,15 @@ def test_merge_keeps_the_older_id_and_redirects_the_other(register_engine):
                email="kalle.merkkinen@example.fi", identity_verified=True, **PERSON),
     ]))
     owners = customer_of(register_engine)
-    if first != second:
-        survivor = min(first, second)
-        assert owners[("phone", "P-1")] == owners[("email", "E-1")] == owners[("web", "W-1")] == survivor
-        merges = table(register_engine, "SELECT merged_customer_id, surviving_customer_id FROM customer_merge")
-        assert (max(first, second), survivor) in merges
-        merged_into = table(register_engine,
-                            f"SELECT merged_into, personal_id FROM customer WHERE customer_id = {max(first, second)}")
-        assert merged_into == [(survivor, None)]
-    else:
-        assert owners[("web", "W-1")] == first
+    # The same name at two addresses, no contact in common: two customers until the web record came.
+    assert first != second
+    survivor = min(first, second)
+    assert owners[("phone", "P-1")] == owners[("email", "E-1")] == owners[("web", "W-1")] == survivor
+    merges = table(register_engine, "SELECT merged_customer_id, surviving_customer_id FROM customer_merge")
+    assert (max(first, second), survivor) in merges
+    merged_into = table(register_engine,
+                        f"SELECT merged_into, personal_id FROM customer WHERE customer_id = {max(first, second)}")
+    assert merged_into == [(survivor, None)]
     golden = table(register_engine, f"SELECT personal_id, phone, email FROM customer "
                                     f"WHERE customer_id = {owners[('web', 'W-1')]}")
     assert golden == [(code, "+358407654321", "kalle.merkkinen@example.fi")]
@@ -171,7 +172,10 @@ def test_loading_twice_changes_nothing(register_engine):
     before = (table(register_engine, "SELECT * FROM customer ORDER BY customer_id"),
               customer_of(register_engine),
               table(register_engine, "SELECT COUNT(*) FROM review_queue"))
-    load_batch(register_engine, batch)
+    load_batch(register_engine, batch)  # the same files: skipped by checksum
+    resent = batch_of("d1-resent", [record("web", "W-1", "2026-11-01T10:00"), record("phone", "P-1", "2026-11-02T10:00")])
+    summary = load_batch(register_engine, resent)  # the same records in new files: re-sends
+    assert summary.total.resent == 2 and summary.after_load.records_resolved == 0
     with register_engine.begin() as conn:
         assert _resolve(conn).records_resolved == 0
     after = (table(register_engine, "SELECT * FROM customer ORDER BY customer_id"),

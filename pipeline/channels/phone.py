@@ -369,9 +369,13 @@ def read(path: Path) -> ChannelRead:
     records = staged_frame(columns, n)
 
     recording_index = rows.header.index(RECORDING_COLUMN)
+    # Where the header does not end with the recording column, a short row's reference
+    # could sit anywhere: keep no raw text of malformed rows at all then.
+    recording_last = recording_index == len(rows.header) - 1
     errors = read_errors([
         {"channel": CHANNEL, "record_number": number, "source_record_id": None,
-         "reason": Reason.MALFORMED_RECORD.value, "raw": blank_recording(text, recording_index)}
+         "reason": Reason.MALFORMED_RECORD.value,
+         "raw": blank_recording(text, recording_index) if recording_last else None}
         for number, text in rows.bad_rows
     ])
     return ChannelRead(records=records, errors=errors)

@@ -256,6 +256,11 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
     for row in new_files.sort_index().itertuples(index=False):  # ids in the batch's order
         n_accepted = int(per_file_read.get(row.checksum, 0))
         n_quarantined = int(per_file_quarantined.get(row.checksum, 0))
+        reader_count = getattr(row, "records_read", None)
+        if reader_count is not None and pd.notna(reader_count) and int(reader_count) != n_accepted + n_quarantined:
+            # Rule 1: a record lost (or doubled) between the reader and the load stops the run.
+            raise ValueError(f"load_intake: {row.channel} file {row.file_name}: the reader read {int(reader_count)} "
+                             f"records but {n_accepted + n_quarantined} arrived (accepted + quarantined)")
         file_rows.append({
             "channel": row.channel, "file_name": row.file_name, "checksum": row.checksum,
             "size_bytes": int(row.size_bytes),
@@ -574,11 +579,16 @@ class _PostgreSQLWriter(_BulkWriter):
         """COPY arrow tables, chunk by chunk, as CSV. Non-null values are quoted and
         nulls left empty: COPY CSV reads "" as an empty string, an empty field as NULL."""
         options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
-        with cursor.copy(sql) as copy:
-            for chunk in chunks:
-                buffer = io.BytesIO()
-                pa_csv.write_csv(chunk, buffer, options)
-                copy.write(buffer.getbuffer())
+        try:
+            with cursor.copy(sql) as copy:
+                for chunk in chunks:
+                    buffer = io.BytesIO()
+                    pa_csv.write_csv(chunk, buffer, options)
+                    copy.write(buffer.getbuffer())
+        except _PSYCOPG_ERROR as error:
+            # COPY's CONTEXT quotes the failing row: scrub it here, whoever called.
+            scrub_postgresql_error(error)
+            raise
 
     def _held_positions(self, keys: pd.DataFrame) -> list[int]:
         table = pa.table({

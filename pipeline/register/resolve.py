@@ -66,7 +66,7 @@ class MatchSettings:
     link_threshold: float = 0.99
     review_threshold: float = 0.80
     ambiguity_margin: float = 3.0  # match weight (log2 Bayes factor) between two candidate people
-    max_rounds: int = 20
+    max_rounds: int = 200
 
 
 @dataclass
@@ -201,8 +201,11 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_keys: pd.Data
                             min_probability=settings.review_threshold)
         edge_parts.append(edges)
         reached = (set(edges["key_l"].tolist()) | set(edges["key_r"].tolist()) | same_code | steward_ends) - known
-        if reached:
-            customers = pool.loc[pool["record_key"].isin(reached), "customer_id"].dropna().unique().tolist()
+        # A customer is resolved whole: the seeds' own customers too, in the first round.
+        owners = set(frontier["customer_id"].dropna().astype(int).tolist()) if summary.rounds == 1 else set()
+        if reached or owners:
+            customers = set(pool.loc[pool["record_key"].isin(reached), "customer_id"].dropna().astype(int).tolist())
+            customers = sorted(customers | owners)
             if customers:
                 table = _temp_ids(connection, "resolve_mates", [int(c) for c in customers])
                 mates = _ids(connection, f"SELECT s.source_record_pk FROM source_record AS s "
@@ -214,6 +217,10 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_keys: pd.Data
             added = pd.concat([added, _read_by_ids(connection, missing)], ignore_index=True)
         records = pd.concat([records, added], ignore_index=True)
         frontier = added
+    if len(frontier):
+        # Resolving part of a component would break rule 3 silently: stop the load instead.
+        raise RuntimeError(f"identity resolution: the affected set was still growing after {settings.max_rounds} "
+                           f"rounds ({len(records)} records); raise MatchSettings.max_rounds")
     edges = pd.concat(edge_parts, ignore_index=True) if edge_parts else score_pairs(records.iloc[:0], model=model)
     edges = edges.drop_duplicates(["key_l", "key_r"]).reset_index(drop=True)
     # Keep only edges inside the affected set (a scored candidate not reached is irrelevant).
@@ -303,6 +310,9 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     """Resolve the unresolved source records (or the given seed records) into customers."""
     model = model or MatchModel.load()
     summary = ResolveSummary()
+    if connection.dialect.name == "postgresql":
+        # One resolver at a time (a nightly load and a steward's decision), until commit.
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7301)")
     unresolved = _read_records(connection, "WHERE s.customer_id IS NULL")
     start = unresolved if seeds is None else pd.concat(
         [unresolved, _read_by_ids(connection, set(seeds) - set(unresolved["record_key"].tolist()))],
@@ -374,7 +384,9 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
                            "match_probability": records["match_probability"].to_numpy()})
     changed = ((before["customer_id"].astype("Int64").to_numpy() != assigned["customer_id"].to_numpy())
                | (before["match_method"].astype(object).fillna("").to_numpy()
-                  != assigned["match_method"].astype(object).fillna("").to_numpy()))
+                  != assigned["match_method"].astype(object).fillna("").to_numpy())
+               | (before["match_probability"].astype("Float64").fillna(-1.0).round(12).to_numpy()
+                  != assigned["match_probability"].astype("Float64").fillna(-1.0).round(12).to_numpy()))
     changed = np.asarray(pd.array(changed, dtype="boolean").fillna(True), dtype=bool)
     _update_rows(connection, source_record, "source_record_pk", assigned[changed],
                  ["customer_id", "match_method", "match_probability"])

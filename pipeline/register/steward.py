@@ -91,24 +91,38 @@ def decide_review(engine: sa.Engine, review_id: int, *, accept: bool, by: str,
     if not by:
         raise StewardError("a decision needs the steward's name (--by)")
     now = now or dt.datetime.now(dt.timezone.utc)
-    with engine.begin() as connection:
-        row = connection.execute(sa.select(review_queue).where(review_queue.c.review_id == review_id)
-                                 .with_for_update()).mappings().first()
-        if row is None:
-            raise StewardError(f"no review {review_id}")
-        if row["status"] != "open":
-            raise StewardError(f"review {review_id} was already decided ({row['status']})")
-        left, right = row["left_source_record_pk"], row["right_source_record_pk"]
-        if accept:
-            codes = connection.execute(sa.select(source_record.c.personal_id).where(
-                source_record.c.source_record_pk.in_([left, right]))).scalars().all()
-            if len({c for c in codes if c}) > 1:
-                raise StewardError("the two records hold different valid identity codes: never one person")
-        status = "accepted" if accept else "rejected"
-        connection.execute(review_queue.update().where(review_queue.c.review_id == review_id)
-                           .values(status=status, decided_by=by, decided_at=now))
-        summary = resolve_identities(connection, now=now, run_id=None, settings=settings,
-                                     seeds=[left, right], decided_by=by)
+    with engine.connect() as connection:
+        connection.execution_options(sqlite_begin="IMMEDIATE")  # a writer from the start, like a load
+        with connection.begin():
+            return _decide(connection, review_id, accept=accept, by=by, now=now, settings=settings)
+
+
+def _decide(connection: sa.Connection, review_id: int, *, accept: bool, by: str, now: dt.datetime,
+            settings: MatchSettings) -> Decision:
+    row = connection.execute(sa.select(review_queue).where(review_queue.c.review_id == review_id)
+                             .with_for_update()).mappings().first()
+    if row is None:
+        raise StewardError(f"no review {review_id}")
+    if row["status"] != "open":
+        raise StewardError(f"review {review_id} was already decided ({row['status']})")
+    left, right = row["left_source_record_pk"], row["right_source_record_pk"]
+    if left is None or right is None:
+        raise StewardError(f"review {review_id} names no pair of records")
+    if accept:
+        # The codes held by both records' whole customers, not just by the two records.
+        owners = sa.select(source_record.c.customer_id).where(
+            source_record.c.source_record_pk.in_([left, right]))
+        codes = connection.execute(sa.select(source_record.c.personal_id).where(
+            source_record.c.source_record_pk.in_([left, right])
+            | source_record.c.customer_id.in_(owners))).scalars().all()
+        if len({c for c in codes if c}) > 1:
+            raise StewardError("the two records' customers hold different valid identity codes: "
+                               "never one person")
+    status = "accepted" if accept else "rejected"
+    connection.execute(review_queue.update().where(review_queue.c.review_id == review_id)
+                       .values(status=status, decided_by=by, decided_at=now))
+    summary = resolve_identities(connection, now=now, run_id=None, settings=settings,
+                                 seeds=[left, right], decided_by=by)
     return Decision(review_id, status, summary)
 
 
@@ -117,7 +131,7 @@ def list_quarantine(connection: sa.Connection, reason: str | None = None, limit:
                       quarantine.c.record_number, quarantine.c.reasons, quarantine.c.detail,
                       quarantine.c.quarantined_at).order_by(quarantine.c.quarantine_id).limit(limit)
     if reason:
-        query = query.where(quarantine.c.reasons.contains(reason))
+        query = query.where(quarantine.c.reasons.contains(reason, autoescape=True))
     return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()}
             for r in connection.execute(query).mappings().all()]
 
