@@ -158,7 +158,12 @@ def build_batch(reads: list[FileRead], today: dt.date) -> IntakeBatch:
             "file_detail": pd.Series([r.detail if r.reason else pd.NA for r in reads], dtype="string"),
         }
     )
-    readable = [r for r in reads if r.result is not None]
+    # The same content twice (a file re-sent under a new name) is one file: its records
+    # are taken once, from the first by name; the loader records the copy as skipped.
+    first_of_content: dict[str, FileRead] = {}
+    for r in sorted(reads, key=lambda r: (r.file.channel, r.file.file_name)):
+        first_of_content.setdefault(r.file.checksum, r)
+    readable = [r for r in reads if r.result is not None and first_of_content[r.file.checksum] is r]
     staged_parts, error_parts = [], []
     for r in readable:
         staged_parts.append(r.result.records.assign(checksum=r.file.checksum))

@@ -253,16 +253,28 @@ service = sa.Table(
     sa.Index(None, "metering_point"),
 )
 
+# Provenance of each golden value: one row per customer, naming for each unit of
+# values (survivorship moves a unit as a whole: the name, the address, the bank
+# account with its BIC) the source record it came from. The record gives the
+# channel and time; the view `golden_value_provenance` spells it out per attribute.
+PROVENANCE_UNITS: dict[str, tuple[str, ...]] = {
+    "identity": ("personal_id", "birth_date"),
+    "name": ("first_names", "last_name"),
+    "address": ("street_address", "postal_code", "city"),
+    "phone": ("phone",),
+    "email": ("email",),
+    "bank_account": ("iban", "bic"),
+    "marketing": ("marketing_prohibited",),
+    "verification": ("identity_verified",),
+}
+
 golden_provenance = sa.Table(
     "golden_provenance",
     metadata,
-    sa.Column("customer_id", sa.Integer, sa.ForeignKey(customer.c.customer_id), primary_key=True),
-    sa.Column("attribute", sa.String(40), primary_key=True, comment="a customer column name"),
-    sa.Column("source_record_pk", BigKey, sa.ForeignKey(source_record.c.source_record_pk), nullable=False),
-    sa.Column("channel", Channel, nullable=False),
-    sa.Column("observed_at", UTCDateTime, nullable=False),
-    sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
-    sa.Index(None, "source_record_pk"),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey(customer.c.customer_id), primary_key=True,
+              autoincrement=False),
+    *[sa.Column(f"{unit}_record_pk", BigKey, comment=f"source record of {', '.join(columns)}")
+      for unit, columns in PROVENANCE_UNITS.items()],
 )
 
 # The blocking index of the matcher: for each source record, one 64-bit hash per
@@ -273,9 +285,8 @@ match_key = sa.Table(
     "match_key",
     metadata,
     sa.Column("blocking_key", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("source_record_pk", BigKey, sa.ForeignKey(source_record.c.source_record_pk, ondelete="CASCADE"),
-              primary_key=True, autoincrement=False),
-    sa.Index(None, "source_record_pk"),
+    sa.Column("source_record_pk", BigKey, primary_key=True, autoincrement=False,
+              comment="no foreign key or index of its own: they cost bulk loads dearly; erasure deletes by it"),
     sqlite_with_rowid=False,
 )
 

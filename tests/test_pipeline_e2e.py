@@ -112,3 +112,22 @@ def test_run_metadata_holds_counts_not_values(landing, register_engine, tmp_path
     assert values, "the load held no values to look for"
     leaked = [v for v in values if v in blob]
     assert not leaked, f"{len(leaked)} personal values found in run metadata"
+
+
+def test_a_file_and_its_copy_in_one_batch_count_once(landing, tmp_path):
+    """A re-sent copy landing in the same batch as its original brings no second set of records."""
+    import datetime as dt
+
+    from pipeline.intake import build_batch, discover, read_all
+
+    zone = tmp_path / "landing"
+    shutil.copytree(landing / "landing", zone)
+    original = sorted((zone / "web").iterdir())[0]
+    shutil.copy(original, zone / "web" / "web_20991231_2.jsonl")
+    files = discover(zone)
+    single = build_batch(read_all([f for f in files if f.path == original]), dt.date(2026, 12, 31))
+    both = build_batch(read_all([f for f in files if f.checksum == files[[f.path for f in files].index(original)].checksum]),
+                       dt.date(2026, 12, 31))
+    assert len(both.accepted) == len(single.accepted)
+    assert len(both.quarantined) == len(single.quarantined)
+    assert len(both.files) == 2

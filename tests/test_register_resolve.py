@@ -204,7 +204,7 @@ def test_survivorship_moved_house_changed_surname_withdrawn_prohibition(register
     # Names from the identity-verified record; address (as a unit) from the latest that has one;
     # the latest explicit answer withdraws the prohibition (an empty answer states nothing).
     assert golden == [("Vanha", "Uusitie 2 B 3", "90100", "Oulu", False)]
-    provenance = dict(table(register_engine, "SELECT attribute, channel FROM golden_provenance"))
+    provenance = dict(table(register_engine, "SELECT attribute, channel FROM golden_value_provenance"))
     assert provenance["last_name"] == "in_person" and provenance["street_address"] == "web"
     assert provenance["marketing_prohibited"] == "mail"
 

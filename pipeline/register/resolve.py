@@ -42,8 +42,8 @@ from pipeline.matching.model import BLOCKING_KEYS, MatchModel
 from pipeline.matching.score import score_pairs
 from pipeline.matching.survivorship import golden_records, services
 from pipeline.register.load import _writer
-from schemas.register import (customer, customer_merge, golden_provenance, match_key, review_queue, service,
-                              source_record)
+from schemas.register import (PROVENANCE_UNITS, customer, customer_merge, golden_provenance, match_key,
+                              review_queue, service, source_record)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,24 @@ GOLDEN_COLUMNS: tuple[str, ...] = (
     "phone", "email", "iban", "bic", "marketing_prohibited", "identity_verified",
 )
 PERSONAL_COLUMNS: tuple[str, ...] = tuple(c for c in GOLDEN_COLUMNS if c != "identity_verified")
+PROVENANCE_COLUMNS: tuple[str, ...] = tuple(f"{unit}_record_pk" for unit in PROVENANCE_UNITS)
+_UNIT_OF = {column: unit for unit, columns in PROVENANCE_UNITS.items() for column in columns}
+
+
+def provenance_rows(provenance: pd.DataFrame, clusters: pd.Index) -> pd.DataFrame:
+    """One row per cluster: for each unit of golden values, the record it came from.
+
+    >>> prov = pd.DataFrame({"cluster": [1, 1, 1], "attribute": ["first_names", "last_name", "phone"],
+    ...                      "record_key": [10, 10, 11]})
+    >>> rows = provenance_rows(prov, pd.Index([1, 2]))
+    >>> rows.loc[1, ["name_record_pk", "phone_record_pk"]].tolist(), bool(rows.loc[2].isna().all())
+    ([10, 11], True)
+    """
+    units = provenance.assign(unit=provenance["attribute"].astype(str).map(_UNIT_OF))
+    first = units.dropna(subset=["unit"]).groupby(["cluster", "unit"], observed=True)["record_key"].min()
+    wide = first.unstack("unit").reindex(index=clusters, columns=list(PROVENANCE_UNITS))
+    wide.columns = list(PROVENANCE_COLUMNS)
+    return wide.astype("Int64")
 
 
 @dataclass(frozen=True)
@@ -398,11 +416,10 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     # Provenance and services: replaced for every customer the affected set touches.
     touched = set(carried.values()) | {m for m, _ in merges}
     _delete_for_customers(connection, golden_provenance, touched)
-    if len(provenance):
-        prov = provenance.assign(customer_id=provenance["cluster"].map(carried).astype("int64"),
-                                 source_record_pk=provenance["record_key"].astype("int64"))
-        writer.insert(golden_provenance, prov,
-                      ["customer_id", "attribute", "source_record_pk", "channel", "observed_at"])
+    if len(golden):
+        prov = provenance_rows(provenance, golden.index)
+        prov["customer_id"] = prov.index.map(carried).astype("int64")
+        writer.insert(golden_provenance, prov, ["customer_id", *PROVENANCE_COLUMNS])
     _delete_for_customers(connection, service, touched)
     if len(products):
         prods = products.assign(customer_id=products["cluster"].map(carried).astype("int64"))
