@@ -120,6 +120,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--nightly-days", type=int, default=1)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--link-threshold", type=float, default=MatchSettings().link_threshold)
+    parser.add_argument("--review-threshold", type=float, default=MatchSettings().review_threshold)
+    parser.add_argument("--ambiguity-margin", type=float, default=MatchSettings().ambiguity_margin)
     args = parser.parse_args()
 
     out = ROOT / "bench" / "out"
@@ -137,7 +140,8 @@ def main() -> None:
         p.unlink()
     engine = make_engine(f"sqlite:///{db}")
     migrate(engine)
-    settings = MatchSettings()
+    settings = MatchSettings(link_threshold=args.link_threshold, review_threshold=args.review_threshold,
+                             ambiguity_margin=args.ambiguity_margin)
     whole = timed_load(engine, stage_zone(landing, out / "stage-whole", first), settings, "whole")
     print(f"whole load: {int(whole['records']):,} records in {whole['total_s']:.1f} s "
           f"(ingest {whole['ingest_s']:.1f}, write {whole['write_records_s']:.1f}, resolve {whole['resolve_s']:.1f}, "

@@ -62,7 +62,7 @@ class MatchingConfig(ConfigurableResource):
     is linked to either.
     """
 
-    link_threshold: float = 0.99
+    link_threshold: float = 0.95
     review_threshold: float = 0.80
     ambiguity_margin: float = 3.0
 

@@ -81,7 +81,7 @@ def provenance_rows(provenance: pd.DataFrame, clusters: pd.Index) -> pd.DataFram
 class MatchSettings:
     """Thresholds of the three outcomes (probability), from configuration."""
 
-    link_threshold: float = 0.99
+    link_threshold: float = 0.95
     review_threshold: float = 0.80
     ambiguity_margin: float = 3.0  # match weight (log2 Bayes factor) between two candidate people
     max_rounds: int = 200
