@@ -57,6 +57,7 @@ GOLDEN_COLUMNS: tuple[str, ...] = (
     "phone", "email", "iban", "bic", "marketing_prohibited", "identity_verified",
 )
 PERSONAL_COLUMNS: tuple[str, ...] = tuple(c for c in GOLDEN_COLUMNS if c != "identity_verified")
+READ_CHUNK_ROWS = 100_000
 PROVENANCE_COLUMNS: tuple[str, ...] = tuple(f"{unit}_record_pk" for unit in PROVENANCE_UNITS)
 _UNIT_OF = {column: unit for unit, columns in PROVENANCE_UNITS.items() for column in columns}
 
@@ -143,7 +144,7 @@ def _frame(cursor_rows: list[tuple], columns: list[str]) -> pd.DataFrame:
     for column in ("channel", "source_record_id", "personal_id", "first_names", "last_name", "street_address",
                    "postal_code", "city", "phone", "email", "iban", "bic", "product", "metering_point",
                    "match_method"):
-        frame[column] = frame[column].astype("string")
+        frame[column] = frame[column].astype(pd.StringDtype("pyarrow"))
     return frame
 
 
@@ -151,8 +152,14 @@ def _read_records(connection: sa.Connection, where: str, params: tuple = ()) -> 
     columns = ["record_key", *RECORD_COLUMNS]
     sql = (f"SELECT s.source_record_pk, {', '.join('s.' + c for c in RECORD_COLUMNS)} "
            f"FROM source_record AS s {where}")
-    rows = connection.exec_driver_sql(sql, params).all() if params else connection.exec_driver_sql(sql).all()
-    return _frame([tuple(r) for r in rows], columns)
+    result = connection.exec_driver_sql(sql, params) if params else connection.exec_driver_sql(sql)
+    # In chunks: a million rows of Python tuples at once would double the load's peak memory.
+    parts = []
+    while chunk := result.fetchmany(READ_CHUNK_ROWS):
+        parts.append(_frame([tuple(r) for r in chunk], columns))
+    if not parts:
+        return _frame([], columns)
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def _read_by_ids(connection: sa.Connection, ids: Collection[int]) -> pd.DataFrame:
