@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import gzip
 import json
+import re
 import resource
 import shutil
 import sys
@@ -75,7 +76,9 @@ def truth_of(zone: Path) -> pd.DataFrame:
 
 
 def day_of(path: Path) -> str:
-    return path.name.rsplit("_", 1)[-1].split(".")[0]
+    """The export date in a file name (`web_20261124.jsonl`, a re-sent `web_20261124_2.jsonl`)."""
+    match = re.search(r"_(\d{8})(?:_\d+)?\.", path.name)
+    return match.group(1) if match else path.name
 
 
 def stage_zone(landing: Path, target: Path, days: set[str]) -> Path:
