@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -214,24 +214,16 @@ def read_all(files: list[LandedFile]) -> list[FileRead]:
 
 @dataclass
 class ChannelCounts:
-    """Counts for run metadata: numbers and file names only, never a value."""
+    """Counts for run metadata: numbers only, never a value."""
 
     files: int = 0
     unreadable_files: int = 0
     records_read: int = 0
     read_errors: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
 
 
 def channel_counts(reads: list[FileRead]) -> ChannelCounts:
-    counts = ChannelCounts(files=len(reads))
-    for r in reads:
-        if r.reason is not None:
-            counts.unreadable_files += 1
-            counts.by_reason[r.reason.value] = counts.by_reason.get(r.reason.value, 0) + 1
-            continue
-        counts.records_read += r.records_read
-        counts.read_errors += len(r.result.errors)
-        for reason, n in r.result.errors["reason"].value_counts().items():
-            counts.by_reason[str(reason)] = counts.by_reason.get(str(reason), 0) + int(n)
-    return counts
+    readable = [r for r in reads if r.result is not None]
+    return ChannelCounts(files=len(reads), unreadable_files=len(reads) - len(readable),
+                         records_read=sum(r.records_read for r in readable),
+                         read_errors=sum(len(r.result.errors) for r in readable))

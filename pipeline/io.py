@@ -12,25 +12,24 @@ from __future__ import annotations
 import dagster as dg
 
 
+# One store per process; runs use the in-process executor.
+_VALUES: dict[tuple, object] = {}
+
+
 class RunMemoryIOManager(dg.ConfigurableIOManager):
     """Keeps asset values in this process for the length of the run."""
 
-    def _store(self) -> dict:
-        # One store per process; runs use the in-process executor.
-        return _VALUES
-
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
-        store = self._store()
         # Keep one run's frames at a time: a long-lived process must not pile up personal data.
-        for key in [k for k in store if k[0] != context.run_id]:
-            del store[key]
-        store[tuple(context.get_identifier())] = obj
+        for key in [k for k in _VALUES if k[0] != context.run_id]:
+            del _VALUES[key]
+        _VALUES[tuple(context.get_identifier())] = obj
 
     def load_input(self, context: dg.InputContext) -> object:
         upstream = context.upstream_output
         key = tuple(upstream.get_identifier()) if upstream is not None else None
         try:
-            return self._store()[key]
+            return _VALUES[key]
         except KeyError:
             raise dg.Failure(
                 description=(
@@ -40,4 +39,3 @@ class RunMemoryIOManager(dg.ConfigurableIOManager):
             ) from None
 
 
-_VALUES: dict[tuple, object] = {}

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from pipeline.intake import LandedFile, discover
 from pipeline.register.database import DEFAULT_DATABASE_URL, make_engine, migrate
+from pipeline.register.resolve import MatchSettings
 
 # Beside the default SQLite register: <project>/data/landing.
 DEFAULT_LANDING_DIR = Path(DEFAULT_DATABASE_URL.removeprefix("sqlite:///")).parent / "landing"
@@ -62,13 +63,11 @@ class MatchingConfig(ConfigurableResource):
     is linked to either.
     """
 
-    link_threshold: float = 0.95
-    review_threshold: float = 0.80
-    ambiguity_margin: float = 3.0
+    link_threshold: float = MatchSettings.link_threshold
+    review_threshold: float = MatchSettings.review_threshold
+    ambiguity_margin: float = MatchSettings.ambiguity_margin
 
-    def settings(self):
-        from pipeline.register.resolve import MatchSettings
-
+    def settings(self) -> MatchSettings:
         return MatchSettings(link_threshold=self.link_threshold, review_threshold=self.review_threshold,
                              ambiguity_margin=self.ambiguity_margin)
 

@@ -122,20 +122,23 @@ def splink_input(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_pairs(records: pd.DataFrame, *, model: MatchModel | None = None,
-                new_keys: Collection[int] | None = None, min_probability: float = 0.5) -> pd.DataFrame:
+                new_keys: Collection[int] | None = None, min_probability: float = 0.5,
+                features: pd.DataFrame | None = None) -> pd.DataFrame:
     """Scored candidate pairs of `records` with `match_probability >= min_probability`.
 
     `records`: `record_key` (unique int64) and the canonical columns
     (schemas.canonical) used for matching. With `new_keys`, only pairs with at
     least one of those records are scored: new against new, and new against the
-    others (a link-only pass, not the whole frame).
+    others (a link-only pass, not the whole frame). `features`, if the caller has
+    them, is `match_features(records)` (row for row), so they are not computed twice.
     """
     model = model or MatchModel.load()
     if not records[UNIQUE_ID].is_unique:
         raise ValueError(f"score_pairs: column {UNIQUE_ID} is not unique")
     if len(records) < 2:
         return _empty_pairs()
-    features = splink_input(records)
+    features = (splink_input(records) if features is None
+                else features[list(SPLINK_INPUT_COLUMNS)].reset_index(drop=True))
     scorer = _Scorer(model)
     try:
         if new_keys is None:

@@ -107,28 +107,16 @@ class ResolveSummary:
 
 # --- reading -------------------------------------------------------------------------------------
 
-def _temp_ids(connection: sa.Connection, name: str, ids: Collection[int]) -> str:
-    """A temporary one-column table of ids, for joins; returns its name."""
+def _temp_table(connection: sa.Connection, name: str, values: Collection, sql_type: str = "BIGINT") -> str:
+    """A temporary one-column table `name(value)` of distinct values, for joins; returns its name."""
     dialect = connection.dialect.name
     connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
     suffix = " ON COMMIT DROP" if dialect == "postgresql" else ""
-    connection.exec_driver_sql(f"CREATE TEMP TABLE {name} (id BIGINT PRIMARY KEY){suffix}")
-    values = sorted({int(i) for i in ids})
-    if values:
-        connection.exec_driver_sql(f"INSERT INTO {name} (id) VALUES ({'%s' if dialect == 'postgresql' else '?'})",
-                                   [(v,) for v in values])
-    return name
-
-
-def _temp_texts(connection: sa.Connection, name: str, values: Collection[str]) -> str:
-    """A temporary one-column table of text values, for joins; returns its name."""
-    dialect = connection.dialect.name
-    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
-    suffix = " ON COMMIT DROP" if dialect == "postgresql" else ""
-    connection.exec_driver_sql(f"CREATE TEMP TABLE {name} (value TEXT PRIMARY KEY){suffix}")
-    if values:
+    connection.exec_driver_sql(f"CREATE TEMP TABLE {name} (value {sql_type} PRIMARY KEY){suffix}")
+    distinct = sorted({int(v) for v in values} if sql_type == "BIGINT" else set(values))
+    if distinct:
         connection.exec_driver_sql(f"INSERT INTO {name} (value) VALUES ({'%s' if dialect == 'postgresql' else '?'})",
-                                   [(v,) for v in sorted(set(values))])
+                                   [(v,) for v in distinct])
     return name
 
 
@@ -165,8 +153,8 @@ def _read_records(connection: sa.Connection, where: str, params: tuple = ()) -> 
 def _read_by_ids(connection: sa.Connection, ids: Collection[int]) -> pd.DataFrame:
     if not ids:
         return _frame([], ["record_key", *RECORD_COLUMNS])
-    table = _temp_ids(connection, "resolve_ids", ids)
-    return _read_records(connection, f"JOIN {table} AS t ON t.id = s.source_record_pk")
+    table = _temp_table(connection, "resolve_ids", ids)
+    return _read_records(connection, f"JOIN {table} AS t ON t.value = s.source_record_pk")
 
 
 def _ids(connection: sa.Connection, sql: str) -> set[int]:
@@ -178,12 +166,12 @@ def _decided_pairs(connection: sa.Connection, keys: Collection[int]) -> pd.DataF
     if not keys or connection.exec_driver_sql(
             "SELECT 1 FROM review_queue WHERE status IN ('accepted', 'rejected') LIMIT 1").first() is None:
         return pd.DataFrame(columns=["key_l", "key_r", "status"])
-    table = _temp_ids(connection, "resolve_decided", keys)
+    table = _temp_table(connection, "resolve_decided", keys)
     rows = connection.exec_driver_sql(
         "SELECT r.left_source_record_pk, r.right_source_record_pk, r.status FROM review_queue AS r "
         f"WHERE r.status IN ('accepted', 'rejected') AND r.left_source_record_pk IS NOT NULL "
-        f"AND r.right_source_record_pk IS NOT NULL AND (r.left_source_record_pk IN (SELECT id FROM {table}) "
-        f"OR r.right_source_record_pk IN (SELECT id FROM {table}))").all()
+        f"AND r.right_source_record_pk IS NOT NULL AND (r.left_source_record_pk IN (SELECT value FROM {table}) "
+        f"OR r.right_source_record_pk IN (SELECT value FROM {table}))").all()
     frame = pd.DataFrame([tuple(r) for r in rows], columns=["key_l", "key_r", "status"])
     if len(frame):
         low = frame[["key_l", "key_r"]].min(axis=1)
@@ -194,35 +182,41 @@ def _decided_pairs(connection: sa.Connection, keys: Collection[int]) -> pd.DataF
 
 # --- the affected set ------------------------------------------------------------------------------
 
-def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_keys: pd.DataFrame, settings: MatchSettings,
-              model: MatchModel, summary: ResolveSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Grow the seed records to whole components; returns (records, edges)."""
-    records = seeds
-    frontier = seeds
+def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.DataFrame,
+              seed_keys: pd.DataFrame, settings: MatchSettings, model: MatchModel,
+              summary: ResolveSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Grow the seed records to whole components; returns (records, edges).
+
+    Each record's match features are computed once, when it joins the pool.
+    """
+    records, features = seeds, seed_features
+    frontier, frontier_keys = seeds, seed_keys
     edge_parts: list[pd.DataFrame] = []
     # Nothing resolved before this run (the first load): no held record can be a candidate.
-    held_before = _any_match_keys(connection)
+    held_before = _anything_resolved(connection)
     while len(frontier) and summary.rounds < settings.max_rounds:
         summary.rounds += 1
         known = set(records["record_key"].tolist())
-        frontier_keys = seed_keys if summary.rounds == 1 else blocking_keys(match_features(frontier), BLOCKING_KEYS)
         candidates: set[int] = set()
         if len(frontier_keys) and held_before:
-            table = _temp_ids(connection, "resolve_keys", frontier_keys["blocking_key"].tolist())
+            table = _temp_table(connection, "resolve_keys", frontier_keys["blocking_key"].tolist())
             candidates |= _ids(connection, f"SELECT DISTINCT m.source_record_pk FROM match_key AS m "
-                                           f"JOIN {table} AS t ON t.id = m.blocking_key")
+                                           f"JOIN {table} AS t ON t.value = m.blocking_key")
         codes = frontier["personal_id"].dropna().unique().tolist()
         same_code: set[int] = set()
         if codes and held_before:
-            table = _temp_texts(connection, "resolve_codes", codes)
+            table = _temp_table(connection, "resolve_codes", codes, "TEXT")
             same_code = _ids(connection, f"SELECT s.source_record_pk FROM source_record AS s "
                                          f"JOIN {table} AS t ON t.value = s.personal_id")
         decided = _decided_pairs(connection, frontier["record_key"].tolist())
         steward_ends = set(decided["key_l"].tolist()) | set(decided["key_r"].tolist())
         candidates = (candidates | same_code | steward_ends) - known
-        pool = pd.concat([records, _read_by_ids(connection, candidates)], ignore_index=True) \
-            if candidates else records
-        edges = score_pairs(pool, model=model, new_keys=frontier["record_key"].tolist(),
+        pool, pool_features = records, features
+        if candidates:
+            fetched = _read_by_ids(connection, candidates)
+            pool = pd.concat([records, fetched], ignore_index=True)
+            pool_features = pd.concat([features, match_features(fetched)], ignore_index=True)
+        edges = score_pairs(pool, features=pool_features, model=model, new_keys=frontier["record_key"].tolist(),
                             min_probability=settings.review_threshold)
         edge_parts.append(edges)
         reached = (set(edges["key_l"].tolist()) | set(edges["key_r"].tolist()) | same_code | steward_ends) - known
@@ -232,16 +226,20 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_keys: pd.Data
             customers = set(pool.loc[pool["record_key"].isin(reached), "customer_id"].dropna().astype(int).tolist())
             customers = sorted(customers | owners)
             if customers:
-                table = _temp_ids(connection, "resolve_mates", [int(c) for c in customers])
+                table = _temp_table(connection, "resolve_mates", [int(c) for c in customers])
                 mates = _ids(connection, f"SELECT s.source_record_pk FROM source_record AS s "
-                                         f"JOIN {table} AS t ON t.id = s.customer_id")
+                                         f"JOIN {table} AS t ON t.value = s.customer_id")
                 reached |= mates - known
-        added = pool[pool["record_key"].isin(reached)]
+        is_added = pool["record_key"].isin(reached).to_numpy()
+        added, added_features = pool[is_added], pool_features[is_added]
         missing = reached - set(added["record_key"].tolist())
         if missing:
-            added = pd.concat([added, _read_by_ids(connection, missing)], ignore_index=True)
+            late = _read_by_ids(connection, missing)
+            added = pd.concat([added, late], ignore_index=True)
+            added_features = pd.concat([added_features, match_features(late)], ignore_index=True)
         records = pd.concat([records, added], ignore_index=True)
-        frontier = added
+        features = pd.concat([features, added_features], ignore_index=True)
+        frontier, frontier_keys = added, blocking_keys(added_features, BLOCKING_KEYS)
     if len(frontier):
         # Resolving part of a component would break rule 3 silently: stop the load instead.
         raise RuntimeError(f"identity resolution: the affected set was still growing after {settings.max_rounds} "
@@ -254,7 +252,7 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_keys: pd.Data
     return records.reset_index(drop=True), edges
 
 
-def _any_match_keys(connection: sa.Connection) -> bool:
+def _anything_resolved(connection: sa.Connection) -> bool:
     """Whether any record was resolved before (the first load has nothing to match against)."""
     return connection.exec_driver_sql(
         "SELECT 1 FROM source_record WHERE customer_id IS NOT NULL LIMIT 1").first() is not None
@@ -325,8 +323,8 @@ def _update_rows(connection: sa.Connection, table: sa.Table, key: str, frame: pd
 
 def _delete_for_customers(connection: sa.Connection, table: sa.Table, customer_ids: Collection[int]) -> None:
     if customer_ids and connection.exec_driver_sql(f"SELECT 1 FROM {table.name} LIMIT 1").first():
-        ids = _temp_ids(connection, "resolve_customers", customer_ids)
-        connection.exec_driver_sql(f"DELETE FROM {table.name} WHERE customer_id IN (SELECT id FROM {ids})")
+        ids = _temp_table(connection, "resolve_customers", customer_ids)
+        connection.exec_driver_sql(f"DELETE FROM {table.name} WHERE customer_id IN (SELECT value FROM {ids})")
 
 
 def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: str | None,
@@ -345,8 +343,9 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     if start.empty:
         return summary
     summary.records_resolved = len(unresolved)
-    start_keys = blocking_keys(match_features(start), BLOCKING_KEYS)
-    records, edges = _affected(connection, start, start_keys, settings, model, summary)
+    start_features = match_features(start)
+    start_keys = blocking_keys(start_features, BLOCKING_KEYS)
+    records, edges = _affected(connection, start, start_features, start_keys, settings, model, summary)
     summary.affected_records = len(records)
     summary.candidate_pairs = len(edges)
 
@@ -468,9 +467,9 @@ def _evidence(evidence: object, reason: str) -> dict:
 
 
 def _decided_or_open(connection: sa.Connection, keys: Collection[int]) -> set[tuple[int, int]]:
-    table = _temp_ids(connection, "resolve_review", keys)
+    table = _temp_table(connection, "resolve_review", keys)
     rows = connection.exec_driver_sql(
         "SELECT left_source_record_pk, right_source_record_pk FROM review_queue "
-        f"WHERE left_source_record_pk IN (SELECT id FROM {table}) "
-        f"OR right_source_record_pk IN (SELECT id FROM {table})").all()
+        f"WHERE left_source_record_pk IN (SELECT value FROM {table}) "
+        f"OR right_source_record_pk IN (SELECT value FROM {table})").all()
     return {(min(int(a), int(b)), max(int(a), int(b))) for a, b in rows if a is not None and b is not None}
