@@ -128,6 +128,8 @@ intake_file = sa.Table(
     sa.Column("records_resent", sa.Integer, nullable=False,
               comment="accepted records already held (re-sends); counted inside records_accepted"),
     sa.Column("records_quarantined", sa.Integer, nullable=False),
+    sa.Column("records_erased", sa.Integer, nullable=False, server_default="0",
+              comment="accepted records of this file since erased (rule 8); counted inside records_accepted"),
     sa.Column("loaded_at", UTCDateTime, nullable=False),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.UniqueConstraint("checksum"),
@@ -148,6 +150,8 @@ customer = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("merged_into", sa.Integer,
               comment="the surviving customer_id once merged (customer_merge has the history); null while active"),
+    sa.Column("erased_at", UTCDateTime,
+              comment="set when erased on the person's request; only the billing identity remains"),
     _present("customer", "personal_id"),
     sqlite_autoincrement=True,
 )
@@ -289,6 +293,28 @@ match_key = sa.Table(
               comment="no foreign key or index of its own: they cost bulk loads dearly; erasure deletes by it"),
     sqlite_with_rowid=False,
 )
+
+RIGHTS_ACTIONS: tuple[str, ...] = ("access", "rectification", "erasure")
+
+# What a steward did for a data subject (REGISTER.md rule 8): counts, never values.
+rights_request = sa.Table(
+    "rights_request",
+    metadata,
+    sa.Column("request_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.Integer,
+              comment="no foreign key: the record outlives an erased prospect's customer row"),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("attribute", sa.String(40), comment="the column rectified"),
+    sa.Column("reason", sa.Text, comment="the steward's reason; never a personal value"),
+    sa.Column("outcome", sa.JSON, nullable=False, comment="counts of what was read, changed or removed"),
+    sa.Column("decided_by", sa.String(100), nullable=False),
+    sa.Column("performed_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_in("action", RIGHTS_ACTIONS), name="action"),
+    sa.Index(None, "customer_id"),
+)
+
+# Views for analysts (created by migration 0003; not tables, so not in `metadata`).
+ANALYST_VIEWS: tuple[str, ...] = ("customer_masked", "marketing_contacts")
 
 # Canonical columns stored on source_record, in canonical order (reject_reason is
 # never stored: a rejected record goes to quarantine).

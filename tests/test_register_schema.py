@@ -15,7 +15,8 @@ from schemas.canonical import CANONICAL_COLUMNS
 from schemas.register import customer, intake_file, metadata, source_record
 
 EXPECTED_TABLES = {"intake_file", "source_record", "quarantine", "customer", "customer_merge",
-                   "review_queue", "service", "golden_provenance", "match_key"}
+                   "review_queue", "service", "golden_provenance", "match_key", "rights_request"}
+EXPECTED_VIEWS = {"golden_value_provenance", "customer_masked", "marketing_contacts"}
 HELSINKI_SUMMER = timezone(timedelta(hours=3))
 
 
@@ -90,6 +91,7 @@ def test_downgrade_and_upgrade_round_trip(register_engine):
     assert _tables(register_engine) == set()
     migrate(register_engine)
     assert _tables(register_engine) == EXPECTED_TABLES
+    assert set(sa.inspect(register_engine).get_view_names()) == EXPECTED_VIEWS
     check_schema(register_engine)
 
 

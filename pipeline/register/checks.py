@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 
 # Rule 1 of REGISTER.md for every loaded file:
 #   read = accepted + quarantined,
-#   accepted - resent = source records held under the file,
+#   accepted - resent - erased = source records held under the file,
 #   quarantined = record-level quarantine entries of the file.
 _UNBALANCED_FILES = text(
     """
@@ -20,7 +20,7 @@ _UNBALANCED_FILES = text(
                GROUP BY intake_file_id) q
            ON q.intake_file_id = f.intake_file_id
     WHERE f.records_read <> f.records_accepted + f.records_quarantined
-       OR f.records_accepted - f.records_resent <> COALESCE(s.n, 0)
+       OR f.records_accepted - f.records_resent - f.records_erased <> COALESCE(s.n, 0)
        OR f.records_quarantined <> COALESCE(q.n, 0)
     """
 )
