@@ -123,6 +123,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--nightly-days", type=int, default=1)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="print the nightly batch's cProfile (top 40)")
+    parser.add_argument("--from-snapshot", action="store_true",
+                        help="skip the whole load: start the nightly batch from the register the last whole "
+                             "load of these arguments left (bench/out/resolve-bench-<records>-<days>-<seed>-whole.db)")
     parser.add_argument("--link-threshold", type=float, default=MatchSettings().link_threshold)
     parser.add_argument("--review-threshold", type=float, default=MatchSettings().review_threshold)
     parser.add_argument("--ambiguity-margin", type=float, default=MatchSettings().ambiguity_margin)
@@ -139,18 +143,37 @@ def main() -> None:
     first, last = set(days[:-args.nightly_days]), set(days[-args.nightly_days:])
 
     db = out / "resolve-bench.db"
+    snapshot = out / f"resolve-bench-{args.records}-{args.days}-{args.seed}-whole.db"
     for p in out.glob("resolve-bench.db*"):
         p.unlink()
-    engine = make_engine(f"sqlite:///{db}")
-    migrate(engine)
     settings = MatchSettings(link_threshold=args.link_threshold, review_threshold=args.review_threshold,
                              ambiguity_margin=args.ambiguity_margin)
-    whole = timed_load(engine, stage_zone(landing, out / "stage-whole", first), settings, "whole")
-    print(f"whole load: {int(whole['records']):,} records in {whole['total_s']:.1f} s "
-          f"(ingest {whole['ingest_s']:.1f}, write {whole['write_records_s']:.1f}, resolve {whole['resolve_s']:.1f}, "
-          f"commit {whole['commit_s']:.1f}); peak {whole['peak_mib']:,.0f} MiB; "
-          f"{int(whole['customers_new']):,} customers, {int(whole['reviews']):,} reviews")
-    nightly = timed_load(engine, stage_zone(landing, out / "stage-nightly", last), settings, "nightly")
+    if args.from_snapshot:
+        shutil.copyfile(snapshot, db)
+        engine = make_engine(f"sqlite:///{db}")
+        whole = None
+    else:
+        engine = make_engine(f"sqlite:///{db}")
+        migrate(engine)
+        whole = timed_load(engine, stage_zone(landing, out / "stage-whole", first), settings, "whole")
+        print(f"whole load: {int(whole['records']):,} records in {whole['total_s']:.1f} s "
+              f"(ingest {whole['ingest_s']:.1f}, write {whole['write_records_s']:.1f}, "
+              f"resolve {whole['resolve_s']:.1f}, commit {whole['commit_s']:.1f}); peak {whole['peak_mib']:,.0f} MiB; "
+              f"{int(whole['customers_new']):,} customers, {int(whole['reviews']):,} reviews")
+        with engine.connect() as conn:  # fold the WAL into the file, then keep a copy for --from-snapshot
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        shutil.copyfile(db, snapshot)
+        engine = make_engine(f"sqlite:///{db}")
+    nightly_zone = stage_zone(landing, out / "stage-nightly", last)
+    if args.profile:
+        import cProfile
+        import pstats
+        profiler = cProfile.Profile()
+        nightly = profiler.runcall(timed_load, engine, nightly_zone, settings, "nightly")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    else:
+        nightly = timed_load(engine, nightly_zone, settings, "nightly")
     with engine.connect() as conn:
         customers = conn.exec_driver_sql("SELECT COUNT(*) FROM customer WHERE merged_into IS NULL").scalar()
     print(f"nightly: {int(nightly['records']):,} records against {customers:,} customers in "

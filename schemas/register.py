@@ -153,6 +153,7 @@ customer = sa.Table(
     sa.Column("erased_at", UTCDateTime,
               comment="set when erased on the person's request; only the billing identity remains"),
     _present("customer", "personal_id"),
+    _present("customer", "merged_into"),  # the few merged customers: follow a chain of merges fast
     sqlite_autoincrement=True,
 )
 

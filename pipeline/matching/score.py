@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,7 @@ def scoring_rules(model: MatchModel) -> list[str]:
     return rules
 
 
-class _Scorer:
+class Scorer:
     """A DuckDB connection with the model loaded and its term frequencies registered."""
 
     def __init__(self, model: MatchModel):
@@ -98,22 +99,47 @@ class _Scorer:
         predicted.drop_table_from_database_and_remove_from_cache()
         return frame
 
-    def within(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
-        table = self.db_api.register(frame, table_name=name)
-        predicted = self.linker.inference.predict_within(
-            table, blocking_rules_to_generate_predictions=scoring_rules(self.model), warning_mode="never")
-        return self._result(predicted)
+    # Input tables get names Splink generates (unique per call), so one scorer serves
+    # many calls (`open_scorer`); each call drops its inputs when done.
+    def within(self, frame: pd.DataFrame) -> pd.DataFrame:
+        table = self.db_api.register(frame)
+        try:
+            predicted = self.linker.inference.predict_within(
+                table, blocking_rules_to_generate_predictions=scoring_rules(self.model), warning_mode="never")
+            return self._result(predicted)
+        finally:
+            table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
 
     def between(self, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
-        left_table = self.db_api.register(left, table_name="match_new")
-        right_table = self.db_api.register(right, table_name="match_held")
-        predicted = self.linker.inference.predict_between(
-            left_table, right_table, blocking_rules_to_generate_predictions=scoring_rules(self.model),
-            warning_mode="never")
-        return self._result(predicted)
+        left_table = self.db_api.register(left)
+        right_table = self.db_api.register(right)
+        try:
+            predicted = self.linker.inference.predict_between(
+                left_table, right_table, blocking_rules_to_generate_predictions=scoring_rules(self.model),
+                warning_mode="never")
+            return self._result(predicted)
+        finally:
+            left_table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+            right_table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
 
     def close(self) -> None:
         self.db_api.duckdb_con.close()
+
+
+@contextmanager
+def open_scorer(model: MatchModel | None = None) -> Iterator[Scorer]:
+    """One DuckDB connection with the model loaded, for several `score_pairs` calls
+    (setting Splink up costs about 0.3 s a time).
+
+    >>> with open_scorer() as scorer:
+    ...     len(score_pairs(pd.DataFrame({"record_key": [1]}), scorer=scorer))
+    0
+    """
+    scorer = Scorer(model or MatchModel.load())
+    try:
+        yield scorer
+    finally:
+        scorer.close()
 
 
 def splink_input(records: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +149,7 @@ def splink_input(records: pd.DataFrame) -> pd.DataFrame:
 
 def score_pairs(records: pd.DataFrame, *, model: MatchModel | None = None,
                 new_keys: Collection[int] | None = None, min_probability: float = 0.5,
-                features: pd.DataFrame | None = None) -> pd.DataFrame:
+                features: pd.DataFrame | None = None, scorer: Scorer | None = None) -> pd.DataFrame:
     """Scored candidate pairs of `records` with `match_probability >= min_probability`.
 
     `records`: `record_key` (unique int64) and the canonical columns
@@ -131,37 +157,40 @@ def score_pairs(records: pd.DataFrame, *, model: MatchModel | None = None,
     least one of those records are scored: new against new, and new against the
     others (a link-only pass, not the whole frame). `features`, if the caller has
     them, is `match_features(records)` (row for row), so they are not computed twice.
+    `scorer`, from `open_scorer`, is reused (and its model used) instead of a new one.
     """
-    model = model or MatchModel.load()
+    model = scorer.model if scorer is not None else model or MatchModel.load()
     if not records[UNIQUE_ID].is_unique:
         raise ValueError(f"score_pairs: column {UNIQUE_ID} is not unique")
     if len(records) < 2:
         return _empty_pairs()
     features = (splink_input(records) if features is None
                 else features[list(SPLINK_INPUT_COLUMNS)].reset_index(drop=True))
-    scorer = _Scorer(model)
+    owned = scorer is None
+    scorer = Scorer(model) if owned else scorer
     try:
         if new_keys is None:
-            predicted = scorer.within(features, "match_all")
+            predicted = scorer.within(features)
         else:
             wanted = np.fromiter((int(k) for k in new_keys), dtype=np.int64)
             is_new = features[UNIQUE_ID].isin(wanted).to_numpy()
             new, held = features[is_new], features[~is_new]
             parts = []
             if len(new) > 1:
-                parts.append(scorer.within(new, "match_new_only"))
+                parts.append(scorer.within(new))
             if len(new) and len(held):
                 parts.append(scorer.between(new, held))
             parts = [p for p in parts if len(p)]
             predicted = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     finally:
-        scorer.close()
+        if owned:
+            scorer.close()
     if predicted.empty:
         return _empty_pairs()
     return _pairs(scorer, predicted, min_probability)
 
 
-def _weights(scorer: _Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _weights(scorer: Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """(match weight, household mask, per comparison weight) with the household model applied."""
     model = scorer.model
     weight = predicted["match_weight"].to_numpy(float).copy()
@@ -186,7 +215,7 @@ def _weights(scorer: _Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.n
     return weight, household, parts
 
 
-def _evidence(scorer: _Scorer, predicted: pd.DataFrame, household: np.ndarray,
+def _evidence(scorer: Scorer, predicted: pd.DataFrame, household: np.ndarray,
               parts: dict[str, np.ndarray]) -> list[str]:
     """Per pair: {comparison: [level label, weight in bits]} as JSON text."""
     model = scorer.model
@@ -202,7 +231,7 @@ def _evidence(scorer: _Scorer, predicted: pd.DataFrame, household: np.ndarray,
     return ["{" + ",".join(row) + "}" for row in zip(*columns)]
 
 
-def _pairs(scorer: _Scorer, predicted: pd.DataFrame, min_probability: float) -> pd.DataFrame:
+def _pairs(scorer: Scorer, predicted: pd.DataFrame, min_probability: float) -> pd.DataFrame:
     weight, household, parts = _weights(scorer, predicted)
     probability = 1.0 / (1.0 + np.exp2(-weight))
     keep = probability >= min_probability

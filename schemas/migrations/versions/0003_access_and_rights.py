@@ -6,6 +6,8 @@ Create Date: 2026-11-25
 
 - `customer.erased_at`: set when a steward erases a customer (REGISTER.md rule 8);
   an erased customer keeps only its billing identity and leaves every analyst view.
+- `ix_customer_merged_into`: a partial index of merged customers, so the resolver
+  follows chains of merges without scanning every customer.
 - `intake_file.records_erased`: accepted records of the file since erased, so the
   file's counts still add up (rule 1) after an erasure.
 - `rights_request`: who accessed, corrected or erased what, when and why, with
@@ -41,8 +43,11 @@ def _birth_year(dialect: str) -> str:
 
 def _adult(dialect: str) -> str:
     # Age on the day the view is read: a birthday makes a minor an adult overnight.
+    # PostgreSQL counts the day in Finland whatever the session's time zone; SQLite
+    # has no time zones and counts the UTC day, which lags Finland's by 2-3 hours
+    # (a new adult joins a few hours late, never a minor early).
     if dialect == "postgresql":
-        return "c.birth_date <= CURRENT_DATE - INTERVAL '18 years'"
+        return "c.birth_date <= CAST(CURRENT_TIMESTAMP AT TIME ZONE 'Europe/Helsinki' AS DATE) - INTERVAL '18 years'"
     return "c.birth_date <= date('now', '-18 years')"
 
 
@@ -97,6 +102,9 @@ END $$""")
     # Steward: reads everything; decides reviews, rectifies, erases, purges.
     op.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO register_steward")
     op.execute("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO register_steward")
+    # Neither writes the migration state or through a view (the views are read-only contracts).
+    op.execute("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version, golden_value_provenance, "
+               f"{', '.join(ANALYST_VIEWS)} FROM register_loader, register_steward")
     # Analyst: the masked views and nothing else.
     op.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM register_analyst")
     op.execute(f"GRANT SELECT ON {', '.join(ANALYST_VIEWS)} TO register_analyst")
@@ -126,6 +134,9 @@ def upgrade() -> None:
     with op.batch_alter_table("intake_file") as batch:
         batch.add_column(sa.Column("records_erased", sa.Integer(), nullable=False, server_default="0",
                                    comment="accepted records of this file since erased (rule 8); counted inside records_accepted"))
+    where = sa.text("merged_into IS NOT NULL")
+    op.create_index("ix_customer_merged_into", "customer", ["merged_into"],
+                    sqlite_where=where, postgresql_where=where)
     op.create_table(
         "rights_request",
         sa.Column("request_id", sa.Integer(), autoincrement=True, nullable=False),
@@ -157,5 +168,6 @@ def downgrade() -> None:
     op.drop_table("rights_request")
     with op.batch_alter_table("intake_file") as batch:
         batch.drop_column("records_erased")
+    op.drop_index("ix_customer_merged_into", table_name="customer")
     with op.batch_alter_table("customer") as batch:
         batch.drop_column("erased_at")
