@@ -162,6 +162,37 @@ def test_merge_keeps_the_older_id_and_redirects_the_other(register_engine):
     assert golden == [(code, "+358407654321", "kalle.merkkinen@example.fi")]
 
 
+def test_a_chain_of_merges_resolves_every_old_id_to_the_last_survivor(register_engine):
+    # Three customers of one person: by phone, by e-mail at another address, by bank account at a third.
+    elsewhere = {**PERSON, "street_address": "Uusikatu 1", "postal_code": "00100", "city": "Helsinki"}
+    third_place = {**PERSON, "street_address": "Rantatie 5", "postal_code": "90100", "city": "Oulu"}
+    account = "FI2112345600000785"
+    load_batch(register_engine, batch_of("d1", [
+        record("phone", "P-1", "2026-11-01T10:00", phone="+358407654321", **PERSON)]))
+    load_batch(register_engine, batch_of("d2", [
+        record("email", "E-1", "2026-11-02T10:00", email="kalle.merkkinen@example.fi", **elsewhere)]))
+    load_batch(register_engine, batch_of("d3", [
+        record("mail", "M-1", "2026-11-03T10:00", iban=account, **third_place)]))
+    owners = customer_of(register_engine)
+    first, second, third = owners[("phone", "P-1")], owners[("email", "E-1")], owners[("mail", "M-1")]
+    assert first < second < third
+    code = personal_id(12, 3, 1975, 456)
+    # The code with the e-mail and the account: the second and third customers are one (third -> second).
+    load_batch(register_engine, batch_of("d4", [
+        record("web", "W-1", "2026-11-04T10:00", personal_id=code, email="kalle.merkkinen@example.fi",
+               iban=account, **elsewhere)]))
+    assert table(register_engine, f"SELECT merged_into FROM customer WHERE customer_id = {third}") == [(second,)]
+    # The code with the phone: all are one (second -> first), and the third now points at the first too.
+    load_batch(register_engine, batch_of("d5", [
+        record("web", "W-2", "2026-11-05T10:00", personal_id=code, phone="+358407654321", **PERSON)]))
+    assert set(customer_of(register_engine).values()) == {first}
+    pointing = dict(table(register_engine, "SELECT customer_id, merged_into FROM customer "
+                                           "WHERE merged_into IS NOT NULL"))
+    assert pointing == {second: first, third: first}
+    merges = table(register_engine, "SELECT merged_customer_id, surviving_customer_id FROM customer_merge")
+    assert sorted(merges) == [(second, first), (third, second)]
+
+
 def test_loading_twice_changes_nothing(register_engine):
     batch = batch_of("d1", [
         record("web", "W-1", "2026-11-01T10:00", personal_id=personal_id(1, 2, 1980, 300), phone="+358401230000",
