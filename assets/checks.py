@@ -1,21 +1,72 @@
-"""Asset checks on the register: the invariants a data engineer relies on at night."""
+"""Asset checks on the register: the invariants a data engineer relies on at night.
+
+All blocking: a failed check stops what is downstream of the register (the
+marketing extract) in the same run. Metadata holds counts only (and intake file
+ids, which name files, not people). The queries are `pipeline.register.checks`.
+"""
 
 
 import dagster as dg
 
-from pipeline.register.checks import unbalanced_files
+from pipeline.register.checks import (
+    customers_sharing_a_code,
+    customers_with_invalid_codes,
+    marketing_view_violations,
+    unbalanced_files,
+)
+from pipeline.register.marketing import today_in_finland
 from pipeline.resources import RegisterDatabase
 
 
 @dg.asset_check(asset="register", blocking=True,
                 description="Every loaded file's counts add up: read = accepted + quarantined, "
                             "and each count matches the rows held (REGISTER.md rule 1).")
-def intake_counts_add_up(register_db: RegisterDatabase) -> dg.AssetCheckResult:
-    bad = unbalanced_files(register_db.ready_engine())
+def intake_counts_add_up(context: dg.AssetCheckExecutionContext,
+                         register_db: RegisterDatabase) -> dg.AssetCheckResult:
+    with register_db.retrying(context):
+        bad = unbalanced_files(register_db.ready_engine())
     return dg.AssetCheckResult(
         passed=not bad,
         metadata={"unbalanced_files": len(bad), "intake_file_ids": dg.MetadataValue.json(bad[:50])},
     )
 
 
-register_checks = [intake_counts_add_up]
+@dg.asset_check(asset="register", blocking=True,
+                description="No customer holds an invalid or temporary identity code: every stored "
+                            "personal_id is a valid permanent code in canonical form (REGISTER.md rule 4).")
+def no_invalid_or_temporary_codes_on_customers(context: dg.AssetCheckExecutionContext,
+                                               register_db: RegisterDatabase) -> dg.AssetCheckResult:
+    with register_db.retrying(context):
+        bad = customers_with_invalid_codes(register_db.ready_engine(), today_in_finland())
+    return dg.AssetCheckResult(passed=not bad, metadata={"customers_with_invalid_code": len(bad)})
+
+
+@dg.asset_check(asset="register", blocking=True,
+                description="No two active customers share a personal identity code: one code, one "
+                            "person (REGISTER.md rule 4). Merged-away customers do not count.")
+def no_two_customers_share_a_code(context: dg.AssetCheckExecutionContext,
+                                  register_db: RegisterDatabase) -> dg.AssetCheckResult:
+    with register_db.retrying(context):
+        groups = customers_sharing_a_code(register_db.ready_engine())
+    return dg.AssetCheckResult(
+        passed=not groups,
+        metadata={"codes_shared": len(groups), "customers_sharing": sum(len(g) for g in groups)},
+    )
+
+
+@dg.asset_check(asset="register", blocking=True,
+                description="The view marketing_contacts lists nobody the customer table forbids: no one "
+                            "who prohibited direct marketing, no minor or unknown age, nobody erased or merged.")
+def marketing_list_respects_prohibitions(context: dg.AssetCheckExecutionContext,
+                                         register_db: RegisterDatabase) -> dg.AssetCheckResult:
+    with register_db.retrying(context):
+        violations = marketing_view_violations(register_db.ready_engine(), today_in_finland())
+    return dg.AssetCheckResult(passed=violations.ok, metadata=violations.counts())
+
+
+register_checks = [
+    intake_counts_add_up,
+    no_invalid_or_temporary_codes_on_customers,
+    no_two_customers_share_a_code,
+    marketing_list_respects_prohibitions,
+]

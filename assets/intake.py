@@ -3,6 +3,10 @@
 Thin over `pipeline.intake` and `pipeline.register`. Frames move between these
 assets in the run's memory (see `pipeline.io.RunMemoryIOManager`), never pickled
 into the Dagster home, and metadata carries counts and file names only.
+
+Every step that touches the database retries a transient database error
+(`RegisterDatabase.retrying`); bad data fails the step at once. The register's
+metadata is plain numbers, so Dagster plots them run after run.
 """
 
 
@@ -14,7 +18,7 @@ import pandas as pd
 
 from pipeline.intake import FileRead, build_batch, channel_counts, new_files, read_landed
 from pipeline.register.files import known_checksums
-from pipeline.register.load import IntakeBatch, load_intake
+from pipeline.register.load import IntakeBatch, LoadSummary, load_intake
 from pipeline.register.resolve import resolve_identities
 from pipeline.resources import LandingZone, MatchingConfig, RegisterDatabase
 from pipeline.validation import validate_canonical
@@ -35,7 +39,9 @@ def _raw_intake_asset(channel: str) -> dg.AssetsDefinition:
     def raw_intake(context: dg.AssetExecutionContext, landing_zone: LandingZone,
                    register_db: RegisterDatabase) -> dg.Output[list[FileRead]]:
         landed = landing_zone.files(channel)
-        fresh = new_files(landed, known_checksums(register_db.ready_engine()))
+        with register_db.retrying(context):
+            held = known_checksums(register_db.ready_engine())
+        fresh = new_files(landed, held)
         reads = [read_landed(f) for f in fresh]
         counts = channel_counts(reads)
         for r in reads:
@@ -123,11 +129,42 @@ def register(context: dg.AssetExecutionContext, register_db: RegisterDatabase, m
                         quarantined=intake_quarantine)
     now = dt.datetime.now(dt.timezone.utc)
     run_id = context.run.run_id
-    summary = load_intake(
-        register_db.ready_engine(), batch, run_id=run_id, now=now,
-        after_load=lambda connection: resolve_identities(connection, now=now, run_id=run_id,
-                                                         settings=matching.settings()))
-    metadata = dict(summary.metadata())
+    # The load is one transaction: a retried attempt starts from the register as it was.
+    with register_db.retrying(context):
+        summary = load_intake(
+            register_db.ready_engine(), batch, run_id=run_id, now=now,
+            after_load=lambda connection: resolve_identities(connection, now=now, run_id=run_id,
+                                                             settings=matching.settings()))
+    metadata: dict[str, int | float] = dict(summary.metadata())
     if summary.after_load is not None:
         metadata.update(summary.after_load.metadata())
+    metadata.update(run_figures(summary))
     return dg.MaterializeResult(metadata=metadata)
+
+
+def run_figures(summary: LoadSummary) -> dict[str, int | float]:
+    """The headline numbers of one load, as plain ints and floats for Dagster's plots.
+
+    `records_linked`: new records that joined a customer (one already held, or
+    another record of the batch) rather than starting one, i.e. the records
+    resolved less the new customers. Rates are fractions in [0, 1], 0.0 when
+    there is nothing to divide.
+    """
+    resolved = summary.after_load
+    read, quarantined = summary.total.read, summary.total.quarantined
+    records_resolved = int(getattr(resolved, "records_resolved", 0))
+    new_customers = int(getattr(resolved, "new_customers", 0))
+    linked = max(records_resolved - new_customers, 0)
+    return {
+        "records_read": int(read),
+        "records_accepted": int(summary.total.accepted),
+        "records_quarantined": int(quarantined),
+        "records_resent": int(summary.total.resent),
+        "records_resolved": records_resolved,
+        "records_linked": linked,
+        "new_customers": new_customers,
+        "merges": int(getattr(resolved, "merges", 0)),
+        "to_review": int(getattr(resolved, "reviews_opened", 0)),  # review entries opened
+        "link_rate": float(linked / records_resolved) if records_resolved else 0.0,
+        "quarantine_rate": float(quarantined / read) if read else 0.0,
+    }

@@ -8,6 +8,16 @@
     register review reject ID --by NAME       never the same person: keep apart, never propose again
     register quarantine list [--reason CODE]  records and files that could not be accepted
     register quarantine show ID [--unmask]    one entry with its raw values (masked unless asked)
+    register subject access (--customer-id N | --personal-id CODE) [--format json|report] [--out FILE]
+                                              everything held on one person, in the clear (rule 8)
+    register subject rectify --customer-id N --attribute A --value V --reason R
+                                              correct one value (golden record and its source record)
+    register subject erase (--customer-id N | --personal-id CODE) --reason R [--dry-run]
+                                              erase what no law requires keeping
+
+A personal identity code or a value given as "-" is read from standard input, so
+that it stays out of the shell history and the process list. Rights requests are
+recorded with the steward's name and counts, never the values.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 
 from sqlalchemy import text
@@ -81,9 +92,103 @@ def main(argv: list[str] | None = None) -> int:
     qshow = held.add_parser("show")
     qshow.add_argument("quarantine_id", type=int)
     qshow.add_argument("--unmask", action="store_true")
+    _subject_parsers(commands)
     args = parser.parse_args(argv)
 
     engine = make_engine(args.database_url or database_url())
+    try:
+        return _run(args, engine)
+    finally:
+        engine.dispose()
+
+
+def _subject_parsers(commands) -> None:
+    subject = commands.add_parser("subject", help="people's rights: access, rectification, erasure") \
+        .add_subparsers(dest="action", required=True)
+    access = subject.add_parser("access", help="everything held on one person")
+    _who(access)
+    access.add_argument("--format", default="json", choices=["json", "report"],
+                        help="json (machine-readable) or report (for the person to read)")
+    access.add_argument("--out", default=None, help="write to this new file (mode 0600) instead of stdout")
+    access.add_argument("--reason", default=None, help="the request's reference (never a personal value)")
+    access.add_argument("--by", default=None, help="the steward's name (default: the login name)")
+    rectify = subject.add_parser("rectify", help="correct one value of a customer")
+    rectify.add_argument("--customer-id", type=int, required=True)
+    rectify.add_argument("--attribute", required=True,
+                         help="first_names, last_name, street_address, postal_code, city, phone, email, iban "
+                              "(the BIC follows), birth_date or marketing_prohibited (yes/no)")
+    rectify.add_argument("--value", required=True, help='the correct value ("-": read from standard input)')
+    rectify.add_argument("--reason", required=True, help="why (recorded; never the value itself)")
+    rectify.add_argument("--by", default=None, help="the steward's name (default: the login name)")
+    erase = subject.add_parser("erase", help="erase what no law requires keeping")
+    _who(erase)
+    erase.add_argument("--reason", required=True, help="why (recorded; never a personal value)")
+    erase.add_argument("--by", default=None, help="the steward's name (default: the login name)")
+    erase.add_argument("--dry-run", action="store_true", help="count what would be erased, change nothing")
+
+
+def _who(parser: argparse.ArgumentParser) -> None:
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer-id", type=int, help="a customer id (a merged id resolves to its survivor)")
+    who.add_argument("--personal-id", help='the personal identity code ("-": read from standard input)')
+
+
+def _from_stdin(value: str | None) -> str | None:
+    return sys.stdin.readline().strip() if value == "-" else value
+
+
+def _new_private_file(path: str):
+    """`path` created for writing, readable by its owner only; an existing file is never overwritten."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8")
+
+
+def _subject(args, engine) -> int:
+    from pipeline.register import rights
+
+    by = args.by or getpass.getuser()
+    if args.action == "access":
+        try:  # the file first: a request is recorded only when its answer can be delivered
+            out = _new_private_file(args.out) if args.out else sys.stdout
+        except FileExistsError:
+            print("register: the output file exists already: give a new file name", file=sys.stderr)
+            return 2
+        try:
+            access = rights.subject_access(engine, customer_id=args.customer_id,
+                                           personal_id=_from_stdin(args.personal_id), by=by, reason=args.reason)
+        except BaseException:
+            if args.out:
+                out.close()
+                os.unlink(args.out)
+            raise
+        out.write(json.dumps(access, indent=2, ensure_ascii=False) + "\n" if args.format == "json"
+                  else rights.render_report(access))
+        if args.out:
+            out.close()
+            counts = access["request"]["counts"]
+            print(f"subject access written to {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        return 0
+    if args.action == "rectify":
+        done = rights.rectify(engine, args.customer_id, args.attribute, _from_stdin(args.value),
+                              reason=args.reason, by=by)
+        print(f"customer {done.customer_id}: {done.attribute} rectified on the golden record and "
+              f"{done.source_records_updated} source record(s); request {done.request_id}")
+        return 0
+    done = rights.erase(engine, customer_id=args.customer_id, personal_id=_from_stdin(args.personal_id),
+                        reason=args.reason, by=by, dry_run=args.dry_run)
+    prefix = "dry run, nothing changed: would erase" if args.dry_run else "erased"
+    if not done.customer_ids:
+        print(f"{prefix}: no customer holds the code; quarantine entries purged: {done.purged['quarantine']}")
+    for customer_id, kind in done.kinds.items():
+        what = ("everything (no contract)" if kind == "prospect"
+                else "all but the billing identity and services (a contract)")
+        print(f"{prefix} customer {customer_id}: {what}")
+    print("deleted: " + ", ".join(f"{k} {v}" for k, v in sorted(done.deleted.items()) if v) + "; "
+          f"quarantine entries purged: {done.purged['quarantine']}; kept: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(done.kept.items()) if v))
+    return 0
+
+
+def _run(args, engine) -> int:
     if args.command == "migrate":
         migrate(engine)
         print("register schema is at the latest migration")
@@ -95,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.register import steward
 
     try:
+        if args.command == "subject":
+            return _subject(args, engine)
         if args.command == "review" and args.action in ("accept", "reject"):
             decision = steward.decide_review(engine, args.review_id, accept=args.action == "accept",
                                              by=args.by or getpass.getuser())

@@ -1,7 +1,8 @@
-"""The Dagster code location: assets, checks, jobs, schedule, sensor, resources.
+"""The Dagster code location: assets, checks, jobs, schedules, sensor, resources.
 
     dagster dev                                             # the asset graph, from the project root
-    dagster job execute -m pipeline.definitions -j register_load   # one whole load, headless
+    dagster job execute -m pipeline.definitions -j register_load        # one whole load, headless
+    dagster job execute -m pipeline.definitions -j register_retention   # the retention sweep, headless
 """
 
 from __future__ import annotations
@@ -10,20 +11,29 @@ import dagster as dg
 
 from assets.checks import register_checks
 from assets.intake import canonical_intake, intake_quarantine, raw_intake_assets, register
+from assets.marketing import marketing_assets, marketing_checks
 from pipeline.io import RunMemoryIOManager
-from pipeline.resources import MatchingConfig, landing_zone_from_env, register_database_from_env
+from pipeline.jobs import daily_register_retention, nightly_register_load, register_load, register_retention
+from pipeline.resources import (
+    MatchingConfig,
+    extract_directory_from_env,
+    landing_zone_from_env,
+    register_database_from_env,
+    retention_policy_from_env,
+)
 from pipeline.sensors import landing_zone_sensor
-from pipeline.jobs import register_load, nightly_register_load
 
 defs = dg.Definitions(
-    assets=[*raw_intake_assets, canonical_intake, intake_quarantine, register],
-    asset_checks=register_checks,
-    jobs=[register_load],
-    schedules=[nightly_register_load],
+    assets=[*raw_intake_assets, canonical_intake, intake_quarantine, register, *marketing_assets],
+    asset_checks=[*register_checks, *marketing_checks],
+    jobs=[register_load, register_retention],
+    schedules=[nightly_register_load, daily_register_retention],
     sensors=[landing_zone_sensor],
     resources={
         "register_db": register_database_from_env(),
         "landing_zone": landing_zone_from_env(),
+        "extract_dir": extract_directory_from_env(),
+        "retention": retention_policy_from_env(),
         "io_manager": RunMemoryIOManager(),
         "matching": MatchingConfig(),
     },

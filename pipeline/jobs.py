@@ -1,13 +1,24 @@
-"""The register load job and its nightly schedule."""
+"""The jobs and their schedules: the register load (nightly) and retention (daily).
 
-from __future__ import annotations
+Both write the register, so each writing step runs in the `register_write` pool,
+whose limit of 1 (dagster.yaml, `concurrency.pools.default_limit`) lets one run
+write at a time.
+"""
+
+import datetime as dt
 
 import dagster as dg
 
+from pipeline.register.retention import purge
+from pipeline.resources import RegisterDatabase, RetentionPolicy
+
+REGISTER_WRITE_POOL = "register_write"
+
 register_load = dg.define_asset_job(
     name="register_load",
-    selection=dg.AssetSelection.groups("intake", "register"),
-    description="Ingest every new export in the landing zone and load it into the register.",
+    selection=dg.AssetSelection.groups("intake", "register", "marketing"),
+    description="Ingest every new export in the landing zone, load it into the register, "
+                "and publish the marketing extract.",
     executor_def=dg.in_process_executor,
 )
 
@@ -18,4 +29,36 @@ nightly_register_load = dg.ScheduleDefinition(
     execution_timezone="Europe/Helsinki",
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Every night at 02:00 Finnish time, after the channels' daily exports have landed.",
+)
+
+
+@dg.op(
+    pool=REGISTER_WRITE_POOL,
+    description="Purge quarantined raw values older than the retention period and any source record "
+                "still held for an erased customer (pipeline.register.retention). Counts only.",
+)
+def purge_expired_personal_data(context: dg.OpExecutionContext, register_db: RegisterDatabase,
+                                retention: RetentionPolicy) -> dg.Output[None]:
+    with register_db.retrying(context):
+        summary = purge(register_db.ready_engine(), dt.datetime.now(dt.timezone.utc),
+                        quarantine_days=retention.quarantine_days)
+    return dg.Output(None, metadata={**summary.metadata(), "quarantine_days": retention.quarantine_days})
+
+
+@dg.job(
+    name="register_retention",
+    description="Retention: raw values of old quarantine entries purged; source records of erased people removed.",
+    executor_def=dg.in_process_executor,
+)
+def register_retention():
+    purge_expired_personal_data()
+
+
+daily_register_retention = dg.ScheduleDefinition(
+    name="daily_register_retention",
+    job=register_retention,
+    cron_schedule="30 3 * * *",
+    execution_timezone="Europe/Helsinki",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Every day at 03:30 Finnish time, after the nightly load.",
 )

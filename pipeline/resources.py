@@ -1,31 +1,43 @@
-"""Dagster resources: the register database and the landing zone.
+"""Dagster resources: the register database, the landing zone, the marketing
+extract's folder, matching thresholds and the retention period.
 
-Both are configured from the environment (`REGISTER_DATABASE_URL`,
-`REGISTER_LANDING_DIR`); credentials live only in the URL in the environment,
-never in code or in `dagster.yaml`.
+All are configured from the environment (`REGISTER_DATABASE_URL`,
+`REGISTER_LANDING_DIR`, `REGISTER_EXTRACT_DIR`,
+`REGISTER_QUARANTINE_RETENTION_DAYS`); credentials live only in the URL in the
+environment, never in code or in `dagster.yaml`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, RetryRequested
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
 from pipeline.intake import LandedFile, discover
 from pipeline.register.database import DEFAULT_DATABASE_URL, make_engine, migrate
 from pipeline.register.resolve import MatchSettings
+from pipeline.register.retention import DEFAULT_QUARANTINE_DAYS
+from pipeline.register.transient import is_transient
 
-# Beside the default SQLite register: <project>/data/landing.
-DEFAULT_LANDING_DIR = Path(DEFAULT_DATABASE_URL.removeprefix("sqlite:///")).parent / "landing"
+# Beside the default SQLite register: <project>/data/landing and <project>/data/extract.
+_DATA_DIR = Path(DEFAULT_DATABASE_URL.removeprefix("sqlite:///")).parent
+DEFAULT_LANDING_DIR = _DATA_DIR / "landing"
+DEFAULT_EXTRACT_DIR = _DATA_DIR / "extract"
 
 
 class RegisterDatabase(ConfigurableResource):
     """The register database, SQLite by default, PostgreSQL in production."""
 
     url: str
+    # A transient database error (unreachable, restarting, locked) retries the step
+    # this many times, waiting retry_wait_seconds, then twice that, and so on.
+    transient_retries: int = 3
+    retry_wait_seconds: float = 15.0
 
     _engine: Engine | None = PrivateAttr(default=None)
     _migrated: bool = PrivateAttr(default=False)
@@ -42,6 +54,26 @@ class RegisterDatabase(ConfigurableResource):
             migrate(engine)
             self._migrated = True
         return engine
+
+    @contextmanager
+    def retrying(self, context) -> Iterator[None]:
+        """Inside it, a transient database error becomes a Dagster retry of the step
+        (`pipeline.register.transient.is_transient`); bad data fails at once.
+
+        `context` is the step's (asset, asset check or op) context: its retry
+        number sets the back-off. The log line names the error's type only.
+        """
+        try:
+            yield
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            attempt = context.retry_number
+            wait = self.retry_wait_seconds * 2 ** attempt
+            if attempt < self.transient_retries:
+                context.log.warning(f"register database unavailable ({type(error).__name__}): "
+                                    f"retry {attempt + 1} of {self.transient_retries} in {wait:g} s")
+            raise RetryRequested(max_retries=self.transient_retries, seconds_to_wait=wait) from error
 
 
 class LandingZone(ConfigurableResource):
@@ -72,6 +104,23 @@ class MatchingConfig(ConfigurableResource):
                              ambiguity_margin=self.ambiguity_margin)
 
 
+class ExtractDirectory(ConfigurableResource):
+    """Where the marketing extract is written: `<path>/<YYYY-MM-DD>/marketing_<product>.csv`.
+
+    Personal data: the folder should be readable by the pipeline's account only
+    (the extract makes its own folders 0700 and files 0600).
+    """
+
+    path: str
+
+
+class RetentionPolicy(ConfigurableResource):
+    """How long quarantined records keep their raw values (days), for the stewards to correct them."""
+
+    # At least 1 (`purge` refuses less); no pydantic bound here, as EnvVar values resolve later.
+    quarantine_days: int = DEFAULT_QUARANTINE_DAYS
+
+
 def register_database_from_env() -> RegisterDatabase:
     if os.environ.get("REGISTER_DATABASE_URL"):
         return RegisterDatabase(url=EnvVar("REGISTER_DATABASE_URL"))
@@ -82,3 +131,15 @@ def landing_zone_from_env() -> LandingZone:
     if os.environ.get("REGISTER_LANDING_DIR"):
         return LandingZone(path=EnvVar("REGISTER_LANDING_DIR"))
     return LandingZone(path=str(DEFAULT_LANDING_DIR))
+
+
+def extract_directory_from_env() -> ExtractDirectory:
+    if os.environ.get("REGISTER_EXTRACT_DIR"):
+        return ExtractDirectory(path=EnvVar("REGISTER_EXTRACT_DIR"))
+    return ExtractDirectory(path=str(DEFAULT_EXTRACT_DIR))
+
+
+def retention_policy_from_env() -> RetentionPolicy:
+    if os.environ.get("REGISTER_QUARANTINE_RETENTION_DAYS"):
+        return RetentionPolicy(quarantine_days=EnvVar.int("REGISTER_QUARANTINE_RETENTION_DAYS"))
+    return RetentionPolicy()

@@ -387,3 +387,30 @@ def test_an_engine_never_shows_its_password():
     assert SYNTHETIC_PASSWORD not in repr(engine) + str(engine.url) + repr(engine.url)
     assert engine.url.password == SYNTHETIC_PASSWORD, "the password is kept, only never shown"
     engine.dispose()
+
+
+def _migration_0003():
+    import importlib.util
+
+    from pipeline.register.database import MIGRATIONS_DIRECTORY
+    path = MIGRATIONS_DIRECTORY / "versions" / "0003_access_and_rights.py"
+    spec = importlib.util.spec_from_file_location("migration_0003", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("today, birth_date, adult", [
+    ("2028-02-29", "2010-02-28", True),    # turned 18 yesterday
+    ("2028-02-29", "2010-03-01", False),   # turns 18 tomorrow (date('now','-18 years') would say 1 March)
+    ("2026-02-28", "2008-02-29", False),   # born on a leap day: 18 on 1 March in a common year
+    ("2026-03-01", "2008-02-29", True),
+    ("2026-11-25", "2008-11-25", True),    # the birthday itself
+    ("2026-11-25", "2008-11-26", False),
+])
+def test_sqlite_age_rule_counts_birthdays_and_leap_days(today, birth_date, adult):
+    """The SQLite view's age rule, evaluated on fixed days instead of 'now'."""
+    rule = _migration_0003()._adult("sqlite").replace("'now'", f"'{today}'")
+    with sa.create_engine("sqlite://").connect() as connection:
+        got = connection.exec_driver_sql(f"SELECT {rule} FROM (SELECT '{birth_date}' AS birth_date) AS c").scalar_one()
+    assert bool(got) is adult

@@ -211,7 +211,16 @@ def test_unknown_column_is_named(tmp_path):
     with pytest.raises(UnreadableFile) as caught:
         phone.read(write(tmp_path, [HEADER + ";Lisätieto", row() + ";x"]))
     assert caught.value.reason is Reason.FILE_UNKNOWN_COLUMN
-    assert "Lisätieto" in caught.value.detail and "phone_20261124.csv" in caught.value.detail
+    assert "'L*******o' (column 15)" in caught.value.detail and "phone_20261124.csv" in caught.value.detail
+    assert "Lisätieto" not in caught.value.detail  # masked: a header cell may hold a typed value
+
+
+def test_value_typed_into_the_header_is_not_named(tmp_path):
+    code = temporary_code("150560", "-", 987)
+    with pytest.raises(UnreadableFile) as caught:
+        phone.read(write(tmp_path, [HEADER + ";" + code, row() + ";x"]))
+    assert caught.value.reason is Reason.FILE_UNKNOWN_COLUMN
+    assert code not in str(caught.value) and "(column 15)" in caught.value.detail
 
 
 def test_file_without_header_names_no_value(tmp_path):

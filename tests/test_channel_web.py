@@ -192,14 +192,51 @@ def test_duplicate_ids_are_all_kept(tmp_path):
     assert records["source_record_id"].tolist() == ["W-20261124-000001"] * 2 + ["W-20261124-000002"]
 
 
-def test_unknown_key_makes_the_file_unreadable(tmp_path):
+def test_unknown_key_quarantines_its_line_only(tmp_path):
+    # A value typed where a key belongs: the key itself is a person's identity code.
     secret = temporary_code("010101", "-", 955)
-    lines = [submission(1), submission(2, person={"last_name": "Ström", "nickname": secret})]
-    with pytest.raises(UnreadableFile) as caught:
-        web.read(write(tmp_path, lines))
-    assert caught.value.reason is Reason.FILE_UNKNOWN_COLUMN
-    assert "'person.nickname'" in caught.value.detail and "web_20261124.jsonl" in caught.value.detail
-    assert secret not in str(caught.value) and "Ström" not in str(caught.value)
+    lines = [
+        submission(1),
+        submission(2, person={"last_name": "Ström", secret: "x"}),              # 2: nested unknown key
+        submission(3),
+        '{"id": "W-4", "' + secret + '": null}',                               # 4: unknown even when null
+        submission(5, contact={"address": {"street": "Kuusitie 1", "floor": "2"}}),  # 5: deep inside
+        submission(6),
+    ]
+    result = both_ways(write(tmp_path, lines))
+    assert result.records["record_number"].tolist() == [1, 3, 6]
+    errors = result.errors
+    assert errors["record_number"].tolist() == [2, 4, 5]
+    assert set(errors["reason"]) == {Reason.MALFORMED_RECORD.value}
+    assert errors["source_record_id"].tolist() == ["W-20261124-000002", "W-4", "W-20261124-000005"]
+    assert result.count == len(lines)  # every line is a record or a read error: the file's counts add up
+    # The raw line is kept for the steward (it goes to the quarantine table, nowhere else) ...
+    assert secret in errors["raw"].iloc[0]
+    # ... and nothing else the reader returns carries the key.
+    others = errors.drop(columns=["raw"]).astype(str).to_numpy().ravel().tolist() + \
+        result.records.astype(str).to_numpy().ravel().tolist()
+    assert not any(secret in text for text in others), "the unknown key reached a value other than raw"
+
+
+def test_unknown_key_never_reaches_the_quarantine_detail(tmp_path):
+    """Through the intake: the file loads, the line is quarantined, no detail or message names the key."""
+    from pipeline.intake import build_batch, discover, read_all
+
+    secret = temporary_code("020202", "A", 977)
+    (tmp_path / "web").mkdir()
+    write(tmp_path / "web", [submission(1), submission(2, billing={"iban": "FI21 1234 5600 0007 85", secret: 1}),
+                             submission(3)])
+    reads = read_all(discover(tmp_path))
+    assert [r.reason for r in reads] == [None], "the file must not be quarantined whole"
+    batch = build_batch(reads, today=datetime(2026, 11, 25).date())
+    assert len(batch.accepted) == 2 and len(batch.quarantined) == 1
+    assert batch.files["records_read"].tolist() == [3]
+    assert batch.files["file_detail"].isna().all()
+    row = batch.quarantined.iloc[0]
+    assert row["reasons"] == Reason.MALFORMED_RECORD.value and row["record_number"] == 2
+    assert pd.isna(row["detail"])
+    assert secret in row["raw_values"]  # for the steward, in the register only
+    assert not any(secret in str(value) for name, value in row.items() if name != "raw_values")
 
 
 @pytest.mark.parametrize("content, reason", [
@@ -259,7 +296,8 @@ objects = st.fixed_dictionaries({}, optional={
 })
 lines_strategy = st.lists(st.one_of(objects, objects, objects,
                                     st.sampled_from(["", "null", "[]", "{", '{"id": "x"} {}', '{"person": "x"}',
-                                                    '{"id": "\\ud800"}', '{"id": "\\ud83d\\ude00"}'])),
+                                                    '{"id": "\\ud800"}', '{"id": "\\ud83d\\ude00"}',
+                                                    '{"id": "x", "nickname": "y"}', '{"person": {"x": null}}'])),
                           min_size=1, max_size=30)
 
 

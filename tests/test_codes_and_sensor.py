@@ -52,7 +52,7 @@ def test_run_key_depends_on_content_not_name(tmp_path):
 def test_sensor_requests_one_run_then_skips(tmp_path):
     (tmp_path / "phone").mkdir()
     (tmp_path / "phone" / "phone_20261101.csv").write_bytes(b"x")
-    sensor = defs.get_sensor_def("landing_zone_sensor")
+    sensor = defs.resolve_sensor_def("landing_zone_sensor")
     from pipeline.resources import LandingZone
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, resources={"landing_zone": LandingZone(path=str(tmp_path))})
@@ -64,7 +64,7 @@ def test_sensor_requests_one_run_then_skips(tmp_path):
 
 
 def test_schedule_is_nightly_in_helsinki_time():
-    schedule = defs.get_schedule_def("nightly_register_load")
+    schedule = defs.resolve_schedule_def("nightly_register_load")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "Europe/Helsinki"
     assert schedule.job_name == "register_load"

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from pipeline.definitions import defs
 from pipeline.io import RunMemoryIOManager
-from pipeline.resources import LandingZone, MatchingConfig, RegisterDatabase
+from pipeline.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
 from pipeline.synth import generate
 
 
@@ -37,6 +37,8 @@ def _run(landing_dir: Path, url: str) -> dg.ExecuteInProcessResult:
             resources={
                 "register_db": RegisterDatabase(url=url),
                 "landing_zone": LandingZone(path=str(landing_dir)),
+                # The extract goes beside the test's landing zone, never into the project's data/.
+                "extract_dir": ExtractDirectory(path=str(landing_dir.parent / "extract")),
                 "io_manager": RunMemoryIOManager(),
                 "matching": MatchingConfig(),
             },
@@ -79,9 +81,28 @@ def test_load_accounts_for_every_record_and_is_idempotent(landing, register_engi
     truth = _ground_truth(landing)
     assert read >= truth.drop_duplicates(["channel", "source_record_id"]).shape[0] - counts["quarantine"]
 
-    # The conservation check ran and passed.
+    # Every check ran and passed: the register's four and the extract's.
     checks = first.get_asset_check_evaluations()
-    assert checks and all(c.passed for c in checks)
+    assert {c.check_name for c in checks} == {
+        "intake_counts_add_up", "no_invalid_or_temporary_codes_on_customers", "no_two_customers_share_a_code",
+        "marketing_list_respects_prohibitions", "marketing_extract_respects_prohibitions"}
+    assert all(c.passed for c in checks)
+
+    # The run's figures, plain numbers for Dagster's plots, agree with the register.
+    figures = {k: v.value for k, v in first.asset_materializations_for_node("register")[0].metadata.items()}
+    with register_engine.connect() as conn:
+        new_customers = conn.execute(text("SELECT COUNT(*) FROM customer")).scalar_one()
+        reviews = conn.execute(text("SELECT COUNT(*) FROM review_queue")).scalar_one()
+    assert (figures["records_read"], figures["records_accepted"], figures["records_quarantined"]) == \
+        (read, accepted, quarantined)
+    assert figures["new_customers"] == new_customers and figures["to_review"] == reviews
+    assert figures["records_linked"] + figures["new_customers"] == counts["source_record"]
+    assert 0.0 < figures["link_rate"] < 1.0
+    assert figures["quarantine_rate"] == pytest.approx(quarantined / read)
+
+    # The marketing extract was published beside the landing zone: one file per product.
+    extract_files = sorted(p.name for p in (tmp_path / "extract").glob("*/marketing_*.csv"))
+    assert len(extract_files) == 5
 
     # Loading the same landing zone again changes nothing.
     again = _run(zone, url)

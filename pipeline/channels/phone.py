@@ -33,6 +33,7 @@ import pyarrow.csv as pacsv
 
 from pipeline.channels.base import ChannelRead, UnreadableFile, read_errors, staged_frame
 from pipeline.codes import Flag, Reason
+from pipeline.privacy import mask
 from schemas.canonical import SURNAME_FIRST
 
 CHANNEL = "phone"
@@ -108,7 +109,7 @@ def check_header(file_name: str, names: Sequence[str], expected: Sequence[str]) 
     pipeline.channels.base.UnreadableFile: file_missing_column: f.csv: missing column(s) 'b'
     >>> check_header("f.csv", ["a", "b", "c"], ["a", "b"])
     Traceback (most recent call last):
-    pipeline.channels.base.UnreadableFile: file_unknown_column: f.csv: unknown column(s) 'c'
+    pipeline.channels.base.UnreadableFile: file_unknown_column: f.csv: unknown column(s) '*' (column 3)
     """
     missing = [name for name in expected if name not in names]
     if missing:
@@ -118,14 +119,13 @@ def check_header(file_name: str, names: Sequence[str], expected: Sequence[str]) 
         raise UnreadableFile(Reason.FILE_MISSING_COLUMN, f"{file_name}: missing column(s) {listed}{more}")
     seen: set[str] = set()
     unknown: list[str] = []
-    for name in names:
+    for position, name in enumerate(names, start=1):
         if name not in expected or name in seen:
-            unknown.append(name)
+            # Masked, with its position: even in a real header, a cell may hold a value typed there.
+            unknown.append(f"{mask(name[:40])!r} (column {position})")
         seen.add(name)
     if unknown:
-        # Every expected name is present, so this row is a real header: the extras
-        # are column names, not values. Cut long ones all the same.
-        listed = ", ".join(repr(name[:40]) for name in unknown)
+        listed = ", ".join(unknown)
         raise UnreadableFile(Reason.FILE_UNKNOWN_COLUMN, f"{file_name}: unknown column(s) {listed}")
 
 

@@ -2,10 +2,11 @@
 
 UTF-8 JSON Lines, one submission per line (INTAKE.md); any key may be absent
 or null. A line that is not JSON, not an object, or not shaped like a submission
-(an object where text belongs, text where an object belongs) is that line's
-problem alone: a `malformed_record` read error numbered by its line. A key the
-format does not define is a change of format: the whole file is unreadable
-(`file_unknown_column`, naming the key).
+(an object where text belongs, text where an object belongs, a key the format
+does not define) is that line's problem alone: a `malformed_record` read error
+numbered by its line, and the file's other lines load. An unknown key is never
+named in a message: a value typed where a key belongs would be a person's value
+(the raw line is kept for the steward in the quarantine, like any malformed line).
 
 Two ways to read, with the same result: pyarrow's JSON reader for clean stretches
 of the file (every value where the format says it is, as the type it says), and
@@ -112,7 +113,6 @@ class _Gathered:
     record_numbers: np.ndarray
     read_flags: list[str] | None = None           # None: no line raised a flag
     errors: list[dict[str, object]] = field(default_factory=list)
-    unknown_keys: set[str] = field(default_factory=set)
 
     @property
     def count(self) -> int:
@@ -120,7 +120,7 @@ class _Gathered:
 
 
 class _Malformed(Exception):
-    """A line that is JSON but not shaped like a submission."""
+    """A line that is JSON but not shaped like a submission (a key it does not define included)."""
 
 
 def _reject_constant(name: str) -> object:
@@ -143,20 +143,19 @@ _FORMAT_PATHS = _paths(FORMAT)
 
 
 def _gather_object(value: dict, shape: dict[str, tuple[str, object]], row: list[object],
-                   flags: list[str], unknown: set[str], prefix: str = "") -> None:
+                   flags: list[str]) -> None:
     """Put an object's values into `row` (one slot per leaf), checking each against the format."""
     for key, sub_value in value.items():
         known = shape.get(key)
-        if known is None:
-            unknown.add(prefix + key)
-            continue
+        if known is None:  # even with a null value: the line is not the format's (never name the key)
+            raise _Malformed
         if sub_value is None:
             continue
         path, sub_shape = known
         if isinstance(sub_shape, dict):
             if not isinstance(sub_value, dict):
                 raise _Malformed
-            _gather_object(sub_value, sub_shape, row, flags, unknown, path + ".")
+            _gather_object(sub_value, sub_shape, row, flags)
             continue
         index, kind = sub_shape  # type: ignore[misc]
         if kind is bool:
@@ -191,7 +190,6 @@ def _gather_slowly(text: str, first_line: int) -> _Gathered:
     numbers: list[int] = []
     flag_texts: list[str] = []
     errors: list[dict[str, object]] = []
-    unknown: set[str] = set()
     width = len(LEAVES)
     for offset, line in enumerate(text.split("\n")):
         if not line.strip(" \t\r"):
@@ -204,7 +202,7 @@ def _gather_slowly(text: str, first_line: int) -> _Gathered:
                 raise _Malformed
             row: list[object] = [None] * width
             flags: list[str] = []
-            _gather_object(value, _FORMAT_PATHS, row, flags, unknown)
+            _gather_object(value, _FORMAT_PATHS, row, flags)
             if "\\u" in line:
                 for leaf in row:
                     if isinstance(leaf, str):
@@ -221,7 +219,7 @@ def _gather_slowly(text: str, first_line: int) -> _Gathered:
     columns = {path: pa.array(by_leaf[i], type=pa.bool_() if kind is bool else pa.string())
                for i, (path, kind) in enumerate(LEAVES.items())}
     return _Gathered(columns=columns, record_numbers=np.array(numbers, dtype="int64"),
-                     read_flags=flag_texts if any(flag_texts) else None, errors=errors, unknown_keys=unknown)
+                     read_flags=flag_texts if any(flag_texts) else None, errors=errors)
 
 
 def _object_lines(chunk: bytes, first_line: int) -> np.ndarray | None:
@@ -380,12 +378,6 @@ def read(path: Path, *, fast_path: bool = True) -> ChannelRead:
                                  f"{path.name}: byte at offset {offset + error.start} is not UTF-8") from None
         offset += len(chunk)
         parts.extend(_gather(chunk, first_line, fast_path, refusals))
-
-    unknown = sorted(set().union(*(part.unknown_keys for part in parts)))
-    if unknown:
-        listed = ", ".join(repr(key[:40]) for key in unknown[:10])
-        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-        raise UnreadableFile(Reason.FILE_UNKNOWN_COLUMN, f"{path.name}: unknown key(s) {listed}{more}")
 
     records = _stage(parts)
     errors = read_errors([error for part in parts for error in part.errors])

@@ -1,9 +1,21 @@
-"""Invariants of the register, as queries that return counts (never values)."""
+"""Invariants of the register, as queries that return counts or ids (never values).
+
+Each is the domain half of a Dagster asset check (`assets/checks.py`): an empty
+answer means the invariant holds.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+
+from pipeline.normalise import hetu
+from pipeline.register.marketing import Ineligible, ineligible_in_view
+from schemas.register import customer
 
 # Rule 1 of REGISTER.md for every loaded file:
 #   read = accepted + quarantined,
@@ -30,3 +42,52 @@ def unbalanced_files(engine: Engine) -> list[int]:
     """Ids of intake files whose counts do not add up (empty when all is well)."""
     with engine.connect() as conn:
         return [row[0] for row in conn.execute(_UNBALANCED_FILES)]
+
+
+# Rule 4: an invalid or temporary code is never stored as a customer's code.
+_READ_CHUNK = 100_000
+
+
+def customers_with_invalid_codes(engine: Engine, today: dt.date) -> list[int]:
+    """Ids of customers whose personal_id is not a valid permanent identity code,
+    exactly as `pipeline.normalise.hetu` writes one (canonical form, checked column-wise)."""
+    bad: list[int] = []
+    with engine.connect() as conn:
+        result = conn.execute(sa.select(customer.c.customer_id, customer.c.personal_id)
+                              .where(customer.c.personal_id.is_not(None)))
+        while chunk := result.fetchmany(_READ_CHUNK):
+            ids = pd.Series([row[0] for row in chunk], dtype="int64")
+            codes = pd.Series([row[1] for row in chunk], dtype="string[pyarrow]")
+            judged = hetu.normalise_series(codes, today)
+            canonical = judged["personal_id"].fillna("").astype(str).to_numpy() == codes.astype(str).to_numpy()
+            valid = (judged["status"].to_numpy() == hetu.VALID) & ~judged["repaired"].to_numpy() & canonical
+            bad.extend(int(i) for i in ids[~valid])
+    return sorted(bad)
+
+
+def customers_sharing_a_code(engine: Engine) -> list[tuple[int, ...]]:
+    """Groups of active customers (not merged away) holding the same personal_id:
+    each group's customer ids, never the code itself (empty when all is well).
+
+    An erased customer is not active: it keeps its code only as the billing identity
+    of a past contract, and the same person coming back later is a new customer.
+    """
+    active = sa.and_(customer.c.merged_into.is_(None), customer.c.erased_at.is_(None),
+                     customer.c.personal_id.is_not(None))
+    shared = (sa.select(customer.c.personal_id).where(active)
+              .group_by(customer.c.personal_id).having(sa.func.count() > 1)).subquery()
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(shared.c.personal_id, customer.c.customer_id)
+                            .join(shared, shared.c.personal_id == customer.c.personal_id)
+                            .where(active).order_by(customer.c.customer_id)).all()
+    groups: dict[str, list[int]] = {}
+    for code, customer_id in rows:
+        groups.setdefault(code, []).append(int(customer_id))
+    return sorted(tuple(ids) for ids in groups.values())
+
+
+def marketing_view_violations(engine: Engine, today: dt.date) -> Ineligible:
+    """Customers the `marketing_contacts` view lists although the customer table says it must not:
+    prohibited, under 18 or of unknown age, erased, merged away, or not a customer at all."""
+    with engine.connect() as conn:
+        return ineligible_in_view(conn, today)

@@ -45,10 +45,13 @@ def _adult(dialect: str) -> str:
     # Age on the day the view is read: a birthday makes a minor an adult overnight.
     # PostgreSQL counts the day in Finland whatever the session's time zone; SQLite
     # has no time zones and counts the UTC day, which lags Finland's by 2-3 hours
-    # (a new adult joins a few hours late, never a minor early).
+    # (a new adult joins a few hours late, never a minor early). SQLite compares
+    # years and month-days: its date('now', '-18 years') turns 29 February into
+    # 1 March and would let in, on that day, someone turning 18 tomorrow.
     if dialect == "postgresql":
         return "c.birth_date <= CAST(CURRENT_TIMESTAMP AT TIME ZONE 'Europe/Helsinki' AS DATE) - INTERVAL '18 years'"
-    return "c.birth_date <= date('now', '-18 years')"
+    return ("CAST(strftime('%Y', 'now') AS INTEGER) - CAST(strftime('%Y', c.birth_date) AS INTEGER)"
+            " - (strftime('%m-%d', 'now') < strftime('%m-%d', c.birth_date)) >= 18")
 
 
 def _customer_masked(dialect: str) -> str:

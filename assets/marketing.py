@@ -1,0 +1,50 @@
+"""The marketing extract: one CSV per product for the marketing partner, and its check.
+
+Thin over `pipeline.register.marketing`. Metadata carries row counts and file
+names only; a refused extract fails with counts only and is never retried (the
+same register would be refused again).
+"""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipeline.register.marketing import ExtractRefused, today_in_finland, verify_extract, write_extract
+from pipeline.resources import ExtractDirectory, RegisterDatabase
+
+OWNERS = ["team:data-engineering"]
+
+
+@dg.asset(
+    group_name="marketing",
+    deps=["register"],
+    kinds={"csv", "sqlalchemy"},
+    owners=OWNERS,
+    description="Today's direct-marketing list per product (marketing_<product>.csv), from the view "
+                "marketing_contacts, re-checked against the customer table before it is published.",
+)
+def marketing_extract(context: dg.AssetExecutionContext, register_db: RegisterDatabase,
+                      extract_dir: ExtractDirectory) -> dg.MaterializeResult:
+    try:
+        with register_db.retrying(context):
+            summary = write_extract(register_db.ready_engine(), Path(extract_dir.path), today=today_in_finland())
+    except ExtractRefused as refused:
+        raise dg.Failure(description=str(refused), metadata=refused.counts, allow_retries=False) from None
+    metadata = summary.metadata()
+    metadata["files_written"] = dg.MetadataValue.json(metadata["files_written"])
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset_check(asset=marketing_extract, blocking=True,
+                description="The newest extract's files, read back, hold nobody who prohibited direct "
+                            "marketing, no minor or unknown age, nobody erased or merged, no unknown id.")
+def marketing_extract_respects_prohibitions(context: dg.AssetCheckExecutionContext, register_db: RegisterDatabase,
+                                            extract_dir: ExtractDirectory) -> dg.AssetCheckResult:
+    with register_db.retrying(context):
+        verification = verify_extract(register_db.ready_engine(), Path(extract_dir.path), today=today_in_finland())
+    return dg.AssetCheckResult(passed=verification.ok, metadata=verification.metadata())
+
+
+marketing_assets = [marketing_extract]
+marketing_checks = [marketing_extract_respects_prohibitions]

@@ -1,0 +1,340 @@
+"""The direct-marketing extract for the marketing partner, and its safety checks.
+
+The register's description allows direct marketing of the company's products
+to those who have not prohibited it (REGISTER.md); the view `marketing_contacts`
+is that disclosure list. `write_extract` turns it into one CSV file per product:
+
+    <extract dir>/<YYYY-MM-DD>/marketing_<product>.csv
+
+- UTF-8 with a header row, RFC 4180 (comma, CRLF, quotes where needed); the
+  columns of the view except `product` (`EXTRACT_COLUMNS`), one row per customer
+  holding the product, sorted by customer_id. Every product gets a file, empty
+  but for its header when nobody holds it, so a missing file is never ambiguous.
+- Before anything reaches the disk, every customer in it is checked again
+  against the `customer` table itself, not the view: nobody who prohibited direct
+  marketing, nobody under 18 today (Finnish date) or of unknown birth date,
+  nobody erased or merged away, no id the register does not hold. Any such
+  customer and the whole extract is refused (`ExtractRefused`, counts only):
+  a wrong view must not become a disclosure.
+- Published atomically: each file is written to a temporary file in the same
+  folder and renamed over the old one, so the partner never reads half a file.
+  Files are 0600 and folders 0700: personal data, for the pipeline's account only.
+
+`verify_extract` reads the newest extract back and runs the same re-check on
+the ids in its files; the Dagster asset check on the extract uses it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from schemas.canonical import PRODUCTS
+from schemas.register import customer
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+ADULT_AGE = 18
+EXTRACT_COLUMNS: tuple[str, ...] = (
+    "customer_id", "first_names", "last_name", "street_address", "postal_code", "city", "email", "phone",
+)
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
+FILE_NAME = re.compile(r"marketing_(?P<product>[a-z_]+)\.csv")
+FOLDER_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TEMP_PREFIX = ".marketing_"
+_TEMP_SUFFIX = ".csv.tmp"
+_ID_CHUNK = 5_000  # ids per IN list: well inside SQLite's and PostgreSQL's bind limits
+
+marketing_contacts = sa.table(
+    "marketing_contacts", *[sa.column(c) for c in EXTRACT_COLUMNS], sa.column("product"))
+
+
+def today_in_finland(now: dt.datetime | None = None) -> dt.date:
+    """The date in Finland now: age and the extract's folder go by the Finnish calendar."""
+    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(HELSINKI).date()
+
+
+def adult_born_on_or_before(today: dt.date) -> dt.date:
+    """The latest birth date of someone who is at least 18 on `today`.
+
+    Born on 29 February, one comes of age on 1 March in a common year.
+
+    >>> adult_born_on_or_before(dt.date(2026, 11, 25))
+    datetime.date(2008, 11, 25)
+    >>> adult_born_on_or_before(dt.date(2024, 2, 29))
+    datetime.date(2006, 2, 28)
+    """
+    try:
+        return today.replace(year=today.year - ADULT_AGE)
+    except ValueError:  # 29 February eighteen years ago does not exist
+        return dt.date(today.year - ADULT_AGE, 2, 28)
+
+
+# --- who may not be in the list -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ineligible:
+    """Customers who must not be in a direct-marketing list, by reason. Ids, never values.
+
+    A customer may count under several reasons; `customer_ids` holds each once.
+    """
+
+    prohibited: int = 0
+    minor_or_unknown_age: int = 0
+    erased: int = 0
+    merged: int = 0
+    unknown: int = 0  # an id the customer table does not hold
+    customer_ids: tuple[int, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.customer_ids
+
+    def counts(self) -> dict[str, int]:
+        return {"ineligible_customers": len(self.customer_ids), "prohibited": self.prohibited,
+                "minor_or_unknown_age": self.minor_or_unknown_age, "erased": self.erased,
+                "merged": self.merged, "unknown_customer": self.unknown}
+
+
+def ineligible_condition(today: dt.date) -> sa.ColumnElement[bool]:
+    """True for a customer row (of `customer`) that must not receive direct marketing on `today`."""
+    return sa.or_(
+        customer.c.marketing_prohibited.is_(True),
+        customer.c.birth_date.is_(None),
+        customer.c.birth_date > adult_born_on_or_before(today),
+        customer.c.erased_at.is_not(None),
+        customer.c.merged_into.is_not(None),
+    )
+
+
+def _status_columns() -> list:
+    return [customer.c.customer_id, customer.c.marketing_prohibited, customer.c.birth_date,
+            customer.c.erased_at.is_not(None).label("erased"), customer.c.merged_into.is_not(None).label("merged")]
+
+
+def _tally(rows: Iterable, unknown_ids: set[int], today: dt.date) -> Ineligible:
+    """Count the reasons of the customer rows given (customer_id, prohibited, birth date, erased, merged)."""
+    cutoff = adult_born_on_or_before(today)
+    counts = {"prohibited": 0, "minor_or_unknown_age": 0, "erased": 0, "merged": 0}
+    bad: set[int] = set(unknown_ids)
+    for customer_id, prohibited, born, erased, merged in rows:
+        reasons = {"prohibited": prohibited is not None and bool(prohibited),
+                   "minor_or_unknown_age": born is None or born > cutoff,
+                   "erased": bool(erased), "merged": bool(merged)}
+        for reason, hit in reasons.items():
+            counts[reason] += int(hit)
+        if any(reasons.values()):
+            bad.add(int(customer_id))
+    return Ineligible(**counts, unknown=len(unknown_ids), customer_ids=tuple(sorted(bad)))
+
+
+def ineligible_among(connection: sa.Connection, customer_ids: Iterable[int], today: dt.date) -> Ineligible:
+    """Of these customer ids, the ones the customer table says must not be marketed to."""
+    wanted = sorted({int(i) for i in customer_ids})
+    found: set[int] = set()
+    statuses: list[tuple] = []
+    for start in range(0, len(wanted), _ID_CHUNK):
+        chunk = wanted[start:start + _ID_CHUNK]
+        for row in connection.execute(sa.select(*_status_columns()).where(customer.c.customer_id.in_(chunk))):
+            found.add(int(row[0]))
+            statuses.append(tuple(row))
+    return _tally(statuses, set(wanted) - found, today)
+
+
+def ineligible_in_view(connection: sa.Connection, today: dt.date) -> Ineligible:
+    """Customers the view `marketing_contacts` lists although the customer table forbids it."""
+    listed = sa.select(marketing_contacts.c.customer_id).distinct().subquery("listed")
+    rows = connection.execute(
+        sa.select(listed.c.customer_id, *_status_columns()[1:], customer.c.customer_id.is_(None).label("unknown"))
+        .select_from(listed.outerjoin(customer, customer.c.customer_id == listed.c.customer_id))
+        .where(sa.or_(customer.c.customer_id.is_(None), ineligible_condition(today)))).all()
+    unknown = {int(r[0]) for r in rows if r[-1]}
+    return _tally((r[:-1] for r in rows if not r[-1]), unknown, today)
+
+
+# --- writing the extract ---------------------------------------------------------------------------
+
+class ExtractRefused(Exception):
+    """The extract would have disclosed someone it must not; nothing was published.
+
+    The message and `counts` hold counts only.
+    """
+
+    def __init__(self, ineligible: Ineligible):
+        self.counts = ineligible.counts()
+        super().__init__("marketing extract refused: " + ", ".join(f"{k} {v}" for k, v in self.counts.items()))
+
+
+@dataclass(frozen=True)
+class ExtractSummary:
+    """What was published: the folder's date, and per product the file name and its row count."""
+
+    extract_date: dt.date
+    folder: Path
+    files: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, object]:
+        return {"extract_date": self.extract_date.isoformat(),
+                "rows_total": sum(self.rows.values()),
+                **{f"rows.{product}": n for product, n in self.rows.items()},
+                "files_written": sorted(self.files.values())}
+
+
+def file_name(product: str) -> str:
+    return f"marketing_{product}.csv"
+
+
+def _rows_by_product(connection: sa.Connection) -> dict[str, list[tuple]]:
+    view = marketing_contacts.c
+    result = connection.execute(
+        sa.select(view.product, *[view[c] for c in EXTRACT_COLUMNS])
+        .where(view.product.is_not(None)).order_by(view.product, view.customer_id))
+    out: dict[str, list[tuple]] = {p: [] for p in PRODUCTS}
+    for product, *values in result:
+        out.setdefault(product, []).append(tuple(values))
+    return out
+
+
+def _private_folder(path: Path) -> Path:
+    """`path` made (with its parents) if missing, and set to 0700 whatever the umask."""
+    missing = not path.exists()
+    path.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    if missing or path.stat().st_mode & 0o777 != FOLDER_MODE:
+        os.chmod(path, FOLDER_MODE)
+    return path
+
+
+def _write_temporary(folder: Path, rows: list[tuple]) -> Path:
+    """The rows as CSV in a new 0600 file of `folder`, flushed to disk; returns its path."""
+    handle, name = tempfile.mkstemp(dir=folder, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)  # mkstemp: mode 0600
+    try:
+        os.fchmod(handle, FILE_MODE)
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(EXTRACT_COLUMNS)
+            writer.writerows(rows)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def write_extract(engine: sa.Engine, extract_dir: Path | str, *, today: dt.date | None = None) -> ExtractSummary:
+    """Publish today's extract (see the module doc); raises `ExtractRefused` if it would disclose anyone it must not."""
+    today = today or today_in_finland()
+    with engine.connect() as connection, connection.begin():
+        by_product = _rows_by_product(connection)
+        listed = {row[0] for rows in by_product.values() for row in rows}
+        ineligible = ineligible_among(connection, listed, today)
+    if not ineligible.ok:
+        raise ExtractRefused(ineligible)
+
+    root = _private_folder(Path(extract_dir))
+    folder = _private_folder(root / today.isoformat())
+    for stale in folder.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):  # left by an interrupted run
+        stale.unlink(missing_ok=True)
+    written: dict[str, Path] = {}
+    try:
+        for product, rows in by_product.items():
+            written[product] = _write_temporary(folder, rows)
+        for product, temporary in written.items():
+            os.replace(temporary, folder / file_name(product))
+    finally:
+        for temporary in written.values():
+            temporary.unlink(missing_ok=True)  # only left if publishing stopped half-way
+    _sync_folder(folder)
+    return ExtractSummary(extract_date=today, folder=folder,
+                          files={p: file_name(p) for p in by_product},
+                          rows={p: len(rows) for p, rows in by_product.items()})
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the renames durable (a no-op where folders cannot be opened)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+# --- reading it back -------------------------------------------------------------------------------
+
+def latest_extract(extract_dir: Path | str) -> Path | None:
+    """The newest dated folder of the extract directory, or None if there is none."""
+    root = Path(extract_dir)
+    if not root.is_dir():
+        return None
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and FOLDER_NAME.fullmatch(p.name))
+    return folders[-1] if folders else None
+
+
+@dataclass(frozen=True)
+class ExtractVerification:
+    """The re-check of an extract's files. Counts and file names only."""
+
+    folder: Path | None
+    rows: dict[str, int]
+    unreadable_rows: int
+    ineligible: Ineligible
+
+    @property
+    def ok(self) -> bool:
+        return self.folder is not None and self.unreadable_rows == 0 and self.ineligible.ok
+
+    def metadata(self) -> dict[str, object]:
+        return {"extract_date": self.folder.name if self.folder else "none",
+                "files": len(self.rows), "rows_total": sum(self.rows.values()),
+                "unreadable_rows": self.unreadable_rows, **self.ineligible.counts()}
+
+
+def _ids_in_file(path: Path) -> tuple[list[int], int]:
+    """The customer ids of one extract file, and how many rows had none readable."""
+    ids: list[int] = []
+    unreadable = 0
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or "customer_id" not in reader.fieldnames:
+            return [], sum(1 for _ in reader) or 1  # no id column: the file cannot be vouched for
+        for row in reader:
+            value = (row.get("customer_id") or "").strip()
+            if value.isdigit():
+                ids.append(int(value))
+            else:
+                unreadable += 1
+    return ids, unreadable
+
+
+def verify_extract(engine: sa.Engine, extract_dir: Path | str, *, today: dt.date | None = None) -> ExtractVerification:
+    """Re-check the newest extract's files against the customer table."""
+    today = today or today_in_finland()
+    folder = latest_extract(extract_dir)
+    if folder is None:
+        return ExtractVerification(None, {}, 0, Ineligible())
+    rows: dict[str, int] = {}
+    ids: set[int] = set()
+    unreadable = 0
+    for path in sorted(folder.iterdir()):
+        if not FILE_NAME.fullmatch(path.name):
+            continue
+        file_ids, bad = _ids_in_file(path)
+        rows[path.name] = len(file_ids) + bad
+        ids.update(file_ids)
+        unreadable += bad
+    with engine.connect() as connection:
+        ineligible = ineligible_among(connection, ids, today)
+    return ExtractVerification(folder, rows, unreadable, ineligible)
