@@ -4,7 +4,10 @@
 
 1. Generates a landing zone (cached under bench/out/) with its ground truth.
 2. *Whole load*: every day but the last `--nightly-days` at once into an empty SQLite
-   register (ingest, match, load), timed by stage, peak memory of the process.
+   register (or `--database-url`: PostgreSQL) (ingest, match, load), timed by stage,
+   peak memory of the process. The register is kept as a snapshot (a copy of the
+   SQLite file; on PostgreSQL the database `<name>_whole`), from which
+   `--from-snapshot` repeats only the nightly batch (`--profile` profiles it).
 3. *Nightly*: the remaining day(s) as one batch against that register, timed.
 4. Scores the register's grouping of records into customers against the truth:
    pairwise precision, recall and F1, overall and for records without a valid
@@ -37,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.intake import build_batch, discover, read_all  # noqa: E402
 from pipeline.matching.cluster import connected_components  # noqa: E402
 from pipeline.matching.score import baseline_splink_pairs  # noqa: E402
-from pipeline.register.database import make_engine, migrate  # noqa: E402
+from pipeline.register.database import downgrade, make_engine, migrate  # noqa: E402
 from pipeline.register.load import load_intake  # noqa: E402
 from pipeline.register.resolve import MatchSettings, resolve_identities  # noqa: E402
 from pipeline.synth import generate  # noqa: E402
@@ -116,6 +119,13 @@ def timed_load(engine, landing: Path, settings: MatchSettings, label: str) -> di
             "affected": float(summary.after_load.affected_records)}
 
 
+def print_whole(whole: dict[str, float]) -> None:
+    print(f"whole load: {int(whole['records']):,} records in {whole['total_s']:.1f} s "
+          f"(ingest {whole['ingest_s']:.1f}, write {whole['write_records_s']:.1f}, "
+          f"resolve {whole['resolve_s']:.1f}, commit {whole['commit_s']:.1f}); peak {whole['peak_mib']:,.0f} MiB; "
+          f"{int(whole['customers_new']):,} customers, {int(whole['reviews']):,} reviews")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -123,6 +133,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--nightly-days", type=int, default=1)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--database-url", default=None,
+                        help="an empty database to load into instead of bench/out/resolve-bench.db "
+                             "(e.g. a PostgreSQL one); its tables are dropped and recreated first")
     parser.add_argument("--profile", action="store_true", help="print the nightly batch's cProfile (top 40)")
     parser.add_argument("--from-snapshot", action="store_true",
                         help="skip the whole load: start the nightly batch from the register the last whole "
@@ -148,7 +161,33 @@ def main() -> None:
         p.unlink()
     settings = MatchSettings(link_threshold=args.link_threshold, review_threshold=args.review_threshold,
                              ambiguity_margin=args.ambiguity_margin)
-    if args.from_snapshot:
+    if args.database_url:
+        engine = make_engine(args.database_url)
+        if engine.dialect.name != "postgresql":
+            parser.error("--database-url: a PostgreSQL database (the SQLite default needs no URL)")
+        template = f"{engine.url.database}_whole"
+        admin = make_engine(engine.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        if args.from_snapshot:
+            engine.dispose()
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{engine.url.database}" WITH (FORCE)')
+                conn.exec_driver_sql(f'CREATE DATABASE "{engine.url.database}" TEMPLATE "{template}"')
+            whole = None
+        else:
+            downgrade(engine, "base")
+            migrate(engine)
+            whole = timed_load(engine, stage_zone(landing, out / "stage-whole", first), settings, "whole")
+            print_whole(whole)
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                t = time.perf_counter()
+                conn.exec_driver_sql("ANALYZE")  # what autovacuum does after a bulk load
+                print(f"ANALYZE after the whole load: {time.perf_counter() - t:.1f} s")
+            engine.dispose()
+            with admin.connect() as conn:  # keep a copy for --from-snapshot
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{template}"')
+                conn.exec_driver_sql(f'CREATE DATABASE "{template}" TEMPLATE "{engine.url.database}"')
+        admin.dispose()
+    elif args.from_snapshot:
         shutil.copyfile(snapshot, db)
         engine = make_engine(f"sqlite:///{db}")
         whole = None
@@ -156,10 +195,7 @@ def main() -> None:
         engine = make_engine(f"sqlite:///{db}")
         migrate(engine)
         whole = timed_load(engine, stage_zone(landing, out / "stage-whole", first), settings, "whole")
-        print(f"whole load: {int(whole['records']):,} records in {whole['total_s']:.1f} s "
-              f"(ingest {whole['ingest_s']:.1f}, write {whole['write_records_s']:.1f}, "
-              f"resolve {whole['resolve_s']:.1f}, commit {whole['commit_s']:.1f}); peak {whole['peak_mib']:,.0f} MiB; "
-              f"{int(whole['customers_new']):,} customers, {int(whole['reviews']):,} reviews")
+        print_whole(whole)
         with engine.connect() as conn:  # fold the WAL into the file, then keep a copy for --from-snapshot
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         engine.dispose()

@@ -127,9 +127,18 @@ def _temp_table(connection: sa.Connection, name: str, values: Collection, sql_ty
     suffix = " ON COMMIT DROP" if dialect == "postgresql" else ""
     connection.exec_driver_sql(f"CREATE TEMP TABLE {name} (value {sql_type} PRIMARY KEY){suffix}")
     distinct = sorted({int(v) for v in values} if sql_type == "BIGINT" else set(values))
-    if distinct:
-        connection.exec_driver_sql(f"INSERT INTO {name} (value) VALUES ({'%s' if dialect == 'postgresql' else '?'})",
-                                   [(v,) for v in distinct])
+    if distinct and dialect == "postgresql":
+        # COPY: ten times faster than an INSERT per value for the 60k keys of a nightly batch.
+        with connection.connection.driver_connection.cursor() as cursor:
+            with cursor.copy(f"COPY {name} (value) FROM STDIN") as copy:
+                for value in distinct:
+                    copy.write_row((value,))
+    elif distinct:
+        connection.exec_driver_sql(f"INSERT INTO {name} (value) VALUES (?)", [(v,) for v in distinct])
+    if dialect == "postgresql":
+        # Temporary tables get no statistics from autovacuum: without them the planner
+        # guesses their size and may scan a big table instead of probing its index.
+        connection.exec_driver_sql(f"ANALYZE {name}")
     return name
 
 
@@ -349,6 +358,11 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     if connection.dialect.name == "postgresql":
         # One resolver at a time (a nightly load and a steward's decision), until commit.
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7301)")
+        # The lookups probe big indexes for a few thousand keys. At the default cost of a
+        # random page (4.0, spinning disks) the planner scans all of `match_key` (12M rows)
+        # instead: 1.6 s against 0.4 s per round. 1.1 is the usual figure for SSDs; it
+        # holds until this transaction ends.
+        connection.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
     unresolved = _read_records(connection, "WHERE s.customer_id IS NULL")
     start = unresolved if seeds is None else pd.concat(
         [unresolved, _read_by_ids(connection, set(seeds) - set(unresolved["record_key"].tolist()))],
