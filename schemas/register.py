@@ -314,6 +314,16 @@ rights_request = sa.Table(
     sa.Index(None, "customer_id"),
 )
 
+# Tombstones of erased source records (pipeline.register.tombstones): a hash of the
+# (channel, source_record_id) key only, so a re-sent submission of an erased person
+# counts as a re-send instead of loading again.
+erased_record = sa.Table(
+    "erased_record",
+    metadata,
+    sa.Column("key_hash", sa.String(64), primary_key=True, comment="hex SHA-256 of channel, U+001F, source_record_id"),
+    sa.Column("erased_at", UTCDateTime, nullable=False),
+)
+
 # Views for analysts (created by migration 0003; not tables, so not in `metadata`).
 ANALYST_VIEWS: tuple[str, ...] = ("customer_masked", "marketing_contacts")
 

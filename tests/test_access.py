@@ -222,7 +222,7 @@ def test_analyst_cannot_read_identity_codes_or_bank_accounts(login_as, populated
         readable = connection.exec_driver_sql(
             "SELECT COUNT(*) FROM information_schema.columns "
             "WHERE table_schema = 'public' AND table_name = 'customer'").scalar_one()
-    assert readable == 0, "the analyst sees no column of customer, not even its name"
+    assert readable == 0, "information_schema shows the analyst no column of customer"
     analyst.dispose()
 
 

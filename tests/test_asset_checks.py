@@ -102,9 +102,12 @@ def check_context(engine: sa.Engine, extract: Path | None = None) -> dg.AssetChe
 def eligible_ids(engine: sa.Engine, today: dt.date) -> set[int]:
     """Who may be marketed to, decided here in Python from the customer table (not the view)."""
     cutoff = adult_born_on_or_before(today)
-    return {r.customer_id for r in customers(engine)
+    rows = customers(engine)
+    # An erased customer's kept prohibition holds for its identity code.
+    objected = {r.personal_id for r in rows if r.erased_at is not None and r.marketing_prohibited and r.personal_id}
+    return {r.customer_id for r in rows
             if not r.marketing_prohibited and r.birth_date is not None and r.birth_date <= cutoff
-            and r.erased_at is None and r.merged_into is None}
+            and r.erased_at is None and r.merged_into is None and r.personal_id not in objected}
 
 
 # --- a wrong view, put back afterwards ------------------------------------------------------------

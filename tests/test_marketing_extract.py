@@ -214,3 +214,30 @@ def test_a_failed_register_check_stops_the_extract_in_the_nightly_job(register_e
     assert not [e for e in result.all_events
                 if e.step_key == "marketing_extract" and e.event_type_value == "STEP_START"]
     assert not (tmp_path / "extract").exists()
+
+
+@pytest.mark.parametrize("kept_prohibition", [True, None])
+def test_a_prohibition_kept_at_erasure_keeps_the_same_code_off_the_list(register_engine, tmp_path, kept_prohibition):
+    """A customer erased with a prohibition, then the same person back as a new customer
+    who has said nothing about marketing: the objection still holds (and only it does)."""
+    load_sample_register(register_engine)
+    today = database_today(register_engine)
+    with register_engine.connect() as connection:
+        old = connection.execute(sa.select(customer.c.customer_id, customer.c.personal_id, customer.c.birth_date)
+                                 .where(customer.c.customer_id.in_(sorted(eligible_ids(register_engine, today))),
+                                        customer.c.personal_id.is_not(None))
+                                 .order_by(customer.c.customer_id).limit(1)).one()
+    update_customer(register_engine, old.customer_id, erased_at=NOW, marketing_prohibited=kept_prohibition,
+                    phone=None, email=None)
+    back = insert_customer(register_engine, personal_id=old.personal_id, birth_date=old.birth_date,
+                           first_names="Testi", last_name="Palaaja", marketing_prohibited=None)
+    with register_engine.begin() as connection:
+        connection.execute(service.insert().values(customer_id=back, product="electricity", first_seen=NOW,
+                                                   last_seen=NOW))
+        listed = set(connection.execute(sa.text("SELECT customer_id FROM marketing_contacts")).scalars())
+    expected = eligible_ids(register_engine, today)
+    assert (back in expected) is (kept_prohibition is None)
+    assert listed == expected
+    summary = write_extract(register_engine, tmp_path, today=today)
+    _, rows = _read(summary.folder / file_name("electricity"))
+    assert (str(back) in {row["customer_id"] for row in rows}) is (kept_prohibition is None)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import pipeline.register.load as load
 from pipeline.codes import Reason
 from pipeline.register.load import IntakeBatch, load_intake
+from pipeline.register.tombstones import bury, key_hash
 from schemas.register import intake_file, quarantine, source_record
 from test_register_helpers import (
     accepted_records,
@@ -150,6 +151,26 @@ def test_a_resent_record_in_a_later_batch_is_counted_not_stored(register_engine)
     assert _rows(register_engine, sa.select(source_record).where(source_record.c.source_record_id == "P-2")) \
         == original  # the held record is untouched
     assert original[0].intake_file_id == first_file_id
+
+
+def test_an_erased_record_sent_again_is_counted_as_a_resend_and_not_loaded(register_engine):
+    # Erasure leaves a tombstone of the key (pipeline.register.tombstones); the first
+    # load of the register has no source record yet, so the tombstone alone must stop it.
+    with register_engine.begin() as connection:
+        assert bury(connection, [("phone", "P-2"), ("web", "P-3")], NOW) == 2
+        assert bury(connection, [("phone", "P-2")], NOW) == 0  # once is enough
+    day = file_row("phone", "phone_20261125.csv")
+    summary = load_intake(register_engine, batch([day], [accepted_records(day, ["P-1", "P-2", "P-3"])]),
+                          run_id="run-1", now=LATER)
+    assert _file_counts(register_engine)["phone_20261125.csv"] == ("loaded", 3, 3, 1, 0)
+    assert summary.files[0].resent == 1 and summary.files[0].inserted == 2
+    held = {r[0] for r in _rows(register_engine, sa.select(source_record.c.source_record_id))}
+    assert held == {"P-1", "P-3"}  # P-3 was erased from another channel: this one is new
+    # The tombstone holds no key, only its hash.
+    with register_engine.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT key_hash FROM erased_record").scalars().all()
+    assert len(stored) == 2 and not any("P-" in value for value in stored)
+    assert key_hash("phone", "P-2") in stored
 
 
 def test_the_same_id_in_another_channel_is_another_record(register_engine):

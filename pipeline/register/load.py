@@ -10,7 +10,8 @@ The rules it keeps (REGISTER.md 1-3):
   and of two files with the same checksum in one batch only the first by file
   name loads.
 - A record is identified by (channel, source_record_id): one already in
-  `source_record`, or repeated within the batch, is a *re-send*. It is counted
+  `source_record`, erased on its person's request (a tombstone in
+  `erased_record`), or repeated within the batch, is a *re-send*. It is counted
   (`records_resent`, inside `records_accepted`) but not stored again. Within a
   batch the occurrence kept is the one with the earliest observed_at, then file
   name, then record number, so loading days one at a time or all at once keeps
@@ -41,6 +42,7 @@ import sqlalchemy as sa
 
 from pipeline.codes import Reason
 from pipeline.register.database import scrub_postgresql_error
+from pipeline.register.tombstones import buried
 from schemas.canonical import CHANNELS
 from schemas.register import (
     SOURCE_RECORD_CANONICAL_COLUMNS,
@@ -523,12 +525,15 @@ class _BulkWriter:
         return pa.table(arrays)
 
     def keys_held(self, keys: pd.DataFrame) -> np.ndarray:
-        """For each (channel, source_record_id) row: is it already in source_record?"""
+        """For each (channel, source_record_id) row: is it already in source_record, or
+        was it erased (a tombstone: a re-sent submission must not bring it back)?"""
         held = np.zeros(len(keys), dtype=bool)
-        if len(keys) == 0 or not self._any_records(keys["channel"].unique().tolist()):
+        if len(keys) == 0:
             return held
-        positions = self._held_positions(keys)
-        held[np.asarray(positions, dtype=np.int64)] = True
+        if self._any_records(keys["channel"].unique().tolist()):
+            positions = self._held_positions(keys)
+            held[np.asarray(positions, dtype=np.int64)] = True
+        held |= buried(self.connection, keys)
         return held
 
     def _any_records(self, channels: list[str]) -> bool:

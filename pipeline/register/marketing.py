@@ -105,10 +105,21 @@ class Ineligible:
                 "merged": self.merged, "unknown_customer": self.unknown}
 
 
+_ERASED = customer.alias("erased_customer")
+
+
+def _prohibited() -> sa.ColumnElement[bool]:
+    """The customer prohibited direct marketing, or an erased customer with the same code
+    kept a prohibition (an objection outlives the erasure of the contract it came with)."""
+    kept_elsewhere = sa.exists().where(_ERASED.c.personal_id == customer.c.personal_id,
+                                       _ERASED.c.erased_at.is_not(None), _ERASED.c.marketing_prohibited.is_(True))
+    return sa.or_(customer.c.marketing_prohibited.is_(True), kept_elsewhere)
+
+
 def ineligible_condition(today: dt.date) -> sa.ColumnElement[bool]:
     """True for a customer row (of `customer`) that must not receive direct marketing on `today`."""
     return sa.or_(
-        customer.c.marketing_prohibited.is_(True),
+        _prohibited(),
         customer.c.birth_date.is_(None),
         customer.c.birth_date > adult_born_on_or_before(today),
         customer.c.erased_at.is_not(None),
@@ -117,7 +128,7 @@ def ineligible_condition(today: dt.date) -> sa.ColumnElement[bool]:
 
 
 def _status_columns() -> list:
-    return [customer.c.customer_id, customer.c.marketing_prohibited, customer.c.birth_date,
+    return [customer.c.customer_id, _prohibited().label("prohibited"), customer.c.birth_date,
             customer.c.erased_at.is_not(None).label("erased"), customer.c.merged_into.is_not(None).label("merged")]
 
 

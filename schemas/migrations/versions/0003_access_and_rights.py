@@ -12,6 +12,8 @@ Create Date: 2026-11-25
   file's counts still add up (rule 1) after an erasure.
 - `rights_request`: who accessed, corrected or erased what, when and why, with
   counts only: never the personal values themselves.
+- `erased_record`: tombstones (hashed keys) of erased source records, so a re-sent
+  submission does not bring an erased person back.
 - Views `customer_masked` and `marketing_contacts` (the analysts' contract).
 - On PostgreSQL, group roles `register_loader`, `register_analyst` and
   `register_steward` (NOLOGIN: a DBA grants them to login roles). The analyst role
@@ -72,7 +74,9 @@ WHERE c.merged_into IS NULL AND c.erased_at IS NULL
 def _marketing_contacts(dialect: str) -> str:
     # One row per customer and product held; a customer without a product has one
     # row with a null product. Not prohibited = the latest statement does not
-    # prohibit (null: never stated either way). Unknown birth date = not known adult.
+    # prohibit (null: never stated either way), and no erased customer with the same
+    # code kept a prohibition (an objection outlives the erasure of the contract it
+    # was given under). Unknown birth date = not known adult.
     return f"""
 CREATE VIEW marketing_contacts AS
 SELECT c.customer_id,
@@ -85,6 +89,9 @@ LEFT JOIN (SELECT DISTINCT customer_id, product FROM service) s ON s.customer_id
 WHERE c.merged_into IS NULL
   AND c.erased_at IS NULL
   AND (c.marketing_prohibited IS NULL OR c.marketing_prohibited = {'FALSE' if dialect == 'postgresql' else '0'})
+  AND NOT EXISTS (SELECT 1 FROM customer e
+                  WHERE e.personal_id = c.personal_id AND e.erased_at IS NOT NULL
+                    AND e.marketing_prohibited = {'TRUE' if dialect == 'postgresql' else '1'})
   AND c.birth_date IS NOT NULL
   AND {_adult(dialect)}
 """
@@ -155,6 +162,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("request_id", name="pk_rights_request"),
     )
     op.create_index("ix_rights_request_customer_id", "rights_request", ["customer_id"])
+    op.create_table(
+        "erased_record",
+        sa.Column("key_hash", sa.String(length=64), nullable=False,
+                  comment="hex SHA-256 of channel, U+001F, source_record_id"),
+        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key_hash", name="pk_erased_record"),
+    )
     op.execute(_customer_masked(dialect))
     op.execute(_marketing_contacts(dialect))
     if dialect == "postgresql":
@@ -167,6 +181,7 @@ def downgrade() -> None:
         _drop_grants()
     op.execute("DROP VIEW marketing_contacts")
     op.execute("DROP VIEW customer_masked")
+    op.drop_table("erased_record")
     op.drop_index("ix_rights_request_customer_id", table_name="rights_request")
     op.drop_table("rights_request")
     with op.batch_alter_table("intake_file") as batch:
