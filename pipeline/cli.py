@@ -183,7 +183,8 @@ def _subject(args, engine) -> int:
                 else "all but the billing identity and services (a contract)")
         print(f"{prefix} customer {customer_id}: {what}")
     print("deleted: " + ", ".join(f"{k} {v}" for k, v in sorted(done.deleted.items()) if v) + "; "
-          f"quarantine entries purged: {done.purged['quarantine']}; kept: "
+          f"quarantine entries purged: {done.purged['quarantine']}; "
+          f"tombstones left (a re-send stays erased): {done.tombstones}; kept: "
           + ", ".join(f"{k} {v}" for k, v in sorted(done.kept.items()) if v))
     return 0
 

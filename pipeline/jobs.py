@@ -6,11 +6,13 @@ write at a time.
 """
 
 import datetime as dt
+from pathlib import Path
 
 import dagster as dg
 
-from pipeline.register.retention import purge
-from pipeline.resources import RegisterDatabase, RetentionPolicy
+from pipeline.register.marketing import today_in_finland
+from pipeline.register.retention import purge, purge_extracts
+from pipeline.resources import ExtractDirectory, RegisterDatabase, RetentionPolicy
 
 REGISTER_WRITE_POOL = "register_write"
 
@@ -34,20 +36,25 @@ nightly_register_load = dg.ScheduleDefinition(
 
 @dg.op(
     pool=REGISTER_WRITE_POOL,
-    description="Purge quarantined raw values older than the retention period and any source record "
-                "still held for an erased customer (pipeline.register.retention). Counts only.",
+    description="Purge quarantined raw values older than the retention period, any source record "
+                "still held for an erased customer, and marketing extract folders older than their "
+                "retention period, the newest always kept (pipeline.register.retention). Counts only.",
 )
 def purge_expired_personal_data(context: dg.OpExecutionContext, register_db: RegisterDatabase,
-                                retention: RetentionPolicy) -> dg.Output[None]:
+                                retention: RetentionPolicy, extract_dir: ExtractDirectory) -> dg.Output[None]:
     with register_db.retrying(context):
         summary = purge(register_db.ready_engine(), dt.datetime.now(dt.timezone.utc),
                         quarantine_days=retention.quarantine_days)
-    return dg.Output(None, metadata={**summary.metadata(), "quarantine_days": retention.quarantine_days})
+    # Folders are named by the Finnish date the extract was written on.
+    removed = purge_extracts(Path(extract_dir.path), today_in_finland(), retention.extract_days)
+    return dg.Output(None, metadata={**summary.metadata(), "quarantine_days": retention.quarantine_days,
+                                     "extract_folders_removed": removed, "extract_days": retention.extract_days})
 
 
 @dg.job(
     name="register_retention",
-    description="Retention: raw values of old quarantine entries purged; source records of erased people removed.",
+    description="Retention: raw values of old quarantine entries purged; source records of erased people "
+                "removed; old marketing extracts deleted.",
     executor_def=dg.in_process_executor,
 )
 def register_retention():

@@ -3,7 +3,7 @@ extract's folder, matching thresholds and the retention period.
 
 All are configured from the environment (`REGISTER_DATABASE_URL`,
 `REGISTER_LANDING_DIR`, `REGISTER_EXTRACT_DIR`,
-`REGISTER_QUARANTINE_RETENTION_DAYS`); credentials live only in the URL in the
+`REGISTER_QUARANTINE_RETENTION_DAYS`, `REGISTER_EXTRACT_RETENTION_DAYS`); credentials live only in the URL in the
 environment, never in code or in `dagster.yaml`.
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from pipeline.intake import LandedFile, discover
 from pipeline.register.database import DEFAULT_DATABASE_URL, make_engine, migrate
 from pipeline.register.resolve import MatchSettings
-from pipeline.register.retention import DEFAULT_QUARANTINE_DAYS
+from pipeline.register.retention import DEFAULT_EXTRACT_DAYS, DEFAULT_QUARANTINE_DAYS
 from pipeline.register.transient import is_transient
 
 # Beside the default SQLite register: <project>/data/landing and <project>/data/extract.
@@ -115,10 +115,17 @@ class ExtractDirectory(ConfigurableResource):
 
 
 class RetentionPolicy(ConfigurableResource):
-    """How long quarantined records keep their raw values (days), for the stewards to correct them."""
+    """Retention periods, in days.
 
-    # At least 1 (`purge` refuses less); no pydantic bound here, as EnvVar values resolve later.
+    `quarantine_days`: how long quarantined records keep their raw values, for the
+    stewards to correct them. `extract_days`: how long a day's marketing extract
+    folder is kept (the newest always is).
+    """
+
+    # At least 1 (`purge` and `purge_extracts` refuse less); no pydantic bound here,
+    # as EnvVar values resolve later.
     quarantine_days: int = DEFAULT_QUARANTINE_DAYS
+    extract_days: int = DEFAULT_EXTRACT_DAYS
 
 
 def register_database_from_env() -> RegisterDatabase:
@@ -140,6 +147,9 @@ def extract_directory_from_env() -> ExtractDirectory:
 
 
 def retention_policy_from_env() -> RetentionPolicy:
+    periods = {}
     if os.environ.get("REGISTER_QUARANTINE_RETENTION_DAYS"):
-        return RetentionPolicy(quarantine_days=EnvVar.int("REGISTER_QUARANTINE_RETENTION_DAYS"))
-    return RetentionPolicy()
+        periods["quarantine_days"] = EnvVar.int("REGISTER_QUARANTINE_RETENTION_DAYS")
+    if os.environ.get("REGISTER_EXTRACT_RETENTION_DAYS"):
+        periods["extract_days"] = EnvVar.int("REGISTER_EXTRACT_RETENTION_DAYS")
+    return RetentionPolicy(**periods)

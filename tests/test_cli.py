@@ -154,3 +154,24 @@ def test_rectify_and_erase_through_the_command_line(register_engine, capsys, mon
     assert table(register_engine, "SELECT action, decided_by FROM rights_request ORDER BY request_id") == [
         ("rectification", "s2"), ("erasure", "s2")]
     assert unbalanced_files(register_engine) == []
+
+
+def test_a_reason_holding_personal_data_is_refused_through_the_command_line(register_engine, capsys):
+    customer_id = _load_subject(register_engine)
+    url = _url(register_engine)
+    held = "SELECT (SELECT COUNT(*) FROM source_record), (SELECT COUNT(*) FROM rights_request)"
+    before = table(register_engine, held)
+    for reason, personal in ((f"asked by {SUBJECT['last_name']}", SUBJECT["last_name"]),
+                             ("call back on 040 765 4321", "4321")):
+        for command in (["subject", "erase", "--customer-id", str(customer_id)],
+                        ["subject", "access", "--customer-id", str(customer_id)],
+                        ["subject", "rectify", "--customer-id", str(customer_id), "--attribute", "city",
+                         "--value", "Espoo"]):
+            assert main(["--database-url", url, *command, "--reason", reason, "--by", "s3"]) == 2
+            said = _said(capsys)
+            assert "personal data" in said and personal not in said, "the refusal is wrong or echoes the reason"
+    assert table(register_engine, held) == before, "a refused request changed or recorded something"
+
+    assert main(["--database-url", url, "subject", "erase", "--customer-id", str(customer_id), "--reason",
+                 "asked, ticket 4711", "--by", "s3"]) == 0
+    assert "tombstones left (a re-send stays erased): 2" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """Retention: quarantined raw values purged after the period, erased people's records
-swept, nothing else touched, twice the same as once, and every file's counts still
-adding up. On SQLite and PostgreSQL; then the Dagster job and its schedule.
+swept (with their tombstones), nothing else touched, twice the same as once, and every
+file's counts still adding up. On SQLite and PostgreSQL; old marketing extract folders
+removed; then the Dagster job and its schedule.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from dagster._utils.concurrency import ConcurrencySlotStatus
 from pipeline.definitions import defs
 from pipeline.register.checks import unbalanced_files
 from pipeline.register.load import load_intake
-from pipeline.register.retention import PurgeSummary, purge
-from pipeline.resources import RegisterDatabase, RetentionPolicy, retention_policy_from_env
-from schemas.register import (customer, golden_provenance, intake_file, match_key, quarantine, review_queue,
-                              source_record)
+from pipeline.register.marketing import today_in_finland
+from pipeline.register.retention import PurgeSummary, purge, purge_extracts
+from pipeline.register.tombstones import key_hash
+from pipeline.resources import ExtractDirectory, RegisterDatabase, RetentionPolicy, retention_policy_from_env
+from schemas.register import (customer, erased_record, golden_provenance, intake_file, match_key, quarantine,
+                              review_queue, source_record)
 from test_asset_checks import NOW, load_sample_register
 from test_register_helpers import batch, file_row, quarantined_records, snapshot
 
@@ -100,6 +103,9 @@ def test_records_of_erased_customers_are_swept_and_counts_still_add_up(register_
             evidence={"reason": "test"}, status="open", created_at=NOW, run_id="test"))
     of_erased = sa.select(source_record.c.source_record_pk).where(source_record.c.customer_id == erased.customer_id)
     n_records = _count(register_engine, sa.select(sa.func.count()).select_from(of_erased.subquery()))
+    with register_engine.connect() as connection:
+        erased_keys = connection.execute(sa.select(source_record.c.channel, source_record.c.source_record_id)
+                                         .where(source_record.c.customer_id == erased.customer_id)).all()
     n_keys = _count(register_engine, sa.select(sa.func.count()).select_from(match_key)
                     .where(match_key.c.source_record_pk.in_(of_erased)))
     total_records = _count(register_engine, sa.select(sa.func.count()).select_from(source_record))
@@ -117,6 +123,10 @@ def test_records_of_erased_customers_are_swept_and_counts_still_add_up(register_
     assert summary.reviews_deleted == n_reviews >= 1
     assert summary.provenance_references_removed >= 1
     assert summary.intake_files_adjusted == 1
+    assert summary.tombstones_written == n_records
+    with register_engine.connect() as connection:
+        buried = set(connection.execute(sa.select(erased_record.c.key_hash)).scalars())
+    assert buried == {key_hash(c, r) for c, r in erased_keys}, "the tombstones are not the swept records' keys"
     assert _count(register_engine, sa.select(sa.func.count()).select_from(of_erased.subquery())) == 0
     assert _count(register_engine, sa.select(sa.func.count()).select_from(source_record)) == total_records - n_records
     assert _count(register_engine, sa.select(sa.func.sum(intake_file.c.records_erased))) == n_records
@@ -135,15 +145,20 @@ def test_records_of_erased_customers_are_swept_and_counts_still_add_up(register_
 
 # --- the Dagster job -----------------------------------------------------------------------------
 
-def _run_retention(engine: sa.Engine, retention: RetentionPolicy) -> dg.ExecuteInProcessResult:
+def _run_retention(engine: sa.Engine, retention: RetentionPolicy, extract_dir: Path) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def("register_retention")
     with dg.instance_for_test() as instance:
         return job.execute_in_process(instance=instance, resources={
             "register_db": RegisterDatabase(url=engine.url.render_as_string(hide_password=False)),
-            "retention": retention})
+            "retention": retention, "extract_dir": ExtractDirectory(path=str(extract_dir))})
 
 
-def test_the_retention_job_purges_with_the_configured_period(register_engine, monkeypatch):
+def _step_metadata(result: dg.ExecuteInProcessResult) -> dict:
+    output = next(e for e in result.all_events if e.event_type_value == "STEP_OUTPUT")
+    return {k: v.value for k, v in output.event_specific_data.metadata.items()}
+
+
+def test_the_retention_job_purges_with_the_configured_period(register_engine, monkeypatch, tmp_path):
     # The job purges as of the real now: age the entries from it.
     real_now = dt.datetime.now(dt.timezone.utc)
     for label, days in (("31_days", 31), ("29_days", 29)):
@@ -151,19 +166,38 @@ def test_the_retention_job_purges_with_the_configured_period(register_engine, mo
         load_intake(register_engine, batch([file], [], [quarantined_records(file, ["malformed_record"])]),
                     run_id="test", now=real_now - dt.timedelta(days=days))
 
-    default = _run_retention(register_engine, RetentionPolicy())
+    default = _run_retention(register_engine, RetentionPolicy(), tmp_path / "extract")
     assert default.success
     assert default.output_for_node("purge_expired_personal_data") is None
     materialised = [e for e in default.all_events if e.event_type_value == "STEP_OUTPUT"]
     assert materialised[0].event_specific_data.metadata["quarantine_raw_values_purged"].value == 0
 
     monkeypatch.setenv("REGISTER_QUARANTINE_RETENTION_DAYS", "30")
-    thirty = _run_retention(register_engine, retention_policy_from_env())
+    thirty = _run_retention(register_engine, retention_policy_from_env(), tmp_path / "extract")
     assert thirty.success
     output = next(e for e in thirty.all_events if e.event_type_value == "STEP_OUTPUT")
     assert output.event_specific_data.metadata["quarantine_raw_values_purged"].value == 1
     assert output.event_specific_data.metadata["quarantine_days"].value == 30
     assert unbalanced_files(register_engine) == []
+
+
+def test_the_retention_job_removes_old_extracts_with_the_configured_period(tmp_path, monkeypatch):
+    # The job dates the folders in Finnish time, as the extract names them.
+    today = today_in_finland()
+    root = tmp_path / "extract"
+    for age in (0, 3, 6, 10):
+        _extract_folder(root, today - dt.timedelta(days=age))
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'r.db'}")
+
+    default = _run_retention(engine, retention_policy_from_env(), root)
+    assert default.success
+    assert (_step_metadata(default)["extract_folders_removed"], _step_metadata(default)["extract_days"]) == (1, 7)
+    monkeypatch.setenv("REGISTER_EXTRACT_RETENTION_DAYS", "5")
+    five = _run_retention(engine, retention_policy_from_env(), root)
+    assert five.success
+    assert (_step_metadata(five)["extract_folders_removed"], _step_metadata(five)["extract_days"]) == (1, 5)
+    assert _folders(root) == [(today - dt.timedelta(days=age)).isoformat() for age in (3, 0)]
+    engine.dispose()
 
 
 def test_the_retention_job_writes_in_the_register_pool_daily_at_half_past_three():
@@ -205,7 +239,8 @@ def test_a_second_writer_waits_for_the_register_pool(tmp_path):
         def run() -> None:
             outcome["result"] = defs.resolve_job_def("register_retention").execute_in_process(
                 instance=instance, resources={"register_db": RegisterDatabase(url=f"sqlite:///{tmp_path / 'r.db'}"),
-                                              "retention": RetentionPolicy()})
+                                              "retention": RetentionPolicy(),
+                                              "extract_dir": ExtractDirectory(path=str(tmp_path / "extract"))})
 
         writer = threading.Thread(target=run)
         writer.start()
@@ -215,3 +250,73 @@ def test_a_second_writer_waits_for_the_register_pool(tmp_path):
         storage.free_concurrency_slots_for_run("another-run")
         writer.join(120)
     assert not writer.is_alive() and outcome["result"].success
+
+
+# --- old marketing extracts ------------------------------------------------------------------------
+
+TODAY = dt.date(2026, 11, 25)
+
+
+def _extract_folder(root: Path, day: dt.date | str) -> Path:
+    """A dated extract folder holding a (synthetic, empty but for its header) extract file."""
+    folder = root / (day if isinstance(day, str) else day.isoformat())
+    folder.mkdir(parents=True)
+    (folder / "marketing_electricity.csv").write_text("customer_id,first_names\r\n", encoding="utf-8")
+    return folder
+
+
+def _folders(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir())
+
+
+def test_extract_folders_older_than_the_period_are_removed(tmp_path):
+    for day in ("2026-11-10", "2026-11-17", "2026-11-18", "2026-11-24", "2026-11-25"):
+        _extract_folder(tmp_path, day)
+    # 2026-11-17 is 8 days old: removed; 2026-11-18 is 7 days old: kept.
+    assert purge_extracts(tmp_path, TODAY, 7) == 2
+    assert _folders(tmp_path) == ["2026-11-18", "2026-11-24", "2026-11-25"]
+    assert (tmp_path / "2026-11-18" / "marketing_electricity.csv").is_file()
+    assert purge_extracts(tmp_path, TODAY, 7) == 0  # twice the same as once
+    assert purge_extracts(tmp_path, TODAY, 1) == 1
+    assert _folders(tmp_path) == ["2026-11-24", "2026-11-25"]
+
+
+def test_the_newest_extract_stays_however_old_it_is(tmp_path):
+    for day in ("2026-09-30", "2026-10-01", "2026-10-02"):
+        _extract_folder(tmp_path, day)
+    assert purge_extracts(tmp_path, TODAY, 7) == 2
+    assert _folders(tmp_path) == ["2026-10-02"]
+    assert purge_extracts(tmp_path, TODAY, 7) == 0
+    assert (tmp_path / "2026-10-02" / "marketing_electricity.csv").is_file()
+
+
+def test_only_dated_folders_of_the_extract_directory_are_removed(tmp_path):
+    root = tmp_path / "extract"
+    _extract_folder(root, "2026-01-01")
+    _extract_folder(root, "2026-11-25")
+    others = [_extract_folder(root, name) for name in ("2026-01-01.bak", "latest", "2026-13-40", "20260101")]
+    nested = _extract_folder(root / "archive", "2025-01-01")
+    (root / "2025-12-31").write_text("a file named like a date\n", encoding="utf-8")
+    (root / "README.txt").write_text("notes\n", encoding="utf-8")
+    outside = _extract_folder(tmp_path / "elsewhere", "2025-06-01")
+    (root / "2025-06-01").symlink_to(outside, target_is_directory=True)
+
+    assert purge_extracts(root, TODAY, 7) == 1
+    assert _folders(root) == sorted(["2025-06-01", "2025-12-31", "2026-01-01.bak", "2026-11-25", "2026-13-40",
+                                     "20260101", "README.txt", "archive", "latest"])
+    assert all((p / "marketing_electricity.csv").is_file() for p in [*others, nested, outside])
+    assert (root / "2025-06-01").is_symlink()
+
+
+@pytest.mark.parametrize("keep_days", [0, -1, True, 1.5, "7"])
+def test_purge_extracts_refuses_a_period_that_is_not_whole_days_from_one(tmp_path, keep_days):
+    _extract_folder(tmp_path, "2026-01-01")
+    _extract_folder(tmp_path, "2026-11-25")
+    with pytest.raises(ValueError):
+        purge_extracts(tmp_path, TODAY, keep_days)
+    assert _folders(tmp_path) == ["2026-01-01", "2026-11-25"]
+
+
+def test_purge_extracts_of_a_missing_or_empty_directory_removes_nothing(tmp_path):
+    assert purge_extracts(tmp_path / "missing", TODAY, 7) == 0
+    assert purge_extracts(tmp_path, TODAY, 7) == 0

@@ -24,9 +24,11 @@ from pipeline.register.checks import unbalanced_files
 from pipeline.register.load import IntakeBatch
 from pipeline.register.resolve import resolve_identities
 from pipeline.synth import GROUND_TRUTH_FILE, generate
-from schemas.register import REGISTER_TABLES, customer
+from pipeline.register.tombstones import key_hash
+from schemas.register import REGISTER_TABLES, customer, source_record
 from test_register_helpers import personal_id
-from test_register_resolve import NOW, SETTINGS, TODAY, _propose, batch_of, customer_of, load_batch, record, table
+from test_register_resolve import (NEAR_MISS, NOW, SETTINGS, TODAY, _propose, batch_of, customer_of, load_batch,
+                                   record, table)
 
 LATER = NOW + dt.timedelta(hours=1)
 STEWARD = "steward.rights"
@@ -488,3 +490,112 @@ def test_a_code_finds_an_erased_customer_and_a_later_one_of_the_same_person(regi
     assert table(register_engine, f"SELECT customer_id FROM customer WHERE customer_id IN ({customer_id}, "
                                   f"{returned})") == [(customer_id,)]
     assert len(done.request_ids) == 2 and unbalanced_files(register_engine) == []
+
+
+# --- tombstones: a re-sent submission stays erased -------------------------------------------------
+
+PROSPECT_KEYS = {("phone", "P-PR-1"), ("email", "E-PR-1"), ("web", "W-PR-1")}
+
+
+def _outcomes(engine, action: str) -> list[dict]:
+    rows = table(engine, f"SELECT outcome FROM rights_request WHERE action = '{action}' ORDER BY request_id")
+    return [json.loads(o) if isinstance(o, str) else o for (o,) in rows]
+
+
+def test_erasure_leaves_a_tombstone_per_record_and_a_re_send_stays_erased(register_engine, generated):
+    _load_generated(register_engine, generated)
+    _load_prospect(register_engine)
+    done = rights.erase(register_engine, personal_id=PROSPECT_CODE, reason="asked", by=STEWARD, now=LATER)
+    assert done.tombstones == 3 and [o["tombstones"] for o in _outcomes(register_engine, "erasure")] == [3]
+    # Hashes of the keys only: the keys themselves (an e-mail Message-ID may hold an address) are gone.
+    assert {h for (h,) in table(register_engine, "SELECT key_hash FROM erased_record")} == {
+        key_hash(c, r) for c, r in PROSPECT_KEYS}
+    for _, record_id in PROSPECT_KEYS:
+        assert _rows_mentioning(register_engine, record_id) == {}
+
+    # The channel re-sends the old submission in a new file: a re-send, not a new person.
+    load_batch(register_engine, batch_of("prospect-resent", [
+        record("phone", "P-PR-1", "2026-11-05T10:00", phone=PROSPECT_PHONE, **PROSPECT)]))
+    assert table(register_engine, "SELECT records_accepted, records_resent FROM intake_file "
+                                  "WHERE file_name = 'phone_prospect-resent'") == [(1, 1)]
+    assert _rows_mentioning(register_engine, PROSPECT["last_name"]) == {}
+    assert unbalanced_files(register_engine) == []
+
+
+def test_erasure_follows_a_chain_of_merges_to_the_end(register_engine, generated):
+    """A merged into B, then B into C: A names B, not C. Erasing C must reach A too."""
+    _load_generated(register_engine, generated)
+    prospect = _load_prospect(register_engine)
+    with register_engine.begin() as conn:
+        older = conn.execute(customer.insert().values(identity_verified=False, created_at=NOW, updated_at=NOW,
+                                                      merged_into=prospect["merged"][0])
+                             .returning(customer.c.customer_id)).scalar_one()
+        conn.execute(source_record.update().where(source_record.c.channel == "phone",
+                                                  source_record.c.source_record_id == "P-PR-1")
+                     .values(customer_id=older))
+    done = rights.erase(register_engine, customer_id=prospect["customer_id"], reason="asked", by=STEWARD, now=LATER)
+    assert (done.deleted["customer"], done.deleted["source_record"], done.tombstones) == (3, 3, 3)
+    assert table(register_engine, f"SELECT COUNT(*) FROM customer WHERE customer_id = {older}") == [(0,)]
+    assert table(register_engine, f"SELECT COUNT(*) FROM source_record WHERE customer_id = {older}") == [(0,)]
+    assert _rows_mentioning(register_engine, PROSPECT["last_name"]) == {}
+    assert unbalanced_files(register_engine) == []
+
+
+# --- reasons hold no personal data ----------------------------------------------------------------
+
+OTHER_CODE = personal_id(21, 8, 1966, 305)  # nobody's in these tests: refused by its shape alone
+# What the reason says -> (the reason, its personal part, which the refusal must not echo).
+REFUSED_REASONS = {
+    "the subject's last name": (f"{PROSPECT['last_name']} called", PROSPECT["last_name"]),
+    "one of the subject's given names": ("Ilmatar called the service desk", "Ilmatar"),
+    "the subject's street address": ("moved away from Uusikatu 9", "Uusikatu"),
+    "the subject's code": (f"asked in person, code {PROSPECT_CODE.lower()}", PROSPECT_CODE),
+    "the subject's e-mail": (f"by e-mail from {PROSPECT_EMAIL.upper()}", PROSPECT_EMAIL),
+    "the subject's phone, written nationally": ("called from 040 000 0093", "0093"),
+    "someone's identity code": (f"on behalf of {OTHER_CODE}", OTHER_CODE),
+    "an IBAN": ("refund to FI21 1234 5600 0007 85", "0007"),
+    "an e-mail address": ("copy to someone.else@example.org", "someone.else"),
+    "a phone number": ("call back on +46 70 123 45 67", "45 67"),
+    "a national phone number": ("call back 0401234567", "0401234567"),
+}
+ACCEPTED_REASONS = ("the person asked, ticket 4711", "letter of 2026-11-25, INC-20261125-0042", "moved house")
+
+
+def _rights_command(engine, command: str, customer_id: int):
+    """The request `command` about the prospect, given a reason (an erasure as a dry run)."""
+    if command == "access":
+        return lambda reason: rights.subject_access(engine, customer_id=customer_id, by=STEWARD, reason=reason,
+                                                    now=NOW)
+    if command == "rectify":
+        return lambda reason: rights.rectify(engine, customer_id, "city", "Espoo", reason=reason, by=STEWARD,
+                                             now=NOW)
+    return lambda reason: rights.erase(engine, personal_id=PROSPECT_CODE, reason=reason, by=STEWARD, now=NOW,
+                                       dry_run=True)
+
+
+@pytest.mark.parametrize("command", ["access", "rectify", "erase"])
+def test_a_reason_holding_personal_data_is_refused_without_echoing_it(register_engine, command):
+    load_batch(register_engine, batch_of("others", NEAR_MISS))
+    run = _rights_command(register_engine, command, _load_prospect(register_engine)["customer_id"])
+    held = "SELECT (SELECT COUNT(*) FROM rights_request), (SELECT COUNT(*) FROM source_record), " \
+           "(SELECT COUNT(*) FROM customer WHERE UPPER(city) = 'ESPOO')"
+    before = table(register_engine, held)
+    for what, (reason, personal) in REFUSED_REASONS.items():
+        with pytest.raises(rights.RightsError) as refused:
+            run(reason)
+        message = str(refused.value).casefold()
+        expect("personal data" in message, f"{command}, {what}: not refused for personal data")
+        expect(personal.casefold() not in message, f"{command}, {what}: the refusal echoes the reason")
+    assert table(register_engine, held) == before, "a refused request changed or recorded something"
+    for reason in ACCEPTED_REASONS:
+        run(reason)
+    recorded = 0 if command == "erase" else len(ACCEPTED_REASONS)  # a dry run records nothing
+    assert table(register_engine, "SELECT COUNT(*) FROM rights_request")[0][0] == before[0][0] + recorded
+
+
+def test_reason_shapes_leave_ordinary_references_alone():
+    for reason in (*ACCEPTED_REASONS, "phoned on 25.11.2026 at 10:15", "case 2026/11/0815", "form v2.3"):
+        assert rights.personal_shape(reason) is None, "an ordinary reason was taken for personal data"
+    for reason in ("+358 40 000 0093", "0400000093", "tel. 09-123 4567", "ab.cd@example.fi", "FI2112345600000785",
+                   PROSPECT_CODE, OTHER_CODE.replace("-", "A")):
+        assert rights.personal_shape(reason) is not None, "personal data not recognised by its shape"

@@ -42,6 +42,7 @@ from pipeline.matching.model import BLOCKING_KEYS, MatchModel
 from pipeline.matching.score import Scorer, open_scorer, score_pairs
 from pipeline.matching.survivorship import golden_records, services
 from pipeline.register.load import _writer
+from pipeline.register.locks import lock_register
 from schemas.register import (PROVENANCE_UNITS, customer, customer_merge, golden_provenance, match_key,
                               review_queue, service, source_record)
 
@@ -357,7 +358,7 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     summary = ResolveSummary()
     if connection.dialect.name == "postgresql":
         # One resolver at a time (a nightly load and a steward's decision), until commit.
-        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7301)")
+        lock_register(connection)
         # The lookups probe big indexes for a few thousand keys. At the default cost of a
         # random page (4.0, spinning disks) the planner scans all of `match_key` (12M rows)
         # instead: 1.6 s against 0.4 s per round. 1.1 is the usual figure for SSDs; it

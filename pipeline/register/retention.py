@@ -1,6 +1,7 @@
 """Retention: personal data the register no longer needs is removed on a schedule.
 
-`purge(engine, now, quarantine_days=90)` does, in ONE transaction:
+`purge(engine, now, quarantine_days=90)` does, in ONE transaction under the
+register lock (`pipeline.register.locks`):
 
 1. *Quarantine.* A quarantined record keeps its raw values (the JSON of the
    fields as they arrived) so that a steward can correct it; once it has been in
@@ -10,32 +11,38 @@
 2. *Erased people.* No source record may remain under a customer that has been
    erased (`customer.erased_at` set, REGISTER.md rule 8). Erasure removes them
    itself; this sweeps up any that remain (a record resolved onto the customer
-   after the erasure, or an erasure interrupted half-way). As erasure does, each
-   deleted record leaves the blocking index (`match_key`), review entries that
-   touch the record or the erased customer go, provenance loses the pointer, and
-   its file counts it in `records_erased` so that accepted - resent - erased = held.
+   after the erasure, or an erasure interrupted half-way), exactly as erasure
+   does (`pipeline.register.erasure`): review entries, blocking keys and
+   provenance pointers go, each file counts its records in `records_erased`, and
+   each record key leaves a tombstone so that a re-send does not load it again.
 
-Running it twice changes nothing the second time. Counts only, never a value.
+`purge_extracts(extract_dir, today, keep_days)` removes old marketing extracts
+(`<extract dir>/<YYYY-MM-DD>/`, pipeline.register.marketing): a copy of the
+disclosure list on disk would otherwise keep people who have since been erased
+or have prohibited direct marketing.
+
+Running either twice changes nothing the second time. Counts only, never a value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 
-from schemas.register import (PROVENANCE_UNITS, customer, golden_provenance, intake_file, match_key, quarantine,
-                              review_queue, source_record)
+from pipeline.register.erasure import erase_source_records
+from pipeline.register.locks import lock_register
+from pipeline.register.marketing import FOLDER_NAME
+from schemas.register import customer, quarantine
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUARANTINE_DAYS = 90
-
-# The resolver's transaction lock (pipeline.register.resolve): the sweep must not
-# delete records while a load or a steward's decision is resolving identities.
-_RESOLVER_LOCK = 7301
+DEFAULT_EXTRACT_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class PurgeSummary:
     reviews_deleted: int = 0
     provenance_references_removed: int = 0
     intake_files_adjusted: int = 0
+    tombstones_written: int = 0
 
     def metadata(self) -> dict[str, int]:
         return {k: int(v) for k, v in asdict(self).items()}
@@ -62,15 +70,8 @@ def quarantine_cutoff(now: dt.datetime, quarantine_days: int) -> dt.datetime:
     return now - dt.timedelta(days=quarantine_days)
 
 
-def _erased_records() -> sa.Select:
-    """Primary keys of source records held under an erased customer."""
-    return (sa.select(source_record.c.source_record_pk)
-            .join(customer, customer.c.customer_id == source_record.c.customer_id)
-            .where(customer.c.erased_at.is_not(None)))
-
-
 def purge(engine: sa.Engine, now: dt.datetime, quarantine_days: int = DEFAULT_QUARANTINE_DAYS) -> PurgeSummary:
-    """Apply the retention rules once (see the module doc); returns counts."""
+    """Apply the retention rules to the register once (see the module doc); returns counts."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("purge: `now` must be timezone-aware")
     if quarantine_days < 1:
@@ -79,11 +80,19 @@ def purge(engine: sa.Engine, now: dt.datetime, quarantine_days: int = DEFAULT_QU
     with engine.connect() as connection:
         connection.execution_options(sqlite_begin="IMMEDIATE")  # a writer from the start
         with connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RESOLVER_LOCK})
+            # First: the sweep deletes records and reviews that loads and stewards' decisions touch.
+            lock_register(connection)
             purged = _purge_quarantine(connection, now, quarantine_days)
-            swept = _sweep_erased(connection)
-    summary = PurgeSummary(quarantine_raw_values_purged=purged, **swept)
+            erased_ids = connection.execute(sa.select(customer.c.customer_id)
+                                            .where(customer.c.erased_at.is_not(None))).scalars().all()
+            swept = erase_source_records(connection, erased_ids, now)
+    summary = PurgeSummary(quarantine_raw_values_purged=purged,
+                           erased_source_records_deleted=swept.source_records,
+                           erased_match_keys_deleted=swept.match_keys,
+                           reviews_deleted=swept.reviews,
+                           provenance_references_removed=swept.provenance_pointers,
+                           intake_files_adjusted=swept.intake_files_adjusted,
+                           tombstones_written=swept.tombstones)
     log.info("retention: %d quarantine entries' raw values purged (older than %d days); "
              "%d source records of erased customers deleted",
              summary.quarantine_raw_values_purged, quarantine_days, summary.erased_source_records_deleted)
@@ -100,33 +109,40 @@ def _purge_quarantine(connection: sa.Connection, now: dt.datetime, quarantine_da
     return result.rowcount
 
 
-def _sweep_erased(connection: sa.Connection) -> dict[str, int]:
-    erased = _erased_records()
-    per_file = connection.execute(
-        sa.select(source_record.c.intake_file_id, sa.func.count())
-        .where(source_record.c.source_record_pk.in_(erased))
-        .group_by(source_record.c.intake_file_id)).all()
-    erased_customers = sa.select(customer.c.customer_id).where(customer.c.erased_at.is_not(None))
-    # As erasure does (pipeline.register.rights): reviews touching the person go.
-    reviews = connection.execute(review_queue.delete().where(sa.or_(
-        review_queue.c.left_source_record_pk.in_(erased), review_queue.c.right_source_record_pk.in_(erased),
-        review_queue.c.left_customer_id.in_(erased_customers),
-        review_queue.c.right_customer_id.in_(erased_customers)))).rowcount
-    if not per_file:
-        return {"reviews_deleted": reviews}
-    provenance = 0
-    for unit in PROVENANCE_UNITS:
-        column = f"{unit}_record_pk"
-        provenance += connection.execute(
-            golden_provenance.update().where(golden_provenance.c[column].in_(erased)).values({column: None})).rowcount
-    keys = connection.execute(match_key.delete().where(match_key.c.source_record_pk.in_(erased))).rowcount
-    records = connection.execute(source_record.delete().where(source_record.c.source_record_pk.in_(erased))).rowcount
-    for file_id, n in per_file:
-        connection.execute(intake_file.update().where(intake_file.c.intake_file_id == file_id)
-                           .values(records_erased=intake_file.c.records_erased + int(n)))
-    if records != sum(int(n) for _, n in per_file):
-        # Someone else changed the records between the count and the delete: roll back.
-        raise RuntimeError("retention: the erased records changed during the sweep; nothing was deleted")
-    return {"erased_source_records_deleted": records, "erased_match_keys_deleted": keys,
-            "reviews_deleted": reviews, "provenance_references_removed": provenance,
-            "intake_files_adjusted": len(per_file)}
+# --- old marketing extracts ------------------------------------------------------------------------
+
+def _extract_date(folder: Path) -> dt.date | None:
+    """The date an extract folder is named after; None for anything else (files, links, other names)."""
+    if not FOLDER_NAME.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir():
+        return None
+    try:
+        return dt.date.fromisoformat(folder.name)
+    except ValueError:  # shaped like a date but none (2026-13-40): not the extract's
+        return None
+
+
+def purge_extracts(extract_dir: Path, today: dt.date, keep_days: int = DEFAULT_EXTRACT_DAYS) -> int:
+    """Delete the dated extract folders older than `keep_days` days; returns how many.
+
+    Only folders named YYYY-MM-DD directly in `extract_dir` are considered, and the
+    newest of them always stays (the partner's current list, even when the nightly
+    extract has not run for a while). A folder of `today - keep_days` is kept.
+
+    >>> purge_extracts(Path("/nonexistent-extract-dir"), dt.date(2026, 11, 25), 7)
+    0
+    """
+    if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 1:
+        raise ValueError("purge_extracts: keep_days must be a whole number of days, at least 1")
+    root = Path(extract_dir)
+    if not root.is_dir():
+        return 0
+    dated = sorted((day, folder) for folder in root.iterdir() if (day := _extract_date(folder)) is not None)
+    cutoff = today - dt.timedelta(days=keep_days)
+    removed = 0
+    for day, folder in dated[:-1]:  # the newest stays
+        if day < cutoff:
+            shutil.rmtree(folder)
+            removed += 1
+    if removed:
+        log.info("retention: %d marketing extract folders older than %d days removed", removed, keep_days)
+    return removed

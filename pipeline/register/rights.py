@@ -19,9 +19,16 @@ a later new customer of the same person are both the person's).
   customer keeps only the billing identity for the accounting period.
 
 Each request writes a `rights_request` row with the steward's name, the reason and
-counts, never a personal value; messages and errors carry ids and counts only. A
-request runs in one transaction that waits for loads and steward decisions (the
-resolver's advisory lock on PostgreSQL, an immediate write lock on SQLite).
+counts, never a personal value; messages and errors carry ids and counts only. The
+reason is refused when it holds personal data: one of the subject's values (codes,
+names, phone, e-mail, IBAN, street address) or anything shaped like an identity
+code, an IBAN, an e-mail address or a phone number. A request runs in one
+transaction that waits for loads and steward decisions (the register lock,
+`pipeline.register.locks`, on PostgreSQL; an immediate write lock on SQLite).
+
+Erasure deletes records through `pipeline.register.erasure`, which leaves a
+tombstone of each record key, so a channel re-sending an old submission does not
+bring the person back.
 
 Quarantine entries are *purged* in place on erasure (raw values and record id
 nulled, `raw_purged_at` set), not deleted: each file's `records_quarantined`
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -44,7 +52,9 @@ from pipeline.matching.features import match_features
 from pipeline.matching.model import BLOCKING_KEYS
 from pipeline.normalise import address, email, hetu, iban, names, phone
 from pipeline.normalise.errors import NormaliseError
-from pipeline.register.resolve import _read_by_ids, _temp_table
+from pipeline.register.erasure import delete_match_keys, erase_source_records
+from pipeline.register.locks import lock_register
+from pipeline.register.resolve import _read_by_ids
 from pipeline.register.steward import StewardError
 from schemas.canonical import CHANNEL_ORDER
 from schemas.register import (PROVENANCE_UNITS, UTCDateTime, customer, customer_merge, golden_provenance,
@@ -53,9 +63,6 @@ from schemas.register import (PROVENANCE_UNITS, UTCDateTime, customer, customer_
 
 __all__ = ["BILLING_IDENTITY", "RECTIFIABLE", "RightsError", "Subject", "Rectification", "Erasure",
            "find_subject", "subject_access", "render_report", "rectify", "erase"]
-
-# The resolver's lock (pipeline.register.resolve): one writer of customers at a time.
-_RESOLVER_LOCK = 7301
 
 # What a customer with a contract keeps after erasure: who is billed, where, from which account.
 BILLING_IDENTITY: tuple[str, ...] = ("personal_id", "birth_date", "first_names", "last_name", "street_address",
@@ -107,11 +114,6 @@ def _writing(engine: sa.Engine):
     return connection
 
 
-def _lock(connection: sa.Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_RESOLVER_LOCK})")
-
-
 def _require(text: str | None, what: str) -> str:
     if not text or not text.strip():
         raise RightsError(f"a rights request needs {what}")
@@ -127,10 +129,16 @@ class Subject:
     customer_ids: tuple[int, ...]
     merged_ids: tuple[int, ...]
     personal_ids: tuple[str, ...]
+    # Surviving customer -> every id merged into it, however long the chain of merges.
+    merged_by_survivor: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def all_customer_ids(self) -> tuple[int, ...]:
         return tuple(sorted({*self.customer_ids, *self.merged_ids}))
+
+    def ids_of(self, survivor: int) -> tuple[int, ...]:
+        """One surviving customer with every id merged into it."""
+        return tuple(sorted({survivor, *self.merged_by_survivor.get(survivor, ())}))
 
 
 def _survivor(connection: sa.Connection, customer_id: int) -> int | None:
@@ -146,6 +154,18 @@ def _survivor(connection: sa.Connection, customer_id: int) -> int | None:
             return current
         current = int(row[0])
     raise RightsError(f"customer {customer_id}: its merges form a cycle")
+
+
+def _merged_into(connection: sa.Connection, survivor: int) -> tuple[int, ...]:
+    """Every id merged into `survivor`: `merged_into` names the final survivor, but a chain
+    (A into B, then B into C) is followed all the same."""
+    merged: set[int] = set()
+    reached = {survivor}
+    while reached:
+        reached = set(connection.execute(sa.select(customer.c.customer_id).where(
+            customer.c.merged_into.in_(sorted(reached)))).scalars().all()) - merged - {survivor}
+        merged |= reached
+    return tuple(sorted(merged))
 
 
 def valid_code(personal_id: str, today: dt.date) -> str:
@@ -180,19 +200,15 @@ def find_subject(connection: sa.Connection, *, customer_id: int | None = None, p
         owners = connection.execute(sa.select(source_record.c.customer_id).distinct().where(
             source_record.c.personal_id == code, source_record.c.customer_id.is_not(None))).scalars().all()
         survivors = {s for s in (_survivor(connection, int(c)) for c in {*holders, *owners}) if s is not None}
-    merged: set[int] = set()
-    reached = set(survivors)
-    while reached:  # merged_into names the final survivor; a chain is followed all the same
-        reached = set(connection.execute(sa.select(customer.c.customer_id).where(
-            customer.c.merged_into.in_(sorted(reached)))).scalars().all()) - merged - survivors
-        merged |= reached
+    merged_by_survivor = {survivor: _merged_into(connection, survivor) for survivor in sorted(survivors)}
+    merged = {m for ids in merged_by_survivor.values() for m in ids}
     everyone = sorted(survivors | merged)
     if everyone:
         codes |= {c for c in connection.execute(sa.select(customer.c.personal_id).where(
             customer.c.customer_id.in_(everyone), customer.c.personal_id.is_not(None))).scalars().all()}
         codes |= {c for c in connection.execute(sa.select(source_record.c.personal_id).distinct().where(
             source_record.c.customer_id.in_(everyone), source_record.c.personal_id.is_not(None))).scalars().all()}
-    return Subject(tuple(sorted(survivors)), tuple(sorted(merged)), tuple(sorted(codes)))
+    return Subject(tuple(sorted(survivors)), tuple(sorted(merged)), tuple(sorted(codes)), merged_by_survivor)
 
 
 def _quarantine_ids(connection: sa.Connection, subject: Subject) -> list[int]:
@@ -338,16 +354,21 @@ def subject_access(engine: sa.Engine, *, customer_id: int | None = None, persona
                    by: str, reason: str | None = None, now: dt.datetime | None = None) -> dict:
     """Everything held on the subject, as JSON-native data with stable keys and ISO 8601 times.
 
-    The request is recorded (`rights_request`, action `access`) with counts per section.
+    The request is recorded (`rights_request`, action `access`) with counts per section;
+    a reason, if given, must hold no personal data (`check_reason`).
     """
     by = _require(by, "the steward's name (--by)")
+    reason = reason.strip() if reason and reason.strip() else None
+    check_reason(reason)
     now = _now(now)
     with _writing(engine) as connection, connection.begin():
+        lock_register(connection)  # one consistent answer, not half of a load
         subject = find_subject(connection, customer_id=customer_id, personal_id=personal_id, today=now.date())
+        check_reason(reason, _subject_values(connection, subject))
         sections = _collect(connection, subject)
         counts = {name: len(sections[name]) for name in ACCESS_SECTIONS}
         request_ids = _record_request(connection, subject, action="access", outcome=counts, by=by, now=now,
-                                      reason=reason.strip() if reason else None)
+                                      reason=reason)
     return {
         "request": {"request_ids": request_ids,
                     "looked_up_by": "customer_id" if customer_id is not None else "personal_id",
@@ -502,6 +523,58 @@ def _mentions(text: str, values: Iterable[object]) -> bool:
                for v in values if v is not None and not isinstance(v, bool))
 
 
+# Shapes of personal data a recorded reason must never hold, whoever's it is. Shapes, not
+# valid values: a mistyped code or number is personal data all the same. Dates (2026-11-25)
+# and ticket numbers (4711, INC-20261125-0042) are not phone numbers: a national number
+# starts with 0, an international one with + or 00.
+_BOUNDED = r"(?<![0-9A-Za-z]){}(?![0-9A-Za-z])"
+PERSONAL_SHAPES: dict[str, re.Pattern[str]] = {
+    "an identity code": re.compile(_BOUNDED.format(r"\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]"), re.IGNORECASE),
+    "an IBAN": re.compile(_BOUNDED.format(r"[A-Z]{2}\d{2} ?(?:[A-Z0-9]{4} ?){2,7}[A-Z0-9]{1,4}"), re.IGNORECASE),
+    "an e-mail address": re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+"),
+    "a phone number": re.compile(r"(?<![\w+])(?:(?:\+|00)\d(?:[ -]?\d){6,14}|0\d(?:[ -]?\d){5,11})(?!\w)"),
+}
+_PERSON_COLUMNS = ("personal_id", "first_names", "last_name", "street_address", "phone", "email", "iban")
+
+
+def personal_shape(text: str) -> str | None:
+    """What kind of personal data `text` holds by its shape, or None.
+
+    >>> [personal_shape(t) for t in ("ticket 4711 of 2026-11-25", "call 040 123 4567", "mail a.b@example.fi",
+    ...                              "account FI21 1234 5600 0007 85", "code 010101-123N", "moved house")]
+    [None, 'a phone number', 'an e-mail address', 'an IBAN', 'an identity code', None]
+    """
+    return next((kind for kind, shape in PERSONAL_SHAPES.items() if shape.search(text)), None)
+
+
+def _subject_values(connection: sa.Connection, subject: Subject) -> set[object]:
+    """The subject's codes, names (each name too), phones, e-mails, IBANs and street addresses."""
+    values: set[object] = set(subject.personal_ids)
+    ids = subject.all_customer_ids
+    if ids:
+        for table in (customer, source_record):
+            ours = table.c.customer_id.in_(ids)
+            for row in connection.execute(sa.select(*[table.c[c] for c in _PERSON_COLUMNS]).where(ours)):
+                values.update(v for v in row if v)
+    names = [v for v in values if isinstance(v, str)]
+    values.update(part for v in names for part in re.split(r"[\s-]+", v) if part)
+    return values
+
+
+def check_reason(reason: str | None, values: Iterable[object] = ()) -> None:
+    """Refuse a reason holding personal data: one of `values`, or a code, IBAN, e-mail or phone by shape.
+
+    The reason is recorded and shown in later subject access reports; the refusal
+    names the kind of data, never the text.
+    """
+    if not reason:
+        return
+    kind = personal_shape(reason) or ("a value of the person" if _mentions(reason, values) else None)
+    if kind:
+        raise RightsError(f"the reason must not contain personal data (it holds {kind}): it is recorded; "
+                          "give a ticket number or a plain description")
+
+
 @dataclass
 class Rectification:
     customer_id: int
@@ -527,7 +600,7 @@ def _ranked_records(connection: sa.Connection, ids: Collection[int], *, verified
 
 def _replace_match_keys(connection: sa.Connection, pks: Collection[int]) -> int:
     """Recompute the blocking keys of records whose values changed; returns the keys written."""
-    _delete_match_keys(connection, pks)
+    delete_match_keys(connection, pks)
     records = _read_by_ids(connection, pks)
     keys = blocking_keys(match_features(records), BLOCKING_KEYS)
     rows = [{"blocking_key": int(k), "source_record_pk": int(r)}
@@ -535,18 +608,6 @@ def _replace_match_keys(connection: sa.Connection, pks: Collection[int]) -> int:
     if rows:
         connection.execute(match_key.insert(), rows)
     return len(rows)
-
-
-def _delete_match_keys(connection: sa.Connection, pks: Collection[int]) -> int:
-    """Delete the blocking keys of these records: a scan of match_key (it has no index by record).
-
-    Measured on PostgreSQL with 100k records: see the report of issue 4.
-    """
-    if not pks:
-        return 0
-    table = _temp_table(connection, "rights_records", pks)
-    return connection.exec_driver_sql(
-        f"DELETE FROM match_key WHERE source_record_pk IN (SELECT value FROM {table})").rowcount
 
 
 def rectify(engine: sa.Engine, customer_id: int, attribute: str, value: str, *, reason: str, by: str,
@@ -560,11 +621,11 @@ def rectify(engine: sa.Engine, customer_id: int, attribute: str, value: str, *, 
     by = _require(by, "the steward's name (--by)")
     now = _now(now)
     values = normalised_value(attribute, value, now.date())
-    if _mentions(reason, [value, *values.values()]):
-        raise RightsError("the reason must not contain the value itself (it is recorded)")
+    check_reason(reason, [value, *values.values()])
     with _writing(engine) as connection, connection.begin():
-        _lock(connection)
+        lock_register(connection)
         subject = find_subject(connection, customer_id=customer_id, today=now.date())
+        check_reason(reason, _subject_values(connection, subject))
         survivor = subject.customer_ids[0]
         golden = connection.execute(sa.select(customer).where(customer.c.customer_id == survivor)).mappings().one()
         if attribute == "birth_date" and golden["personal_id"]:
@@ -603,28 +664,12 @@ class Erasure:
     purged: Counter = field(default_factory=Counter)   # quarantine entries emptied in place
     kept: Counter = field(default_factory=Counter)     # rows per table kept for billing
     adjusted: Counter = field(default_factory=Counter)  # intake files whose records_erased grew
+    tombstones: int = 0  # record keys newly buried (erased_record): a re-send stays erased
     request_ids: list[int] = field(default_factory=list)
 
 
 def _delete(connection: sa.Connection, statement) -> int:
     return int(connection.execute(statement).rowcount or 0)
-
-
-def _erase_records(connection: sa.Connection, ids: Collection[int], counts: Counter, adjusted: Counter) -> None:
-    """Delete the source records of these customers, their keys and reviews; keep the files' counts whole."""
-    pks = [int(pk) for pk in connection.execute(sa.select(source_record.c.source_record_pk)
-                                                .where(source_record.c.customer_id.in_(sorted(ids)))).scalars()]
-    counts["review_queue"] += _delete(connection, review_queue.delete().where(_review_filter(ids, pks)))
-    counts["match_key"] += _delete_match_keys(connection, pks)
-    per_file = connection.execute(sa.select(source_record.c.intake_file_id, sa.func.count())
-                                  .where(source_record.c.customer_id.in_(sorted(ids)))
-                                  .group_by(source_record.c.intake_file_id)).all()
-    for file_id, n in per_file:  # rule 1: accepted - resent - erased = records held
-        connection.execute(intake_file.update().where(intake_file.c.intake_file_id == file_id)
-                           .values(records_erased=intake_file.c.records_erased + int(n)))
-    adjusted["intake_file"] += len(per_file)
-    counts["source_record"] += _delete(connection, source_record.delete()
-                                       .where(source_record.c.customer_id.in_(sorted(ids))))
 
 
 def _purge_quarantine(connection: sa.Connection, entry_ids: Collection[int], now: dt.datetime) -> int:
@@ -650,16 +695,19 @@ def erase(engine: sa.Engine, *, customer_id: int | None = None, personal_id: str
     services; contact details, records, reviews and provenance go, `erased_at` is set
     and the analysts' views leave it out. A prohibition of direct marketing is kept
     (an objection must go on being honoured); a permission is removed. Quarantine
-    entries of the person are purged in both cases.
+    entries of the person are purged in both cases, and each erased record's key
+    leaves a tombstone (`pipeline.register.tombstones`).
     """
     reason = _require(reason, "a reason (--reason)")
     by = _require(by, "the steward's name (--by)")
+    check_reason(reason)
     now = _now(now)
     with _writing(engine) as connection:
         transaction = connection.begin()
         try:
-            _lock(connection)
+            lock_register(connection)
             subject = find_subject(connection, customer_id=customer_id, personal_id=personal_id, today=now.date())
+            check_reason(reason, _subject_values(connection, subject))
             result = _erase(connection, subject, reason=reason, by=by, now=now)
         except BaseException:
             transaction.rollback()
@@ -681,22 +729,26 @@ def _erase(connection: sa.Connection, subject: Subject, *, reason: str, by: str,
     if not subject.customer_ids:  # a code no customer holds: its quarantine entries, if any
         result.request_ids = _record_request(connection, subject, action="erasure", by=by, now=now, reason=reason,
                                              outcome={"kind": "no_customer", "deleted": {}, "kept": {},
-                                                      "purged": {"quarantine": purged}, "adjusted": {}})
+                                                      "purged": {"quarantine": purged}, "adjusted": {},
+                                                      "tombstones": 0})
         return result
     for number, survivor in enumerate(subject.customer_ids):
-        ids = sorted({survivor, *connection.execute(sa.select(customer.c.customer_id)
-                                                    .where(customer.c.merged_into == survivor)).scalars()})
+        ids = list(subject.ids_of(survivor))  # the whole chain of merges, not one level of it
         deleted: Counter = Counter()
         kept: Counter = Counter()
         adjusted: Counter = Counter()
         services = connection.execute(sa.select(sa.func.count()).select_from(service)
                                       .where(service.c.customer_id.in_(ids))).scalar_one()
-        _erase_records(connection, ids, deleted, adjusted)
+        records = erase_source_records(connection, ids, now)
+        deleted.update({"source_record": records.source_records, "match_key": records.match_keys,
+                        "review_queue": records.reviews, "golden_provenance_pointers": records.provenance_pointers})
+        adjusted["intake_file"] += records.intake_files_adjusted
         if services:
             kind = "customer"
-            links = golden_provenance.update().where(golden_provenance.c.customer_id.in_(ids)).values(
-                **{c.name: None for c in golden_provenance.c if c.name != "customer_id"})
-            deleted["golden_provenance_links"] += _delete(connection, links)
+            # Every pointer of the kept row, not only those at the deleted records: the billing
+            # identity is held for accounting, no longer as any record's value.
+            connection.execute(golden_provenance.update().where(golden_provenance.c.customer_id.in_(ids)).values(
+                **{c.name: None for c in golden_provenance.c if c.name != "customer_id"}))
             connection.execute(customer.update().where(customer.c.customer_id == survivor).values(
                 phone=None, email=None, updated_at=now,
                 # A prohibition stays: an objection to direct marketing must go on being honoured.
@@ -716,9 +768,10 @@ def _erase(connection: sa.Connection, subject: Subject, *, reason: str, by: str,
         result.deleted.update(deleted)
         result.kept.update(kept)
         result.adjusted.update(adjusted)
+        result.tombstones += records.tombstones
         outcome = {"kind": kind, "deleted": dict(sorted(deleted.items())), "kept": dict(sorted(kept.items())),
                    "purged": {"quarantine": purged if number == 0 else 0},
-                   "adjusted": dict(sorted(adjusted.items()))}
+                   "adjusted": dict(sorted(adjusted.items())), "tombstones": records.tombstones}
         result.request_ids += _record_request(connection, Subject((survivor,), (), ()), action="erasure",
                                               outcome=outcome, by=by, now=now, reason=reason)
     return result

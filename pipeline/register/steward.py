@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from pipeline.privacy import mask, mask_email
+from pipeline.register.locks import lock_register
 from pipeline.register.resolve import MatchSettings, ResolveSummary, resolve_identities
 from schemas.register import quarantine, review_queue, source_record
 
@@ -94,6 +95,9 @@ def decide_review(engine: sa.Engine, review_id: int, *, accept: bool, by: str,
     with engine.connect() as connection:
         connection.execution_options(sqlite_begin="IMMEDIATE")  # a writer from the start, like a load
         with connection.begin():
+            # The register lock before the review row: an erasure holding the lock deletes
+            # review rows, so locking the row first could deadlock with it (locks.py).
+            lock_register(connection)
             return _decide(connection, review_id, accept=accept, by=by, now=now, settings=settings)
 
 

@@ -1,0 +1,33 @@
+"""The register lock: one writer of customers at a time.
+
+Every transaction that resolves identities or deletes a person's records (a load's
+resolution, a steward's review decision, a rights request, the retention sweep)
+takes it *first*, before it locks or changes any row. Taken in the middle instead,
+two writers can each hold what the other waits for: a review decision that has
+locked its review row and waits for the lock, against an erasure that holds the
+lock and waits to delete that review row (PostgreSQL's DeadlockDetected, 40P01).
+
+On PostgreSQL it is a transaction-level advisory lock, released at commit or
+rollback; taking it again in the same transaction is a no-op. On SQLite there is
+nothing to take: those writers open their transaction with BEGIN IMMEDIATE
+(`connection.execution_options(sqlite_begin="IMMEDIATE")`), which already admits
+one writer at a time from the start.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["REGISTER_LOCK_KEY", "lock_register"]
+
+# The advisory lock key (any bigint agreed by every writer of the register).
+REGISTER_LOCK_KEY = 7301
+
+
+def lock_register(connection: sa.Connection) -> None:
+    """Wait for and take the register lock until the end of the current transaction.
+
+    Call it as the transaction's first statement. A no-op on SQLite (see the module doc).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REGISTER_LOCK_KEY:d})")
