@@ -23,6 +23,7 @@ from pipeline.register.load import load_intake
 from pipeline.register.resolve import MatchSettings, resolve_identities
 from pipeline.resources import register_database_from_env
 from schemas.register import REGISTER_TABLES, customer, service
+from test_asset_checks import database_today, migration_0003
 from test_register_helpers import accepted_records, batch, file_row, personal_id
 
 NOW = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.timezone.utc)
@@ -66,15 +67,6 @@ def add_service(connection: sa.Connection, customer_id: int, product: str, meter
                                                metering_point=metering_point, first_seen=NOW, last_seen=NOW))
 
 
-def database_today(connection: sa.Connection) -> dt.date:
-    """The database's own idea of today: the views compute ages from it (the UTC day on
-    SQLite, the day in Finland on PostgreSQL)."""
-    if connection.dialect.name == "sqlite":
-        return dt.date.fromisoformat(connection.exec_driver_sql("SELECT date('now')").scalar_one())
-    return connection.exec_driver_sql(
-        "SELECT CAST(CURRENT_TIMESTAMP AT TIME ZONE 'Europe/Helsinki' AS DATE)").scalar_one()
-
-
 def years_before(day: dt.date, years: int) -> dt.date:
     try:
         return day.replace(year=day.year - years)
@@ -113,8 +105,8 @@ def test_customer_masked_shows_birth_year_and_only_live_customers(register_engin
 
 
 def test_marketing_contacts_are_live_adults_not_prohibited_one_row_per_product(register_engine):
+    today = database_today(register_engine)
     with register_engine.begin() as connection:
-        today = database_today(connection)
         adult_today = add_customer(connection, 1, birth_date=years_before(today, 18))
         minor_until_tomorrow = add_customer(
             connection, 2, birth_date=years_before(today + dt.timedelta(days=1), 18))
@@ -389,17 +381,6 @@ def test_an_engine_never_shows_its_password():
     engine.dispose()
 
 
-def _migration_0003():
-    import importlib.util
-
-    from pipeline.register.database import MIGRATIONS_DIRECTORY
-    path = MIGRATIONS_DIRECTORY / "versions" / "0003_access_and_rights.py"
-    spec = importlib.util.spec_from_file_location("migration_0003", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("today, birth_date, adult", [
     ("2028-02-29", "2010-02-28", True),    # turned 18 yesterday
     ("2028-02-29", "2010-03-01", False),   # turns 18 tomorrow (date('now','-18 years') would say 1 March)
@@ -410,7 +391,7 @@ def _migration_0003():
 ])
 def test_sqlite_age_rule_counts_birthdays_and_leap_days(today, birth_date, adult):
     """The SQLite view's age rule, evaluated on fixed days instead of 'now'."""
-    rule = _migration_0003()._adult("sqlite").replace("'now'", f"'{today}'")
+    rule = migration_0003()._adult("sqlite").replace("'now'", f"'{today}'")
     with sa.create_engine("sqlite://").connect() as connection:
         got = connection.exec_driver_sql(f"SELECT {rule} FROM (SELECT '{birth_date}' AS birth_date) AS c").scalar_one()
     assert bool(got) is adult

@@ -112,7 +112,8 @@ def eligible_ids(engine: sa.Engine, today: dt.date) -> set[int]:
 
 # --- a wrong view, put back afterwards ------------------------------------------------------------
 
-def _migration_0003():
+def migration_0003():
+    """Migration 0003 as a module (its view definitions and age rule)."""
     path = ROOT / "schemas" / "migrations" / "versions" / "0003_access_and_rights.py"
     spec = importlib.util.spec_from_file_location("migration_0003_for_tests", path)
     module = importlib.util.module_from_spec(spec)
@@ -145,7 +146,7 @@ def wrong_marketing_view(engine: sa.Engine):
     try:
         yield
     finally:
-        original = _migration_0003()._marketing_contacts(engine.dialect.name)
+        original = migration_0003()._marketing_contacts(engine.dialect.name)
         body = original.split(" AS", 1)[1]
         with engine.begin() as connection:
             _create_view(connection, body)

@@ -25,7 +25,8 @@ from pipeline.register.load import load_intake
 from pipeline.register.resolve import MatchSettings, resolve_identities
 from pipeline.synth import generate
 from schemas.register import ANALYST_VIEWS, REGISTER_TABLES
-from test_access import database_today, years_before
+from test_access import years_before
+from test_asset_checks import database_today
 
 DICTIONARY = Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md"
 ROLES = ("analyst", "loader", "steward")
@@ -225,7 +226,7 @@ def _as_date(value) -> dt.date | None:
 def test_marketing_reach_per_product_agrees_with_the_tables(loaded_register):
     rows = run_as_analyst(loaded_register, example_queries()["Marketing reach per product"])
     with loaded_register.connect() as connection:
-        adult_on = years_before(database_today(connection), 18)
+        adult_on = years_before(database_today(loaded_register), 18)
         contactable = {
             customer_id: email for customer_id, birth_date, email, prohibited in _live_customers(connection)
             if not prohibited and birth_date is not None and _as_date(birth_date) <= adult_on}

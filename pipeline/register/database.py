@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -161,6 +162,36 @@ def _scrub_postgresql_error(context) -> None:
     if wrapped is not None and getattr(wrapped, "orig", None) is original:
         # DBAPIError composed its message from the unscrubbed error at construction.
         wrapped.args = (f"({type(original).__module__}.{type(original).__name__}) {original}",)
+
+
+# --- lookups by many values --------------------------------------------------------------
+
+def temp_values(connection: sa.Connection, name: str, values: Collection, sql_type: str = "BIGINT") -> str:
+    """A temporary one-column table `name(value)` of distinct values; returns its name.
+
+    Query it as `column IN (SELECT value FROM name)`, not as a join: without
+    statistics SQLite's planner scans the big table in a join and probes the small
+    one (3.4 s instead of 0.2 s for 60k blocking keys against 12M `match_key` rows).
+    """
+    dialect = connection.dialect.name
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    suffix = " ON COMMIT DROP" if dialect == "postgresql" else ""
+    connection.exec_driver_sql(f"CREATE TEMP TABLE {name} (value {sql_type} PRIMARY KEY){suffix}")
+    distinct = sorted({int(v) for v in values} if sql_type == "BIGINT" else set(values))
+    if distinct and dialect == "postgresql":
+        # COPY: ten times faster than an INSERT per value for the 60k keys of a nightly batch.
+        with connection.connection.driver_connection.cursor() as cursor:
+            with cursor.copy(f"COPY {name} (value) FROM STDIN") as copy:
+                for value in distinct:
+                    copy.write_row((value,))
+    elif distinct:
+        connection.exec_driver_sql(f"INSERT INTO {name} (value) VALUES (?)", [(v,) for v in distinct])
+    if dialect == "postgresql":
+        # Temporary tables get no statistics from autovacuum: without them the planner
+        # guesses their size and may scan a big table instead of probing its index.
+        connection.exec_driver_sql(f"ANALYZE {name}")
+    return name
+
 
 
 # --- migrations ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from pipeline.register.resolve import _temp_table
+from pipeline.register.database import temp_values
 from pipeline.register.tombstones import bury
 from schemas.register import PROVENANCE_UNITS, golden_provenance, intake_file, review_queue, source_record
 
@@ -51,7 +51,7 @@ class ErasedRecords:
 
 def _values(connection: sa.Connection, name: str, values: Collection[int]) -> sa.Select:
     """`SELECT value FROM <temporary table of the values>`: an IN list of any length."""
-    table = sa.table(_temp_table(connection, name, values), sa.column("value"))
+    table = sa.table(temp_values(connection, name, values), sa.column("value"))
     return sa.select(table.c.value)
 
 
@@ -63,7 +63,7 @@ def delete_match_keys(connection: sa.Connection, pks: Collection[int]) -> int:
     """
     if not pks:
         return 0
-    table = _temp_table(connection, "erasure_match_records", pks)
+    table = temp_values(connection, "erasure_match_records", pks)
     return int(connection.exec_driver_sql(
         f"DELETE FROM match_key WHERE source_record_pk IN (SELECT value FROM {table})").rowcount or 0)
 

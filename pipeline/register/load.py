@@ -42,7 +42,7 @@ import sqlalchemy as sa
 
 from pipeline.codes import Reason
 from pipeline.register.database import scrub_postgresql_error
-from pipeline.register.locks import lock_register
+from pipeline.register.locks import register_transaction
 from pipeline.register.tombstones import buried
 from schemas.canonical import CHANNELS
 from schemas.register import (
@@ -204,15 +204,12 @@ def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: date
     now = now.astimezone(timezone.utc)
     files, accepted, quarantined = _validated(batch)
     try:
-        with engine.connect() as connection:
-            connection.execution_options(sqlite_begin="IMMEDIATE")  # a writer from the start
-            with connection.begin():
-                # First, before reading what is held: an erasure committing between that
-                # read and the writes would let an erased record back in as new.
-                lock_register(connection)
-                summary = _load(connection, files, accepted, quarantined, run_id=run_id, now=now)
-                if after_load is not None:
-                    summary = dataclasses.replace(summary, after_load=after_load(connection))
+        # A writer from the start, before reading what is held: an erasure committing
+        # between that read and the writes would let an erased record back in as new.
+        with register_transaction(engine) as connection:
+            summary = _load(connection, files, accepted, quarantined, run_id=run_id, now=now)
+            if after_load is not None:
+                summary = dataclasses.replace(summary, after_load=after_load(connection))
     except _PSYCOPG_ERROR as error:
         # Raw COPY errors bypass SQLAlchemy's handler: drop the DETAIL/CONTEXT quoting values.
         scrub_postgresql_error(error)

@@ -16,9 +16,12 @@ one writer at a time from the start.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 
-__all__ = ["REGISTER_LOCK_KEY", "lock_register"]
+__all__ = ["REGISTER_LOCK_KEY", "lock_register", "register_transaction"]
 
 # The advisory lock key (any bigint agreed by every writer of the register).
 REGISTER_LOCK_KEY = 7301
@@ -31,3 +34,19 @@ def lock_register(connection: sa.Connection) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REGISTER_LOCK_KEY:d})")
+
+
+@contextmanager
+def register_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A writer's transaction on the register, committed when the block ends without error.
+
+    A writer from its first statement: BEGIN IMMEDIATE on SQLite, the register lock
+    on PostgreSQL. Every writer that resolves identities or deletes a person's
+    records opens its transaction here (loads, review decisions, rights requests,
+    the retention sweep).
+    """
+    with engine.connect() as connection:
+        connection.execution_options(sqlite_begin="IMMEDIATE")
+        with connection.begin():
+            lock_register(connection)
+            yield connection

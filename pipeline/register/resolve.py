@@ -41,6 +41,7 @@ from pipeline.matching.features import match_features
 from pipeline.matching.model import BLOCKING_KEYS, MatchModel
 from pipeline.matching.score import Scorer, open_scorer, score_pairs
 from pipeline.matching.survivorship import golden_records, services
+from pipeline.register.database import temp_values
 from pipeline.register.load import _writer
 from pipeline.register.locks import lock_register
 from schemas.register import (PROVENANCE_UNITS, customer, customer_merge, golden_provenance, match_key,
@@ -116,33 +117,6 @@ class ResolveSummary:
 
 # --- reading -------------------------------------------------------------------------------------
 
-def _temp_table(connection: sa.Connection, name: str, values: Collection, sql_type: str = "BIGINT") -> str:
-    """A temporary one-column table `name(value)` of distinct values; returns its name.
-
-    Query it as `column IN (SELECT value FROM name)`, not as a join: without
-    statistics SQLite's planner scans the big table in a join and probes the small
-    one (3.4 s instead of 0.2 s for 60k blocking keys against 12M `match_key` rows).
-    """
-    dialect = connection.dialect.name
-    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
-    suffix = " ON COMMIT DROP" if dialect == "postgresql" else ""
-    connection.exec_driver_sql(f"CREATE TEMP TABLE {name} (value {sql_type} PRIMARY KEY){suffix}")
-    distinct = sorted({int(v) for v in values} if sql_type == "BIGINT" else set(values))
-    if distinct and dialect == "postgresql":
-        # COPY: ten times faster than an INSERT per value for the 60k keys of a nightly batch.
-        with connection.connection.driver_connection.cursor() as cursor:
-            with cursor.copy(f"COPY {name} (value) FROM STDIN") as copy:
-                for value in distinct:
-                    copy.write_row((value,))
-    elif distinct:
-        connection.exec_driver_sql(f"INSERT INTO {name} (value) VALUES (?)", [(v,) for v in distinct])
-    if dialect == "postgresql":
-        # Temporary tables get no statistics from autovacuum: without them the planner
-        # guesses their size and may scan a big table instead of probing its index.
-        connection.exec_driver_sql(f"ANALYZE {name}")
-    return name
-
-
 def _frame(cursor_rows: list[tuple], columns: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(cursor_rows, columns=columns)
     frame["record_key"] = frame["record_key"].astype("int64")
@@ -173,10 +147,11 @@ def _read_records(connection: sa.Connection, where: str, params: tuple = ()) -> 
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
-def _read_by_ids(connection: sa.Connection, ids: Collection[int]) -> pd.DataFrame:
+def read_records_by_key(connection: sa.Connection, ids: Collection[int]) -> pd.DataFrame:
+    """The source records with these keys (`source_record_pk`), as the resolver reads them."""
     if not ids:
         return _frame([], ["record_key", *RECORD_COLUMNS])
-    table = _temp_table(connection, "resolve_ids", ids)
+    table = temp_values(connection, "resolve_ids", ids)
     return _read_records(connection, f"WHERE s.source_record_pk IN (SELECT value FROM {table})")
 
 
@@ -189,7 +164,7 @@ def _decided_pairs(connection: sa.Connection, keys: Collection[int]) -> pd.DataF
     if not keys or connection.exec_driver_sql(
             "SELECT 1 FROM review_queue WHERE status IN ('accepted', 'rejected') LIMIT 1").first() is None:
         return pd.DataFrame(columns=["key_l", "key_r", "status"])
-    table = _temp_table(connection, "resolve_decided", keys)
+    table = temp_values(connection, "resolve_decided", keys)
     rows = connection.exec_driver_sql(
         "SELECT r.left_source_record_pk, r.right_source_record_pk, r.status FROM review_queue AS r "
         f"WHERE r.status IN ('accepted', 'rejected') AND r.left_source_record_pk IS NOT NULL "
@@ -222,13 +197,13 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
         known = set(records["record_key"].tolist())
         candidates: set[int] = set()
         if len(frontier_keys) and held_before:
-            table = _temp_table(connection, "resolve_keys", frontier_keys["blocking_key"].tolist())
+            table = temp_values(connection, "resolve_keys", frontier_keys["blocking_key"].tolist())
             candidates |= _ids(connection, f"SELECT DISTINCT m.source_record_pk FROM match_key AS m "
                                            f"WHERE m.blocking_key IN (SELECT value FROM {table})")
         codes = frontier["personal_id"].dropna().unique().tolist()
         same_code: set[int] = set()
         if codes and held_before:
-            table = _temp_table(connection, "resolve_codes", codes, "TEXT")
+            table = temp_values(connection, "resolve_codes", codes, "TEXT")
             same_code = _ids(connection, f"SELECT s.source_record_pk FROM source_record AS s "
                                          f"WHERE s.personal_id IN (SELECT value FROM {table})")
         decided = _decided_pairs(connection, frontier["record_key"].tolist())
@@ -236,7 +211,7 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
         candidates = (candidates | same_code | steward_ends) - known
         pool, pool_features = records, features
         if candidates:
-            fetched = _read_by_ids(connection, candidates)
+            fetched = read_records_by_key(connection, candidates)
             pool = pd.concat([records, fetched], ignore_index=True)
             pool_features = pd.concat([features, match_features(fetched)], ignore_index=True)
         edges = score_pairs(pool, features=pool_features, scorer=scorer, new_keys=frontier["record_key"].tolist(),
@@ -249,7 +224,7 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
             customers = set(pool.loc[pool["record_key"].isin(reached), "customer_id"].dropna().astype(int).tolist())
             customers = sorted(customers | owners)
             if customers:
-                table = _temp_table(connection, "resolve_mates", [int(c) for c in customers])
+                table = temp_values(connection, "resolve_mates", [int(c) for c in customers])
                 mates = _ids(connection, f"SELECT s.source_record_pk FROM source_record AS s "
                                          f"WHERE s.customer_id IN (SELECT value FROM {table})")
                 reached |= mates - known
@@ -257,7 +232,7 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
         added, added_features = pool[is_added], pool_features[is_added]
         missing = reached - set(added["record_key"].tolist())
         if missing:
-            late = _read_by_ids(connection, missing)
+            late = read_records_by_key(connection, missing)
             added = pd.concat([added, late], ignore_index=True)
             added_features = pd.concat([added_features, match_features(late)], ignore_index=True)
         records = pd.concat([records, added], ignore_index=True)
@@ -346,7 +321,7 @@ def _update_rows(connection: sa.Connection, table: sa.Table, key: str, frame: pd
 
 def _delete_for_customers(connection: sa.Connection, table: sa.Table, customer_ids: Collection[int]) -> None:
     if customer_ids and connection.exec_driver_sql(f"SELECT 1 FROM {table.name} LIMIT 1").first():
-        ids = _temp_table(connection, "resolve_customers", customer_ids)
+        ids = temp_values(connection, "resolve_customers", customer_ids)
         connection.exec_driver_sql(f"DELETE FROM {table.name} WHERE customer_id IN (SELECT value FROM {ids})")
 
 
@@ -366,7 +341,7 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
         connection.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
     unresolved = _read_records(connection, "WHERE s.customer_id IS NULL")
     start = unresolved if seeds is None else pd.concat(
-        [unresolved, _read_by_ids(connection, set(seeds) - set(unresolved["record_key"].tolist()))],
+        [unresolved, read_records_by_key(connection, set(seeds) - set(unresolved["record_key"].tolist()))],
         ignore_index=True)
     if start.empty:
         return summary
@@ -422,7 +397,7 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
         # Earlier merges into a merged customer now point at its survivor (one statement: each
         # is a lookup in the partial index of merged customers).
         redirect = pd.DataFrame({"merged_into": [m for m, _ in merges], "survivor": [s for _, s in merges]})
-        stage = _temp_table(connection, "resolve_merged", redirect["merged_into"].tolist())
+        stage = temp_values(connection, "resolve_merged", redirect["merged_into"].tolist())
         pointing = _ids(connection, f"SELECT customer_id FROM customer WHERE merged_into IN (SELECT value FROM {stage})"
                         ) - set(redirect["merged_into"].tolist())
         if pointing:
@@ -507,7 +482,7 @@ def _evidence(evidence: object, reason: str) -> dict:
 
 
 def _decided_or_open(connection: sa.Connection, keys: Collection[int]) -> set[tuple[int, int]]:
-    table = _temp_table(connection, "resolve_review", keys)
+    table = temp_values(connection, "resolve_review", keys)
     rows = connection.exec_driver_sql(
         "SELECT left_source_record_pk, right_source_record_pk FROM review_queue "
         f"WHERE left_source_record_pk IN (SELECT value FROM {table}) "

@@ -35,7 +35,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pipeline.register.erasure import erase_source_records
-from pipeline.register.locks import lock_register
+from pipeline.register.locks import register_transaction
 from pipeline.register.marketing import FOLDER_NAME
 from schemas.register import customer, quarantine
 
@@ -77,15 +77,12 @@ def purge(engine: sa.Engine, now: dt.datetime, quarantine_days: int = DEFAULT_QU
     if quarantine_days < 1:
         raise ValueError("purge: quarantine_days must be at least 1")
     now = now.astimezone(dt.timezone.utc)
-    with engine.connect() as connection:
-        connection.execution_options(sqlite_begin="IMMEDIATE")  # a writer from the start
-        with connection.begin():
-            # First: the sweep deletes records and reviews that loads and stewards' decisions touch.
-            lock_register(connection)
-            purged = _purge_quarantine(connection, now, quarantine_days)
-            erased_ids = connection.execute(sa.select(customer.c.customer_id)
-                                            .where(customer.c.erased_at.is_not(None))).scalars().all()
-            swept = erase_source_records(connection, erased_ids, now)
+    # The register lock first: the sweep deletes records and reviews that loads and stewards' decisions touch.
+    with register_transaction(engine) as connection:
+        purged = _purge_quarantine(connection, now, quarantine_days)
+        erased_ids = connection.execute(sa.select(customer.c.customer_id)
+                                        .where(customer.c.erased_at.is_not(None))).scalars().all()
+        swept = erase_source_records(connection, erased_ids, now)
     summary = PurgeSummary(quarantine_raw_values_purged=purged,
                            erased_source_records_deleted=swept.source_records,
                            erased_match_keys_deleted=swept.match_keys,

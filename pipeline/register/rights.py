@@ -53,8 +53,8 @@ from pipeline.matching.model import BLOCKING_KEYS
 from pipeline.normalise import address, email, hetu, iban, names, phone
 from pipeline.normalise.errors import NormaliseError
 from pipeline.register.erasure import delete_match_keys, erase_source_records
-from pipeline.register.locks import lock_register
-from pipeline.register.resolve import _read_by_ids
+from pipeline.register.locks import register_transaction
+from pipeline.register.resolve import read_records_by_key
 from pipeline.register.steward import StewardError
 from schemas.canonical import CHANNEL_ORDER
 from schemas.register import (PROVENANCE_UNITS, UTCDateTime, customer, customer_merge, golden_provenance,
@@ -105,13 +105,6 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("`now` must be timezone-aware")
     return now.astimezone(dt.timezone.utc)
-
-
-def _writing(engine: sa.Engine):
-    """A connection whose transaction is a writer from the start (waits for a running load)."""
-    connection = engine.connect()
-    connection.execution_options(sqlite_begin="IMMEDIATE")
-    return connection
 
 
 def _require(text: str | None, what: str) -> str:
@@ -361,8 +354,7 @@ def subject_access(engine: sa.Engine, *, customer_id: int | None = None, persona
     reason = reason.strip() if reason and reason.strip() else None
     check_reason(reason)
     now = _now(now)
-    with _writing(engine) as connection, connection.begin():
-        lock_register(connection)  # one consistent answer, not half of a load
+    with register_transaction(engine) as connection:  # one consistent answer, not half of a load
         subject = find_subject(connection, customer_id=customer_id, personal_id=personal_id, today=now.date())
         check_reason(reason, _subject_values(connection, subject))
         sections = _collect(connection, subject)
@@ -601,7 +593,7 @@ def _ranked_records(connection: sa.Connection, ids: Collection[int], *, verified
 def _replace_match_keys(connection: sa.Connection, pks: Collection[int]) -> int:
     """Recompute the blocking keys of records whose values changed; returns the keys written."""
     delete_match_keys(connection, pks)
-    records = _read_by_ids(connection, pks)
+    records = read_records_by_key(connection, pks)
     keys = blocking_keys(match_features(records), BLOCKING_KEYS)
     rows = [{"blocking_key": int(k), "source_record_pk": int(r)}
             for k, r in zip(keys["blocking_key"], keys["record_key"])]
@@ -622,8 +614,7 @@ def rectify(engine: sa.Engine, customer_id: int, attribute: str, value: str, *, 
     now = _now(now)
     values = normalised_value(attribute, value, now.date())
     check_reason(reason, [value, *values.values()])
-    with _writing(engine) as connection, connection.begin():
-        lock_register(connection)
+    with register_transaction(engine) as connection:
         subject = find_subject(connection, customer_id=customer_id, today=now.date())
         check_reason(reason, _subject_values(connection, subject))
         survivor = subject.customer_ids[0]
@@ -702,22 +693,25 @@ def erase(engine: sa.Engine, *, customer_id: int | None = None, personal_id: str
     by = _require(by, "the steward's name (--by)")
     check_reason(reason)
     now = _now(now)
-    with _writing(engine) as connection:
-        transaction = connection.begin()
-        try:
-            lock_register(connection)
+    try:
+        with register_transaction(engine) as connection:
             subject = find_subject(connection, customer_id=customer_id, personal_id=personal_id, today=now.date())
             check_reason(reason, _subject_values(connection, subject))
             result = _erase(connection, subject, reason=reason, by=by, now=now)
-        except BaseException:
-            transaction.rollback()
-            raise
-        if dry_run:
-            transaction.rollback()
-            result.request_ids = []
-        else:
-            transaction.commit()
+            if dry_run:
+                raise _DryRun(result)  # leaves the block: the transaction rolls back
+    except _DryRun as dry:
+        result = dry.result
+        result.request_ids = []
     return result
+
+
+class _DryRun(Exception):
+    """Raised to roll an erasure back after counting it (`erase(dry_run=True)`)."""
+
+    def __init__(self, result: Erasure):
+        super().__init__("dry run")
+        self.result = result
 
 
 def _erase(connection: sa.Connection, subject: Subject, *, reason: str, by: str, now: dt.datetime) -> Erasure:

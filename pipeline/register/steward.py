@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from pipeline.privacy import mask, mask_email
-from pipeline.register.locks import lock_register
+from pipeline.register.locks import register_transaction
 from pipeline.register.resolve import MatchSettings, ResolveSummary, resolve_identities
 from schemas.register import quarantine, review_queue, source_record
 
@@ -92,13 +92,10 @@ def decide_review(engine: sa.Engine, review_id: int, *, accept: bool, by: str,
     if not by:
         raise StewardError("a decision needs the steward's name (--by)")
     now = now or dt.datetime.now(dt.timezone.utc)
-    with engine.connect() as connection:
-        connection.execution_options(sqlite_begin="IMMEDIATE")  # a writer from the start, like a load
-        with connection.begin():
-            # The register lock before the review row: an erasure holding the lock deletes
-            # review rows, so locking the row first could deadlock with it (locks.py).
-            lock_register(connection)
-            return _decide(connection, review_id, accept=accept, by=by, now=now, settings=settings)
+    # The register lock before the review row: an erasure holding the lock deletes
+    # review rows, so locking the row first could deadlock with it (locks.py).
+    with register_transaction(engine) as connection:
+        return _decide(connection, review_id, accept=accept, by=by, now=now, settings=settings)
 
 
 def _decide(connection: sa.Connection, review_id: int, *, accept: bool, by: str, now: dt.datetime,
