@@ -132,7 +132,7 @@ intake_file = sa.Table(
               comment="accepted records of this file since erased (rule 8); counted inside records_accepted"),
     sa.Column("loaded_at", UTCDateTime, nullable=False),
     sa.Column("run_id", sa.String(64), nullable=False),
-    sa.UniqueConstraint("checksum"),
+    sa.UniqueConstraint("channel", "checksum"),
     sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
     sa.CheckConstraint(_in("status", INTAKE_FILE_STATUSES), name="status"),
     sa.CheckConstraint("records_read = records_accepted + records_quarantined", name="counts_add_up"),

@@ -43,7 +43,7 @@ def test_indexes_and_unique_keys(register_engine):
     def indexed(table):
         return {tuple(i["column_names"]) for i in inspector.get_indexes(table)}
 
-    assert ("checksum",) in unique_sets("intake_file")
+    assert ("channel", "checksum") in unique_sets("intake_file")
     assert ("channel", "source_record_id") in unique_sets("source_record")
     assert {("customer_id",), ("personal_id",)} <= indexed("source_record")
     assert ("personal_id",) in indexed("customer")
