@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.channels import READERS
-from pipeline.channels.base import ChannelRead, UnreadableFile
+from pipeline.channels.base import ChannelRead, UnreadableFile, is_rust_panic
 from pipeline.codes import Reason
 from pipeline.normalise import normalise_records
 from pipeline.register.load import IntakeBatch
@@ -108,9 +108,14 @@ def read_landed(landed: LandedFile) -> FileRead:
         return FileRead(landed, result=reader(landed.path))
     except UnreadableFile as unreadable:
         return FileRead(landed, reason=unreadable.reason, detail=unreadable.detail)
-    except (OSError, ValueError, UnicodeError, KeyError, TypeError) as error:
+    except Exception as error:
         # A reader bug or an unforeseen format fault must not stop the other files.
         # The exception's text may quote file content, so only its type is kept.
+        return FileRead(landed, reason=Reason.FILE_UNREADABLE,
+                        detail=f"{landed.file_name}: {type(error).__name__} while reading")
+    except BaseException as error:
+        if not is_rust_panic(error):  # KeyboardInterrupt, SystemExit: not the file's fault
+            raise
         return FileRead(landed, reason=Reason.FILE_UNREADABLE,
                         detail=f"{landed.file_name}: {type(error).__name__} while reading")
 

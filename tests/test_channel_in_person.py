@@ -171,10 +171,9 @@ def test_columns_in_another_order(tmp_path):
     assert record["personal_id"] == CODE
 
 
-def test_header_only_workbook_has_no_records_but_a_blank_sheet_is_empty(tmp_path):
-    result = in_person.read(write_workbook(tmp_path, []))
-    assert result.count == 0
-    assert list(result.records.columns) == list(STAGED_COLUMNS)
+def test_header_only_workbook_and_a_blank_sheet_are_empty(tmp_path):
+    # Issue 9: a header with no record under it is `file_empty`, like a blank sheet.
+    assert unreadable(write_workbook(tmp_path, [])).reason == Reason.FILE_EMPTY
     blank = write_workbook(tmp_path, [], header=[], name="in_person_20261125.xlsx")
     assert unreadable(blank).reason == Reason.FILE_EMPTY
 

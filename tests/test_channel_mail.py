@@ -159,9 +159,13 @@ def test_blank_lines_are_not_records(tmp_path):
     assert len(result.errors) == 0
 
 
-def test_header_only_reads_as_zero_records(tmp_path):
-    result = mail.read(write(tmp_path, csv_text([])))
-    assert len(result.records) == 0 and len(result.errors) == 0
+def test_header_only_is_an_empty_file(tmp_path):
+    """Issue 9: a header with no record under it is `file_empty`, like a zero-byte file."""
+    path = write(tmp_path, csv_text([]) + "\r\n\r\n")
+    with pytest.raises(UnreadableFile) as caught:
+        mail.read(path)
+    assert caught.value.reason is Reason.FILE_EMPTY
+    assert path.name in caught.value.detail
 
 
 @pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf"])
@@ -213,10 +217,11 @@ def test_file_without_header_names_no_value(tmp_path):
 
 
 def test_blank_line_and_multiline_value_together(tmp_path):
-    # Rows no longer match lines one to one: numbers fall back to row numbers, still in order.
+    # Rows no longer match lines one to one: each record is read on its own and numbered by
+    # its first line (the record after the two-line address and the blank line is on line 5).
     body = csv_text([record(address="Kuusitie 5\nB 12")]) + "\r\n" + \
         csv_text([record(letter_id="L-2")]).split("\r\n", 1)[1]
     result = mail.read(write(tmp_path, body))
     assert result.records["source_record_id"].tolist() == ["L-1", "L-2"]
-    assert result.records["record_number"].tolist() == [2, 3]
+    assert result.records["record_number"].tolist() == [2, 5]
     assert len(result.errors) == 0

@@ -184,10 +184,12 @@ def test_quoted_field_with_delimiter(tmp_path):
     assert result.records["street_address"].iloc[0] == 'Kuja "A" 1'
 
 
-def test_header_only_reads_as_zero_records(tmp_path):
-    result = phone.read(write(tmp_path, [HEADER]))
-    assert len(result.records) == 0 and len(result.errors) == 0
-    assert list(result.records.columns) == list(STAGED_COLUMNS)
+def test_header_only_is_an_empty_file(tmp_path):
+    """Issue 9: a header with no record under it is `file_empty`, like a zero-byte file."""
+    with pytest.raises(UnreadableFile) as caught:
+        phone.read(write(tmp_path, [HEADER]))
+    assert caught.value.reason is Reason.FILE_EMPTY
+    assert "phone_20261124.csv" in caught.value.detail
 
 
 def test_zero_byte_file_is_empty(tmp_path):
@@ -249,16 +251,16 @@ def test_utf8_file_is_an_encoding_error(tmp_path):
     assert caught.value.reason is Reason.FILE_ENCODING
 
 
-def test_unclosed_quote_makes_the_file_unreadable(tmp_path):
+def test_unclosed_quote_is_that_rows_problem_alone(tmp_path):
+    """Issue 9: the row with the unclosed quote is set aside, the rows after it load."""
     path = write(tmp_path, [HEADER, row(ticket="T-1"), row(ticket="T-2", name='"Äijälä Öljy'),
                             row(ticket="T-3", recording="NAUHA-5")])
-    with pytest.raises(UnreadableFile) as caught:
-        phone.read(path)
-    assert caught.value.reason is Reason.FILE_UNREADABLE
-    assert "NAUHA-5" not in str(caught.value) and "Äijälä" not in str(caught.value)
-    # no pyarrow error (which quotes the row) rides along as the cause or context
-    assert caught.value.__cause__ is None
-    assert caught.value.__context__ is None or caught.value.__suppress_context__
+    result = phone.read(path)
+    assert result.records["source_record_id"].tolist() == ["T-1", "T-3"]
+    assert result.records["record_number"].tolist() == [2, 4]
+    assert result.errors["record_number"].tolist() == [3]
+    assert result.errors["reason"].tolist() == [Reason.MALFORMED_RECORD.value]
+    assert "NAUHA" not in result.errors["raw"].iloc[0]  # the recording reference is blanked
 
 
 def test_a_reordered_header_keeps_no_raw_text_of_malformed_rows(tmp_path):

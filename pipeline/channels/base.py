@@ -28,6 +28,11 @@ class UnreadableFile(Exception):
         self.detail = detail
 
 
+def is_rust_panic(error: BaseException) -> bool:
+    """A panic inside a Rust extension (pyo3's PanicException derives from BaseException)."""
+    return type(error).__name__ == "PanicException"
+
+
 @dataclass
 class ChannelRead:
     """A reader's result for one file: staged records and unreadable records."""

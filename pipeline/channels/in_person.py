@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import python_calamine
 
-from pipeline.channels.base import ChannelRead, UnreadableFile, read_errors, staged_frame
+from pipeline.channels.base import ChannelRead, UnreadableFile, is_rust_panic, read_errors, staged_frame
 from pipeline.codes import Flag, Reason
 from pipeline.privacy import mask
 
@@ -76,7 +76,9 @@ def _read(path: pathlib.Path) -> ChannelRead:
     header = _check_header(path, rows[0])
     records = [(number, row) for number, row in enumerate(rows[1:], start=2) if not _is_blank(row)]
     n = len(records)
-    columns = list(zip(*(row for _, row in records))) if n else [()] * len(header)
+    if n == 0:
+        raise UnreadableFile(Reason.FILE_EMPTY, f"{path.name}: sheet {SHEET} holds a header and no records")
+    columns = list(zip(*(row for _, row in records)))
     for position, name in enumerate(header):
         if name is None and not _is_blank(columns[position]):
             raise UnreadableFile(Reason.FILE_UNKNOWN_COLUMN, f"{path.name}: sheet {SHEET} column "
@@ -232,6 +234,12 @@ def _sheet_rows(path: pathlib.Path) -> list[list]:
         raise
     except Exception as error:  # calamine's zip/XML errors, OSError: the file as a whole is unreadable
         # The error's own text is left out: it could quote the file's content.
+        raise UnreadableFile(Reason.FILE_UNREADABLE,
+                             f"{path.name}: not a readable xlsx workbook ({type(error).__name__})") from None
+    except BaseException as error:
+        # A panic in the Rust reader arrives as pyo3's PanicException, a BaseException.
+        if not is_rust_panic(error):
+            raise
         raise UnreadableFile(Reason.FILE_UNREADABLE,
                              f"{path.name}: not a readable xlsx workbook ({type(error).__name__})") from None
     if not rows or all(_is_blank(row) for row in rows):

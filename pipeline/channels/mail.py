@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pipeline.channels.base import ChannelRead, UnreadableFile, read_errors, staged_frame
 # The delimited-file helpers live with the phone reader, the other CSV channel.
-from pipeline.channels.phone import (clean_text, constant_text, file_bytes, flag_where, helsinki_to_utc,
-                                    read_delimited, yes_no)
+from pipeline.channels.phone import (clean_text, constant_text, decode_by_bom, file_bytes, flag_where,
+                                    helsinki_to_utc, read_delimited, yes_no)
 from pipeline.codes import Flag, Reason
 from schemas.canonical import GIVEN_FIRST
 
@@ -47,6 +47,8 @@ MARKETING_ANSWERS: dict[str, bool] = {"X": True}  # a ticked box, any case
 
 
 def _utf8_without_bom(file_name: str, data: bytes) -> bytes:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # saved as "Unicode text" (UTF-16): read it as such
+        return decode_by_bom(file_name, data)
     if data.startswith(BOM):
         data = data[len(BOM):]
     if not data or data.isspace():

@@ -81,6 +81,34 @@ def file_bytes(path: Path) -> bytes:
     return data
 
 
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def decode_by_bom(file_name: str, data: bytes) -> bytes | None:
+    """UTF-8 bytes without the mark of a file that starts with a Unicode byte-order mark; else None.
+
+    Text that is not what its mark says is `file_encoding`; nothing after the mark is `file_empty`.
+
+    >>> decode_by_bom("f.csv", "\\ufeffa;ä\\r\\n".encode("utf-16-le"))
+    b'a;\\xc3\\xa4\\r\\n'
+    >>> decode_by_bom("f.csv", b"a;b") is None
+    True
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom):].decode(encoding)
+            except UnicodeDecodeError as error:
+                raise UnreadableFile(Reason.FILE_ENCODING, f"{file_name}: byte at offset {error.start + len(bom)} "
+                                                           f"is not {encoding.upper()}") from None
+            if not text or text.isspace():
+                raise UnreadableFile(Reason.FILE_EMPTY, f"{file_name}: the file holds no header and no records")
+            return text.encode("utf-8")
+    return None
+
+
 @dataclass
 class DelimitedRows:
     """The good rows of a delimited file as Arrow string columns, plus the bad rows."""
@@ -92,8 +120,11 @@ class DelimitedRows:
     header: list[str]                    # the file's column names, in file order
 
 
-def _header_names(first_line: str, delimiter: str) -> list[str]:
-    fields = next(csv.reader([first_line], delimiter=delimiter), [])
+def _header_names(file_name: str, first_line: str, delimiter: str) -> list[str]:
+    try:
+        fields = next(csv.reader([first_line], delimiter=delimiter), [])
+    except csv.Error:  # its message may quote the line, which may hold values
+        raise UnreadableFile(Reason.FILE_UNREADABLE, f"{file_name}: the header row cannot be parsed") from None
     return [name.strip() for name in fields]
 
 
@@ -145,19 +176,34 @@ def _line_numbers(data: bytes, rows_seen: int) -> np.ndarray | None:
     return non_empty
 
 
+# A quoted value may span lines (an address with a line break); a record that has
+# not ended after this many lines is taken for an unclosed quote while resynchronising.
+MAX_RECORD_LINES = 20
+
+
 def read_delimited(file_name: str, data: bytes, *, delimiter: str, expected: Sequence[str],
                    drop: Sequence[str] = ()) -> DelimitedRows:
     """Read UTF-8 CSV bytes (header in row 1) with every column as text.
 
     Rows with the wrong number of fields are set aside with their number; blank
     lines are skipped; the columns in `drop` are never materialised. pyarrow's own
-    messages quote row text, so none of them is passed on.
+    messages quote row text, so none of them is passed on. CRLF, LF and CR-only
+    line endings are all read. A header with no record under it is `file_empty`.
+
+    pyarrow reads the file first. When a set-aside row spans lines (a quote opened
+    and never closed swallows the lines after it until some later quote) or pyarrow
+    refuses the file, it is read again with `resynchronised_rows`, which sets aside
+    only the line where the broken record starts and carries on at the next line.
     """
     data = data.replace(b"\r\n", b"\n")  # one line ending, so a line is blank or not the same way everywhere
+    if b"\r" in data:
+        # CR-only (old Mac) line endings, or a stray CR: pyarrow and the csv module both end
+        # a line at a lone CR outside quotes; inside quotes it is a line break like LF.
+        data = data.replace(b"\r", b"\n")
     if not data.endswith(b"\n"):
         data += b"\n"
     first_line = data[: data.index(b"\n")].decode("utf-8")
-    header = _header_names(first_line, delimiter)
+    header = _header_names(file_name, first_line, delimiter)
     check_header(file_name, header, expected)
 
     bad_rows: list[tuple[int, str]] = []
@@ -181,29 +227,137 @@ def read_delimited(file_name: str, data: bytes, *, delimiter: str, expected: Seq
                                                  quoted_strings_can_be_null=False),
         )
     except (pa.ArrowInvalid, pa.ArrowException):
-        raise UnreadableFile(Reason.FILE_UNREADABLE, f"{file_name}: the rows cannot be parsed as CSV") from None
+        table = None
+    if table is None or table.num_rows + len(bad_rows) != _non_empty_lines(data) - 1:
+        # Some row spans lines: a quoted value with a line break, or a quote never closed
+        # that ran into the records after it. Only record by record can the two be told apart.
+        rows = resynchronised_rows(data.decode("utf-8"), delimiter=delimiter, header=header, keep=keep)
+    else:
+        # pyarrow numbers rows from the header (row 1), not counting empty lines; a line of
+        # spaces is a row with one field, set aside like any bad row but not a record.
+        rows_seen = table.num_rows + len(bad_rows)
+        set_aside_numbers = np.array([number for number, _ in bad_rows], dtype="int64")
+        record_numbers = np.setdiff1d(np.arange(2, rows_seen + 2, dtype="int64"), set_aside_numbers,
+                                      assume_unique=True)
+        line_of_row = _line_numbers(data, rows_seen)
+        if line_of_row is not None:
+            record_numbers = line_of_row[record_numbers - 1]
+            bad_rows = [(int(line_of_row[number - 1]), text) for number, text in bad_rows]
+        bad_rows = [(number, text) for number, text in bad_rows if text.strip()]
+        rows = DelimitedRows(
+            columns={name: table.column(name) for name in keep},
+            record_numbers=record_numbers,
+            bad_rows=bad_rows,
+            header=header,
+        )
+    if len(rows.record_numbers) == 0 and not rows.bad_rows:
+        raise UnreadableFile(Reason.FILE_EMPTY, f"{file_name}: the file holds a header and no records")
+    return rows
 
-    # pyarrow numbers rows from the header (row 1), not counting empty lines; a line of
-    # spaces is a row with one field, set aside like any bad row but not a record.
-    rows_seen = table.num_rows + len(bad_rows)
-    set_aside_numbers = np.array([number for number, _ in bad_rows], dtype="int64")
-    record_numbers = np.setdiff1d(np.arange(2, rows_seen + 2, dtype="int64"), set_aside_numbers, assume_unique=True)
-    for number, text in bad_rows:
-        if number == rows_seen + 1 and "\n" in text.rstrip():
-            # A quote opened and never closed swallows the rest of the file into one "row":
-            # the records after it cannot be told apart, so the file cannot be read.
-            raise UnreadableFile(Reason.FILE_UNREADABLE,
-                                 f"{file_name}: a quoted field opened in row {number} is never closed")
-    line_of_row = _line_numbers(data, rows_seen)
-    if line_of_row is not None:
-        record_numbers = line_of_row[record_numbers - 1]
-        bad_rows = [(int(line_of_row[number - 1]), text) for number, text in bad_rows]
-    bad_rows = [(number, text) for number, text in bad_rows if text.strip()]
+
+def _non_empty_lines(data: bytes) -> int:
+    """How many lines of LF-terminated bytes are not empty (the header included)."""
+    if b"\n\n" not in data and not data.startswith(b"\n"):
+        return data.count(b"\n")
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    return int(np.count_nonzero(np.diff(np.concatenate(([-1], ends))) > 1))
+
+
+class _Lines:
+    """The lines of a text from one index on, for `csv.reader`, counting what it has taken.
+
+    A record may take at most MAX_RECORD_LINES lines: then the lines run out, so an
+    unclosed quote costs a bounded amount of reading, not the rest of the file.
+    """
+
+    def __init__(self, lines: list[str], start: int):
+        self.lines = lines
+        self.position = start
+        self.limit = start + MAX_RECORD_LINES
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if self.position >= len(self.lines) or self.position >= self.limit:
+            raise StopIteration
+        line = self.lines[self.position]
+        self.position += 1
+        return line + "\n"
+
+
+def _swallows_a_record(lines: list[str], start: int, taken: int, delimiter: str, width: int) -> bool:
+    """A record over several lines one of whose later lines is a whole record by itself.
+
+    That is a quote opened and never closed which ran into the next record and was
+    closed by a quote there (say, at the next name that needed quoting): the two
+    records came out as one with the right number of fields. A real line break in
+    a quoted value leaves a later line with fewer fields than a record.
+    """
+    for line in lines[start + 1:start + taken]:
+        try:
+            if len(next(csv.reader([line], delimiter=delimiter, quotechar='"', doublequote=True), [])) == width:
+                return True
+        except csv.Error:
+            continue
+    return False
+
+
+def resynchronised_rows(text: str, *, delimiter: str, header: Sequence[str], keep: Sequence[str]) -> DelimitedRows:
+    """Read CSV text record by record, setting aside a broken record's first line only.
+
+    A record is good when it ends (every quote it opens is closed within
+    MAX_RECORD_LINES lines) with exactly one field per header column. A bad record
+    on one line is set aside whole, as pyarrow does. A bad record over several lines
+    (an unclosed quote that ran into the lines after it) sets aside only its first
+    line, and reading starts again at the next line: the records after it load.
+    Each record is numbered by its first line (the header is line 1).
+    """
+    lines = text.split("\n")
+    width = len(header)
+    wanted = [header.index(name) for name in keep]
+    values: list[list[str]] = []
+    numbers: list[int] = []
+    bad_rows: list[tuple[int, str]] = []
+    position = 1
+    feed: _Lines | None = None
+    while position < len(lines):
+        if feed is None or feed.position != position:  # (re)start reading at this line
+            feed = _Lines(lines, position)
+            reader = csv.reader(feed, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+        start = position
+        feed.limit = start + MAX_RECORD_LINES
+        try:
+            fields: list[str] | None = next(reader)
+            taken = feed.position - start
+        except StopIteration:
+            break
+        except csv.Error:
+            if feed.position >= min(feed.limit, len(lines)):  # the lines ran out inside a quote
+                fields, taken = None, feed.position - start
+            else:  # a closed quote with text after it (`"a"b`): read that record leniently
+                lenient = _Lines(lines, start)
+                fields = next(csv.reader(lenient, delimiter=delimiter, quotechar='"', doublequote=True), None)
+                taken = lenient.position - start
+            feed = None  # a reader that raised cannot go on
+        if fields is not None and len(fields) == width and not _swallows_a_record(lines, start, taken, delimiter, width):
+            values.append([fields[i] for i in wanted])
+            numbers.append(start + 1)
+            position = start + taken
+        elif fields is not None and taken <= 1:  # one line: blank, or a row with a wrong field count
+            if any(field.strip() for field in fields):
+                bad_rows.append((start + 1, lines[start]))
+            position = start + 1
+        else:  # broken over several lines, or never ended: its first line is the broken one
+            bad_rows.append((start + 1, lines[start]))
+            position = start + 1
+    columns = list(zip(*values)) if values else [()] * len(keep)
     return DelimitedRows(
-        columns={name: table.column(name) for name in keep},
-        record_numbers=record_numbers,
+        columns={name: pa.chunked_array([pa.array(column, pa.string())], type=pa.string())
+                 for name, column in zip(keep, columns)},
+        record_numbers=np.array(numbers, dtype="int64"),
         bad_rows=bad_rows,
-        header=header,
+        header=list(header),
     )
 
 
@@ -300,7 +454,14 @@ def constant_text(value: str | None, n: int) -> pd.Series:
 # ---------------------------------------------------------------- the phone reader
 
 def _decode(file_name: str, data: bytes) -> bytes:
-    """cp1252 bytes -> UTF-8 bytes; bytes cp1252 leaves undefined -> `file_encoding`."""
+    """cp1252 bytes -> UTF-8 bytes; bytes cp1252 leaves undefined -> `file_encoding`.
+
+    A file that starts with a byte-order mark says it is Unicode (a spreadsheet's
+    "Unicode text" export is UTF-16): it is read as the mark says, not as cp1252.
+    """
+    unicode = decode_by_bom(file_name, data)
+    if unicode is not None:
+        return unicode
     header_line = data.split(b"\n", 1)[0]
     if not header_line.isascii():
         # The header has ö and ä: written as UTF-8 they also decode "fine" as

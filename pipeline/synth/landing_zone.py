@@ -16,7 +16,7 @@ record number 0 for each file that holds no records. Columns:
   answer changed: quarantined), file_copy (in a byte-identical re-sent file),
   malformed, missing_id, not_registration (an e-mail with no labels); for a file
   without records: unreadable_file (truncated), empty_file (zero bytes),
-  no_records (a header-only CSV or workbook: a valid export of nothing)
+  no_records (a header-only CSV or workbook: nothing to load, `file_empty` like a zero-byte file)
 - expected_reason: the quarantine reason code (pipeline.codes.Reason) the intake
   should give, '' when the record should be accepted or recognised as a re-send
 - person_key, household_key: who sent it ('' for a message that is no registration)
@@ -70,7 +70,8 @@ BAD_RATES = {
 _REASON = {"malformed": Reason.MALFORMED_RECORD, "missing_id": Reason.MISSING_RECORD_ID,
            "conflicting_duplicate": Reason.DUPLICATE_RECORD_ID_IN_FILE,
            "not_registration": Reason.NOT_A_REGISTRATION,
-           "unreadable_file": Reason.FILE_UNREADABLE, "empty_file": Reason.FILE_EMPTY}
+           "unreadable_file": Reason.FILE_UNREADABLE, "empty_file": Reason.FILE_EMPTY,
+           "no_records": Reason.FILE_EMPTY}
 
 
 @dataclass(frozen=True)
@@ -214,9 +215,8 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
                 kind, entries, content = files[name]
                 (landing / channel / name).write_bytes(content)
                 if kind == "unreadable" or not entries:
-                    # A file without records: one row with record number 0. Unreadable and
-                    # zero-byte files go to quarantine whole; a header-only CSV or workbook
-                    # is a valid export of nothing.
+                    # A file without records: one row with record number 0. Unreadable,
+                    # zero-byte and header-only files go to quarantine whole.
                     file_kind = "unreadable_file" if kind == "unreadable" else \
                         "empty_file" if not content else "no_records"
                     row = _blank_truth(channel)
