@@ -54,6 +54,7 @@ class Reason(StrEnum):
     MALFORMED_RECORD = "malformed_record"
     MISSING_RECORD_ID = "missing_record_id"
     DUPLICATE_RECORD_ID_IN_FILE = "duplicate_record_id_in_file"
+    DUPLICATE_KEY = "duplicate_key"
     INVALID_TIMESTAMP = "invalid_timestamp"
     NOT_A_REGISTRATION = "not_a_registration"
     NO_IDENTITY = "no_identity"
@@ -90,9 +91,11 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.FILE_MISSING_COLUMN: "An expected column is missing; the detail names the file and the column.",
     Reason.FILE_UNKNOWN_COLUMN: "A column the format does not define; the detail names the file and the column.",
     Reason.FILE_MISSING_SHEET: "The workbook has no sheet named Asioinnit.",
-    Reason.MALFORMED_RECORD: "The line, row or message cannot be read (not JSON, wrong field count, broken MIME).",
+    Reason.MALFORMED_RECORD: ("The line, row or message cannot be read (not JSON, not UTF-8, wrong field count, "
+                              "a quote never closed, broken MIME); the file's other records load."),
     Reason.MISSING_RECORD_ID: "The record has no id, so it cannot be held exactly once.",
     Reason.DUPLICATE_RECORD_ID_IN_FILE: "The same record id appears again later in the same file.",
+    Reason.DUPLICATE_KEY: "A JSON object gives the same key twice with different values; which one holds is unknown.",
     Reason.INVALID_TIMESTAMP: "The record's time is missing or cannot be read.",
     Reason.NOT_A_REGISTRATION: "An e-mail message carrying none of the registration labels.",
     Reason.NO_IDENTITY: "Neither a name nor any personal identity code: nothing to match a person on.",

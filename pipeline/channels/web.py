@@ -127,9 +127,22 @@ def _reject_constant(name: str) -> object:
     raise ValueError("NaN and Infinity are not JSON")
 
 
-# Numbers keep their digits as typed; NaN and Infinity are not JSON. Made once:
-# json.loads with these options would build a decoder per line.
-_DECODER = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=_reject_constant)
+def _decoder(conflicts: list[str]) -> json.JSONDecoder:
+    """A decoder for the slow path; keys given twice with different values go into `conflicts`.
+
+    Numbers keep their digits as typed; NaN and Infinity are not JSON. Made once per
+    stretch: json.loads with these options would build a decoder per line.
+    """
+    def object_from(pairs: list[tuple[str, object]]) -> dict:
+        value = dict(pairs)
+        if len(value) != len(pairs):  # a key given twice: harmless only if both say the same
+            for key, sub_value in pairs:
+                if value[key] != sub_value:
+                    conflicts.append(key)
+        return value
+
+    return json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=_reject_constant,
+                            object_pairs_hook=object_from)
 
 
 def _paths(shape: dict[str, object], prefix: str = "") -> dict[str, tuple[str, object]]:
@@ -191,13 +204,23 @@ def _gather_slowly(text: str, first_line: int) -> _Gathered:
     flag_texts: list[str] = []
     errors: list[dict[str, object]] = []
     width = len(LEAVES)
+    conflicts: list[str] = []
+    decoder = _decoder(conflicts)
     for offset, line in enumerate(text.split("\n")):
         if not line.strip(" \t\r"):
             continue
         number = first_line + offset
         value: object = None
         try:
-            value = _DECODER.decode(line)
+            value = decoder.decode(line)
+            if conflicts:
+                # Which of the two values is the person's cannot be known (say, two identity
+                # codes): the line is the steward's, not a silent last-one-wins.
+                record_id = None if "id" in conflicts else _record_id(value)
+                conflicts.clear()
+                errors.append({"channel": CHANNEL, "record_number": number, "source_record_id": record_id,
+                               "reason": Reason.DUPLICATE_KEY.value, "raw": line.rstrip("\r")})
+                continue
             if not isinstance(value, dict):
                 raise _Malformed
             row: list[object] = [None] * width
@@ -208,6 +231,7 @@ def _gather_slowly(text: str, first_line: int) -> _Gathered:
                     if isinstance(leaf, str):
                         leaf.encode("utf-8")  # a lone surrogate escape cannot be stored
         except (ValueError, _Malformed, UnicodeEncodeError, RecursionError):
+            conflicts.clear()
             # The raw line came from valid UTF-8, so it can always be stored for the steward.
             errors.append({"channel": CHANNEL, "record_number": number, "source_record_id": _record_id(value),
                            "reason": Reason.MALFORMED_RECORD.value, "raw": line.rstrip("\r")})
@@ -368,17 +392,43 @@ def read(path: Path, *, fast_path: bool = True) -> ChannelRead:
         raise UnreadableFile(Reason.FILE_EMPTY, f"{path.name}: the file holds no records")
 
     parts: list[_Gathered] = []
+    undecodable: list[dict[str, object]] = []
+    first_bad_byte: int | None = None
     refusals = _Refusals()
     offset = 0
     for chunk, first_line in _chunks(data, CHUNK_BYTES):
         try:
             chunk.decode("utf-8")  # the check only: the gatherers decode what they read slowly
         except UnicodeDecodeError as error:
-            raise UnreadableFile(Reason.FILE_ENCODING,
-                                 f"{path.name}: byte at offset {offset + error.start} is not UTF-8") from None
+            if first_bad_byte is None:
+                first_bad_byte = offset + error.start
+            chunk = _set_aside_undecodable(chunk, first_line, undecodable)
         offset += len(chunk)
         parts.extend(_gather(chunk, first_line, fast_path, refusals))
 
     records = _stage(parts)
-    errors = read_errors([error for part in parts for error in part.errors])
-    return ChannelRead(records=records, errors=errors)
+    error_rows = [error for part in parts for error in part.errors]
+    if undecodable and not len(records) and not error_rows:
+        # Not one line is UTF-8: the file is in another encoding, not a file with a bad line.
+        raise UnreadableFile(Reason.FILE_ENCODING, f"{path.name}: byte at offset {first_bad_byte} is not UTF-8")
+    if undecodable:
+        error_rows = sorted(error_rows + undecodable, key=lambda error: error["record_number"])
+    return ChannelRead(records=records, errors=read_errors(error_rows))
+
+
+def _set_aside_undecodable(chunk: bytes, first_line: int, errors: list[dict[str, object]]) -> bytes:
+    """The stretch with each line that is not UTF-8 made blank, and a read error for each.
+
+    A line of binary garbage is that line's problem alone. Its raw text keeps the
+    bytes that are not UTF-8 as `\\xNN` escapes, so the steward sees what came.
+    """
+    lines = chunk.split(b"\n")
+    for offset, line in enumerate(lines):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            errors.append({"channel": CHANNEL, "record_number": first_line + offset, "source_record_id": None,
+                           "reason": Reason.MALFORMED_RECORD.value,
+                           "raw": line.rstrip(b"\r").decode("utf-8", "backslashreplace")})
+            lines[offset] = b""
+    return b"\n".join(lines)
