@@ -38,6 +38,7 @@ class Flag(StrEnum):
     MARKETING_ANSWER_UNRECOGNISED = "marketing_answer_unrecognised"
     IDENTITY_CHECK_UNRECOGNISED = "identity_check_unrecognised"
     OBSERVED_AT_ASSUMED = "observed_at_assumed"
+    CONTROL_CHARACTERS_REMOVED = "control_characters_removed"
 
 
 class Reason(StrEnum):
@@ -55,6 +56,7 @@ class Reason(StrEnum):
     MISSING_RECORD_ID = "missing_record_id"
     DUPLICATE_RECORD_ID_IN_FILE = "duplicate_record_id_in_file"
     DUPLICATE_KEY = "duplicate_key"
+    VALUE_TOO_LONG = "value_too_long"
     INVALID_TIMESTAMP = "invalid_timestamp"
     NOT_A_REGISTRATION = "not_a_registration"
     NO_IDENTITY = "no_identity"
@@ -82,6 +84,8 @@ FLAG_DESCRIPTIONS: dict[Flag, str] = {
     Flag.MARKETING_ANSWER_UNRECOGNISED: "The direct-marketing answer was not one the channel defines; treated as unknown.",
     Flag.IDENTITY_CHECK_UNRECOGNISED: "The identity-checked cell was not one the channel defines; treated as not checked.",
     Flag.OBSERVED_AT_ASSUMED: "The record had no time of its own; the file's export date was used.",
+    Flag.CONTROL_CHARACTERS_REMOVED: ("A control character (NUL, another C0 one but tab and line breaks, DEL or C1) "
+                                      "was removed from a value; the same on every channel and backend."),
 }
 
 REASON_DESCRIPTIONS: dict[Reason, str] = {
@@ -95,6 +99,8 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
                               "a quote never closed, broken MIME); the file's other records load."),
     Reason.MISSING_RECORD_ID: "The record has no id, so it cannot be held exactly once.",
     Reason.DUPLICATE_RECORD_ID_IN_FILE: "The same record id appears again later in the same file.",
+    Reason.VALUE_TOO_LONG: ("A value is longer than its field's limit (docs/data_dictionary.md); the detail names the "
+                            "field, and only the first 1,000 characters of each raw value are kept."),
     Reason.DUPLICATE_KEY: "A JSON object gives the same key twice with different values; which one holds is unknown.",
     Reason.INVALID_TIMESTAMP: "The record's time is missing or cannot be read.",
     Reason.NOT_A_REGISTRATION: "An e-mail message carrying none of the registration labels.",

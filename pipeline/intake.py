@@ -22,7 +22,7 @@ import pandas as pd
 from pipeline.channels import READERS
 from pipeline.channels.base import ChannelRead, UnreadableFile, is_rust_panic
 from pipeline.codes import Reason
-from pipeline.normalise import normalise_records
+from pipeline.normalise import limits, normalise_records
 from pipeline.register.load import IntakeBatch
 from schemas.canonical import CANONICAL_COLUMNS, CHANNELS, STAGED_COLUMNS, STAGED_STRING_COLUMNS
 
@@ -120,13 +120,36 @@ def read_landed(landed: LandedFile) -> FileRead:
                         detail=f"{landed.file_name}: {type(error).__name__} while reading")
 
 
+def _bounded_json(values: dict[str, object], limit: int) -> str:
+    """Raw values as JSON, each text cut to `limit` characters; `truncated` gives the cut ones' lengths."""
+    kept: dict[str, object] = {}
+    truncated: dict[str, int] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value, length = limits.bounded(value, limit)
+            if length is not None:
+                truncated[key] = length
+        kept[key] = value
+    if truncated:
+        kept["truncated"] = truncated
+    return json.dumps(kept, ensure_ascii=False)
+
+
 def _raw_values(staged: pd.DataFrame) -> pd.Series:
-    """The staged text of each record as JSON, for the steward to correct."""
+    """The staged text of each record as JSON, for the steward to correct (each value bounded)."""
     raw = staged[list(RAW_FIELDS)].astype(object).where(staged[list(RAW_FIELDS)].notna(), None)
     raw["observed_at"] = staged["observed_at"].map(lambda t: None if pd.isna(t) else t.isoformat())
     records = raw.to_dict(orient="records")
-    return pd.Series([json.dumps({k: v for k, v in r.items() if v is not None}, ensure_ascii=False)
-                      for r in records], index=staged.index, dtype=object)
+    return pd.Series([_bounded_json(r, limits.RAW_VALUE_LIMIT) for r in records], index=staged.index, dtype=object)
+
+
+def _quarantine_record_id(ids: pd.Series) -> pd.Series:
+    """Record ids as the quarantine holds them: one over the column's limit is not kept."""
+    ids = ids.astype(object)
+    limit = limits.FIELD_LIMITS["source_record_id"]
+    return ids.map(lambda v: v if isinstance(v, str) and len(v) <= limit else None)
 
 
 def _conflicting_duplicates(staged: pd.DataFrame) -> pd.Series:
@@ -186,13 +209,17 @@ def build_batch(reads: list[FileRead], today: dt.date) -> IntakeBatch:
         rejected = reasons.notna()
         if rejected.any():
             bad = staged[rejected]
+            detail = pd.Series(pd.NA, index=bad.index, dtype=object)
+            too_long = (reasons[rejected] == Reason.VALUE_TOO_LONG.value).to_numpy()
+            if too_long.any():  # which fields, never their values
+                detail[too_long] = limits.too_long_fields(bad[too_long]).to_numpy()
             quarantine_parts.append(pd.DataFrame({
                 "channel": bad["channel"].astype(object),
-                "source_record_id": bad["source_record_id"].astype(object),
+                "source_record_id": _quarantine_record_id(bad["source_record_id"]),
                 "checksum": bad["checksum"],
                 "record_number": bad["record_number"].astype("Int64"),
                 "reasons": reasons[rejected],
-                "detail": pd.Series(pd.NA, index=bad.index, dtype=object),
+                "detail": detail,
                 "raw_values": _raw_values(bad),
             }))
         accepted = canonical.loc[~rejected].drop(columns=["reject_reason"])
@@ -200,12 +227,12 @@ def build_batch(reads: list[FileRead], today: dt.date) -> IntakeBatch:
     for errors in error_parts:
         quarantine_parts.append(pd.DataFrame({
             "channel": errors["channel"].astype(object),
-            "source_record_id": errors["source_record_id"].astype(object),
+            "source_record_id": _quarantine_record_id(errors["source_record_id"]),
             "checksum": errors["checksum"],
             "record_number": errors["record_number"].astype("Int64"),
             "reasons": errors["reason"].astype(object),
             "detail": pd.Series(pd.NA, index=errors.index, dtype=object),
-            "raw_values": errors["raw"].map(lambda t: json.dumps({"raw": t}, ensure_ascii=False)
+            "raw_values": errors["raw"].map(lambda t: _bounded_json({"raw": t}, limits.RAW_RECORD_LIMIT)
                                             if isinstance(t, str) else None),
         }))
     quarantined = (pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.codes import Flag, Reason
-from pipeline.normalise import _text, address, email, hetu, iban, metering_point, names, phone, product
+from pipeline.normalise import _text, address, email, hetu, iban, limits, metering_point, names, phone, product
 from schemas.canonical import CANONICAL_COLUMNS
 
 __all__ = ["normalise_records", "combine_flags"]
@@ -64,12 +64,23 @@ def normalise_records(staged: pd.DataFrame, today: datetime.date) -> pd.DataFram
     docstring; each value module documents its own rules.
 
     Reject reasons, first that applies: the staged `reject_reason`;
-    `missing_record_id`; `invalid_timestamp` (observed_at is NaT); `no_identity`
+    `value_too_long` (a value over its field's limit, `limits.FIELD_LIMITS`; such
+    values are not normalised); `missing_record_id`; `invalid_timestamp` (observed_at is NaT); `no_identity`
     (no name part and no identity-code text at all). Rows rejected for a missing
     id or time keep that id or time NA, so `CanonicalIntake.validate` holds for
     the accepted rows (`reject_reason` NA) and for frames without such rows.
     """
     index = staged.index
+    # A value over its field's limit is set aside unread (the record is quarantined, see limits).
+    oversized = limits.too_long_by_field(staged)
+    too_long = np.zeros(len(staged), dtype=bool)
+    for mask in oversized.values():
+        too_long |= mask
+    if too_long.any():
+        staged = staged.copy()
+        for name, mask in oversized.items():
+            if mask.any():
+                staged[name] = staged[name].mask(mask)
     record_id = _text.to_series(_text.arrow_collapse_whitespace(_text.to_arrow(staged["source_record_id"])), index)
 
     person = names.normalise_names(staged["first_names"], staged["last_name"], staged["full_name"],
@@ -114,10 +125,10 @@ def normalise_records(staged: pd.DataFrame, today: datetime.date) -> pd.DataFram
     staged_reason = _text.to_series(_text.arrow_collapse_whitespace(_text.to_arrow(staged["reject_reason"])), index)
     no_identity = (person["first_names"].isna() & person["last_name"].isna()).to_numpy() & (code_status == hetu.MISSING)
     reason = np.select(
-        [staged_reason.notna().to_numpy(), record_id.isna().to_numpy(), staged["observed_at"].isna().to_numpy(),
-         no_identity],
-        [staged_reason.to_numpy(dtype=object, na_value=None), Reason.MISSING_RECORD_ID.value,
-         Reason.INVALID_TIMESTAMP.value, Reason.NO_IDENTITY.value],
+        [staged_reason.notna().to_numpy(), too_long, record_id.isna().to_numpy(),
+         staged["observed_at"].isna().to_numpy(), no_identity],
+        [staged_reason.to_numpy(dtype=object, na_value=None), Reason.VALUE_TOO_LONG.value,
+         Reason.MISSING_RECORD_ID.value, Reason.INVALID_TIMESTAMP.value, Reason.NO_IDENTITY.value],
         default=None)
 
     out = pd.DataFrame({
