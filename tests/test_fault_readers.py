@@ -58,7 +58,8 @@ def copy_to(tmp_path: Path, source: Path, data: bytes | None = None) -> Path:
 
 
 def landed(path: Path) -> LandedFile:
-    return LandedFile(path.parent.name, path, file_checksum(path), path.stat().st_size)
+    channel = path.name.rsplit("_", 1)[0]  # web_20261124.jsonl, in_person_20261124.xlsx
+    return LandedFile(channel, path, file_checksum(path), path.stat().st_size)
 
 
 def ids(result) -> list[str]:
@@ -234,7 +235,7 @@ def test_a_header_only_csv_is_an_empty_file(tmp_path, channel):
 
 def test_a_header_only_workbook_is_an_empty_file(tmp_path):
     path = tmp_path / "in_person_20261124.xlsx"
-    path.write_bytes(formats.xlsx_file([list(in_person.HEADER)]))
+    path.write_bytes(formats.xlsx_file([]))
     result = read_landed(landed(path))
     assert result.reason is Reason.FILE_EMPTY
     assert path.name in result.detail
