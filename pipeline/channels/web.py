@@ -397,14 +397,15 @@ def read(path: Path, *, fast_path: bool = True) -> ChannelRead:
     refusals = _Refusals()
     offset = 0
     for chunk, first_line in _chunks(data, CHUNK_BYTES):
+        chunk_offset, offset = offset, offset + len(chunk)
         try:
             chunk.decode("utf-8")  # the check only: the gatherers decode what they read slowly
         except UnicodeDecodeError as error:
             if first_bad_byte is None:
-                first_bad_byte = offset + error.start
+                first_bad_byte = chunk_offset + error.start
             chunk = _set_aside_undecodable(chunk, first_line, undecodable)
-        offset += len(chunk)
-        parts.extend(_gather(chunk, first_line, fast_path, refusals))
+        if chunk:  # a stretch that was one undecodable line is now empty
+            parts.extend(_gather(chunk, first_line, fast_path, refusals))
 
     records = _stage(parts)
     error_rows = [error for part in parts for error in part.errors]
