@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -206,32 +207,12 @@ def read_delimited(file_name: str, data: bytes, *, delimiter: str, expected: Seq
     header = _header_names(file_name, first_line, delimiter)
     check_header(file_name, header, expected)
 
-    bad_rows: list[tuple[int, str]] = []
-
-    def set_aside(row: pacsv.InvalidRow) -> str:
-        bad_rows.append((row.number, row.text))
-        return "skip"
-
     keep = [name for name in header if name not in drop]
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            # single-threaded: only then does pyarrow know each bad row's number
-            read_options=pacsv.ReadOptions(use_threads=False, skip_rows=1, column_names=header,
-                                           block_size=1 << 22),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
-                                             newlines_in_values=True, ignore_empty_lines=True,
-                                             invalid_row_handler=set_aside),
-            convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in keep},
-                                                 include_columns=keep, strings_can_be_null=False,
-                                                 quoted_strings_can_be_null=False),
-        )
-    except (pa.ArrowInvalid, pa.ArrowException):
-        table = None
+    table, bad_rows = _arrow_read(data, delimiter=delimiter, header=header, keep=keep)
     if table is None or table.num_rows + len(bad_rows) != _non_empty_lines(data) - 1:
         # Some row spans lines: a quoted value with a line break, or a quote never closed
         # that ran into the records after it. Only record by record can the two be told apart.
-        rows = resynchronised_rows(data.decode("utf-8"), delimiter=delimiter, header=header, keep=keep)
+        rows = resynchronised_rows(data, delimiter=delimiter, header=header, keep=keep)
     else:
         # pyarrow numbers rows from the header (row 1), not counting empty lines; a line of
         # spaces is a row with one field, set aside like any bad row but not a record.
@@ -263,27 +244,31 @@ def _non_empty_lines(data: bytes) -> int:
     return int(np.count_nonzero(np.diff(np.concatenate(([-1], ends))) > 1))
 
 
-class _Lines:
-    """The lines of a text from one index on, for `csv.reader`, counting what it has taken.
+def _arrow_read(data: bytes, *, delimiter: str, header: Sequence[str],
+                keep: Sequence[str]) -> tuple[pa.Table | None, list[tuple[int, str]]]:
+    """pyarrow's reading of the rows under the header, and the rows it set aside (None: refused)."""
+    bad_rows: list[tuple[int, str]] = []
 
-    A record may take at most MAX_RECORD_LINES lines: then the lines run out, so an
-    unclosed quote costs a bounded amount of reading, not the rest of the file.
-    """
+    def set_aside(row: pacsv.InvalidRow) -> str:
+        bad_rows.append((row.number, row.text))
+        return "skip"
 
-    def __init__(self, lines: list[str], start: int):
-        self.lines = lines
-        self.position = start
-        self.limit = start + MAX_RECORD_LINES
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        if self.position >= len(self.lines) or self.position >= self.limit:
-            raise StopIteration
-        line = self.lines[self.position]
-        self.position += 1
-        return line + "\n"
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            # single-threaded: only then does pyarrow know each bad row's number
+            read_options=pacsv.ReadOptions(use_threads=False, skip_rows=1, column_names=list(header),
+                                           block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
+                                             newlines_in_values=True, ignore_empty_lines=True,
+                                             invalid_row_handler=set_aside),
+            convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in keep},
+                                                 include_columns=list(keep), strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):  # its message quotes row text: not passed on
+        return None, bad_rows
+    return table, bad_rows
 
 
 def _swallows_a_record(lines: list[str], start: int, taken: int, delimiter: str, width: int) -> bool:
@@ -303,59 +288,107 @@ def _swallows_a_record(lines: list[str], start: int, taken: int, delimiter: str,
     return False
 
 
-def resynchronised_rows(text: str, *, delimiter: str, header: Sequence[str], keep: Sequence[str]) -> DelimitedRows:
-    """Read CSV text record by record, setting aside a broken record's first line only.
+@dataclass
+class _Scan:
+    """Where the records of a CSV text are, read record by record (0-based line indexes)."""
 
-    A record is good when it ends (every quote it opens is closed within
-    MAX_RECORD_LINES lines) with exactly one field per header column. A bad record
-    on one line is set aside whole, as pyarrow does. A bad record over several lines
-    (an unclosed quote that ran into the lines after it) sets aside only its first
-    line, and reading starts again at the next line: the records after it load.
-    Each record is numbered by its first line (the header is line 1).
+    starts: list[int]        # first line of each good record
+    broken: list[int]        # first line of each record broken over several lines (or never ended)
+    short_or_long: list[int]  # one-line rows with a wrong field count
+    fields: list[list[str]] | None  # each good record's fields, when asked for
+
+
+def _scan(lines: list[str], *, delimiter: str, width: int, keep_fields: bool) -> _Scan:
+    """Find every record with the csv module, resynchronising after a broken one.
+
+    A record is good when it ends (a strict reader: every quote closed, nothing
+    after a closing quote) within MAX_RECORD_LINES lines with exactly `width`
+    fields, and does not swallow a whole record (`_swallows_a_record`). A bad
+    record on one line is set aside whole; a bad record over several lines sets
+    aside only its first line, and reading starts again at the next line. The
+    csv module reads the lines in C; Python only looks at each record's shape.
     """
-    lines = text.split("\n")
-    width = len(header)
-    wanted = [header.index(name) for name in keep]
-    values: list[list[str]] = []
-    numbers: list[int] = []
-    bad_rows: list[tuple[int, str]] = []
+    scan = _Scan([], [], [], [] if keep_fields else None)
+    total = len(lines)
+
+    def place(start: int, fields: list[str] | None, taken: int) -> int:
+        """File one record read from line `start`; the line to read next."""
+        if fields is not None and len(fields) == width and (
+                taken == 1 or (taken <= MAX_RECORD_LINES
+                               and not _swallows_a_record(lines, start, taken, delimiter, width))):
+            scan.starts.append(start)
+            if scan.fields is not None:
+                scan.fields.append(fields)
+            return start + taken
+        if fields is not None and taken <= 1:
+            if any(field.strip() for field in fields):  # not a blank line, nor a line of spaces
+                scan.short_or_long.append(start)
+            return start + 1
+        scan.broken.append(start)
+        return start + 1
+
     position = 1
-    feed: _Lines | None = None
-    while position < len(lines):
-        if feed is None or feed.position != position:  # (re)start reading at this line
-            feed = _Lines(lines, position)
-            reader = csv.reader(feed, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
-        start = position
-        feed.limit = start + MAX_RECORD_LINES
+    while position < total:
+        reader = csv.reader(itertools.islice(lines, position, None), delimiter=delimiter, quotechar='"',
+                            doublequote=True, strict=True)
+        base, done = position, 0
         try:
-            fields: list[str] | None = next(reader)
-            taken = feed.position - start
-        except StopIteration:
-            break
-        except csv.Error:
-            if feed.position >= min(feed.limit, len(lines)):  # the lines ran out inside a quote
-                fields, taken = None, feed.position - start
-            else:  # a closed quote with text after it (`"a"b`): read that record leniently
-                lenient = _Lines(lines, start)
-                fields = next(csv.reader(lenient, delimiter=delimiter, quotechar='"', doublequote=True), None)
-                taken = lenient.position - start
-            feed = None  # a reader that raised cannot go on
-        if fields is not None and len(fields) == width and not _swallows_a_record(lines, start, taken, delimiter, width):
-            values.append([fields[i] for i in wanted])
-            numbers.append(start + 1)
-            position = start + taken
-        elif fields is not None and taken <= 1:  # one line: blank, or a row with a wrong field count
-            if any(field.strip() for field in fields):
-                bad_rows.append((start + 1, lines[start]))
-            position = start + 1
-        else:  # broken over several lines, or never ended: its first line is the broken one
-            bad_rows.append((start + 1, lines[start]))
-            position = start + 1
-    columns = list(zip(*values)) if values else [()] * len(keep)
+            for fields in reader:
+                start, taken, done = base + done, reader.line_num - done, reader.line_num
+                following = place(start, fields, taken)
+                if following != start + taken:  # a broken record: read again from its next line
+                    position = following
+                    break
+            else:
+                position = total
+        except csv.Error:  # the csv module's message may quote the row: not passed on
+            start = base + done
+            if base + reader.line_num >= total:  # the lines ran out inside a quote
+                position = place(start, None, total - start)
+                continue
+            # A closed quote with text after it (`"a"b`): read that one record leniently.
+            lenient = csv.reader(itertools.islice(lines, start, None), delimiter=delimiter, quotechar='"',
+                                 doublequote=True)
+            try:
+                fields = next(lenient, None)
+            except csv.Error:  # a field over the csv module's size limit, say
+                fields = None
+            position = place(start, fields, max(lenient.line_num, 1))
+    return scan
+
+
+def resynchronised_rows(data: bytes, *, delimiter: str, header: Sequence[str], keep: Sequence[str]) -> DelimitedRows:
+    """The rows of LF-ended UTF-8 CSV bytes, a broken record setting aside its first line only.
+
+    `_scan` finds the records and the broken lines; the broken lines are then made
+    blank and pyarrow reads the file again, which now gives the scan's records.
+    Each record is numbered by its first line (the header is line 1). Should
+    pyarrow still disagree with the scan, the scan's own fields are used.
+    """
+    lines = io.StringIO(data.decode("utf-8")).readlines()  # split at "\n" only, each keeping it
+    scan = _scan(lines, delimiter=delimiter, width=len(header), keep_fields=False)
+    table = None
+    if scan.broken:
+        pieces = data.split(b"\n")
+        for index in scan.broken:
+            pieces[index] = b""
+        table, arrow_bad = _arrow_read(b"\n".join(pieces), delimiter=delimiter, header=header, keep=keep)
+    else:
+        table, arrow_bad = _arrow_read(data, delimiter=delimiter, header=header, keep=keep)
+    agrees = (table is not None and table.num_rows == len(scan.starts)
+              and sum(1 for _, text in arrow_bad if text.strip()) == len(scan.short_or_long))
+    if agrees:
+        columns = {name: table.column(name) for name in keep}
+    else:
+        scan = _scan(lines, delimiter=delimiter, width=len(header), keep_fields=True)
+        wanted = [list(header).index(name) for name in keep]
+        by_column = list(zip(*scan.fields)) if scan.fields else [()] * len(header)
+        columns = {name: pa.chunked_array([pa.array(by_column[i], pa.string())], type=pa.string())
+                   for name, i in zip(keep, wanted)}
+    bad_rows = [(index + 1, lines[index].rstrip("\n")) for index in sorted(scan.broken + scan.short_or_long)]
     return DelimitedRows(
-        columns={name: pa.chunked_array([pa.array(column, pa.string())], type=pa.string())
-                 for name, column in zip(keep, columns)},
-        record_numbers=np.array(numbers, dtype="int64"),
+        columns=columns,
+        record_numbers=np.array(scan.starts, dtype="int64") + 1,
         bad_rows=bad_rows,
         header=list(header),
     )
