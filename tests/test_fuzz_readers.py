@@ -28,7 +28,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.channels import READERS, UnreadableFile
 from pipeline.channels.base import ChannelRead
 from pipeline.intake import LandedFile, build_batch, read_landed
 from pipeline.normalise.limits import RAW_RECORD_LIMIT
@@ -64,26 +63,31 @@ def sample(channel: str) -> bytes:
     return _SAMPLES[channel]
 
 
+_FOLDER = tempfile.TemporaryDirectory(prefix="fuzz_readers_")
+
+
 def read_file(channel: str, data: bytes):
-    """The reader's contract for one file's bytes; returns `read_landed`'s FileRead."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"{channel}_20261124.{SUFFIX[channel]}"
-        path.write_bytes(data)
-        try:
-            result = READERS[channel](path)
-        except UnreadableFile as unreadable:
-            assert path.name in unreadable.detail
-        else:
-            assert isinstance(result, ChannelRead)
-            assert result.count == len(result.records) + len(result.errors)
-            for frame in (result.records, result.errors):
-                for column in frame.columns:
-                    if str(frame[column].dtype).startswith("string"):
-                        assert not frame[column].dropna().str.contains("\x00", regex=False).any(), column
-        read = read_landed(LandedFile(channel, path, "0" * 64, len(data)))  # never raises
-        if read.result is None:
-            assert read.reason is not None and path.name in read.detail
+    """The reader's contract for one file's bytes, through `read_landed`; returns its FileRead.
+
+    `read_landed` turns an `UnreadableFile` into the file's reason, and any other
+    exception into `file_unreadable` with "<ExceptionType> while reading": the
+    second is the reader breaking its contract, so it fails here.
+    """
+    path = Path(_FOLDER.name) / f"{channel}_20261124.{SUFFIX[channel]}"
+    path.write_bytes(data)
+    read = read_landed(LandedFile(channel, path, "0" * 64, len(data)))  # never raises
+    if read.result is None:
+        assert read.reason is not None and read.detail.startswith(path.name)
+        assert not read.detail.endswith(" while reading"), read.detail  # an exception not foreseen
         return read
+    result = read.result
+    assert isinstance(result, ChannelRead)
+    assert result.count == len(result.records) + len(result.errors) == read.records_read
+    for frame in (result.records, result.errors):
+        for column in frame.columns:
+            if str(frame[column].dtype).startswith("string"):
+                assert not frame[column].dropna().str.contains("\x00", regex=False).any(), column
+    return read
 
 
 def check_batch(read) -> None:
