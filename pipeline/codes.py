@@ -99,7 +99,7 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
                               "a quote never closed, broken MIME); the file's other records load."),
     Reason.MISSING_RECORD_ID: "The record has no id, so it cannot be held exactly once.",
     Reason.DUPLICATE_RECORD_ID_IN_FILE: "The same record id appears again later in the same file.",
-    Reason.VALUE_TOO_LONG: ("A value is longer than its field's limit (docs/data_dictionary.md); the detail names the "
+    Reason.VALUE_TOO_LONG: ("A value is longer than its field's limit (docs/damaged_input.md); the detail names the "
                             "field, and only the first 1,000 characters of each raw value are kept."),
     Reason.DUPLICATE_KEY: "A JSON object gives the same key twice with different values; which one holds is unknown.",
     Reason.INVALID_TIMESTAMP: "The record's time is missing or cannot be read.",

@@ -64,9 +64,10 @@ def normalise_records(staged: pd.DataFrame, today: datetime.date) -> pd.DataFram
     docstring; each value module documents its own rules.
 
     Reject reasons, first that applies: the staged `reject_reason`;
-    `value_too_long` (a value over its field's limit, `limits.FIELD_LIMITS`; such
-    values are not normalised); `missing_record_id`; `invalid_timestamp` (observed_at is NaT); `no_identity`
-    (no name part and no identity-code text at all). Rows rejected for a missing
+    `value_too_long` (a value over its field's limit, `limits.FIELD_LIMITS`;
+    such values are not normalised); `missing_record_id`; `invalid_timestamp`
+    (observed_at is NaT); `no_identity` (no name part and no identity-code text
+    at all). Rows rejected for a missing
     id or time keep that id or time NA, so `CanonicalIntake.validate` holds for
     the accepted rows (`reject_reason` NA) and for frames without such rows.
     """

@@ -3,9 +3,9 @@
 A value longer than its field's limit is no name, address or code a person
 typed: the record goes to quarantine as `value_too_long` (the detail names the
 fields), and only the first `RAW_VALUE_LIMIT` characters of each raw value are
-kept for the steward. The limits are generous for real values (docs/data_dictionary.md,
-"Length limits") and keep a 5 MB "name" out of the register, the marketing
-extract and the quarantine alike.
+kept for the steward. The limits are generous for real values (docs/damaged_input.md)
+and keep a 5 MB "name" out of the register, the marketing extract and the
+quarantine alike.
 
 >>> import pandas as pd
 >>> staged = pd.DataFrame({"full_name": pd.Series(["Aino Testinen", "x" * 251, None], dtype="string")})
