@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.channels import READERS
-from pipeline.channels.base import ChannelRead, UnreadableFile, is_rust_panic
+from pipeline.channels.base import ChannelRead, UnreadableFile, is_rust_panic, without_controls
 from pipeline.codes import Reason
 from pipeline.normalise import limits, normalise_records
 from pipeline.register.load import IntakeBatch
@@ -107,7 +107,8 @@ def read_landed(landed: LandedFile) -> FileRead:
     try:
         return FileRead(landed, result=reader(landed.path))
     except UnreadableFile as unreadable:
-        return FileRead(landed, reason=unreadable.reason, detail=unreadable.detail)
+        # A masked header cell in the detail keeps its first and last character: no control character.
+        return FileRead(landed, reason=unreadable.reason, detail=without_controls(unreadable.detail))
     except Exception as error:
         # A reader bug or an unforeseen format fault must not stop the other files.
         # The exception's text may quote file content, so only its type is kept.

@@ -446,3 +446,11 @@ def test_reading_record_by_record_gives_what_pyarrow_gives_on_a_clean_file(zone,
     monkeypatch.setattr(phone, "_arrow_read", refusing_second_reading)
     fallback = module.read(source)
     pd.testing.assert_frame_equal(fallback.records, fast.records)
+
+
+def test_a_control_character_in_a_header_never_reaches_the_files_detail(tmp_path):
+    path = tmp_path / "phone_20261124.csv"
+    path.write_bytes((";".join(phone.HEADER) + ";\x00Lisä\x00\r\n").encode("cp1252") + formats.phone_file([])[:0])
+    result = read_landed(landed(path))
+    assert result.reason is Reason.FILE_UNKNOWN_COLUMN
+    assert "(column 15)" in result.detail and "\x00" not in result.detail
