@@ -454,3 +454,15 @@ def test_a_control_character_in_a_header_never_reaches_the_files_detail(tmp_path
     result = read_landed(landed(path))
     assert result.reason is Reason.FILE_UNKNOWN_COLUMN
     assert "(column 15)" in result.detail and "\x00" not in result.detail
+
+
+def test_a_charset_name_with_a_nul_is_an_unknown_charset_not_a_crash(tmp_path):
+    """Found by the fuzzer: `bytes.decode("utf\\x00-8")` raises ValueError, not LookupError."""
+    path = tmp_path / "email_20261124.mbox"
+    path.write_bytes(b"From x@example.invalid Mon Nov 24 10:00:00 2026\n"
+                     b"Message-ID: <1@example.invalid>\nDate: Tue, 24 Nov 2026 18:03:11 +0200\n"
+                     b"From: Aino Testinen <aino@example.invalid>\n"
+                     b"Content-Type: text/plain; charset=utf\x00-8\n\nNimi: Aino Testinen \xc3\xa4\n")
+    result = read_landed(landed(path))
+    assert result.reason is None
+    assert result.result.records["full_name"].tolist() == ["Aino Testinen ä"]

@@ -415,7 +415,7 @@ def _decode(data: bytes, charset: str) -> str:
     for candidate in candidates:
         try:
             return data.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # unknown or not a text codec; a NUL in the name; undecodable
             continue
     return data.decode("latin-1")
 
