@@ -2,7 +2,7 @@
 extract's folder, matching thresholds and the retention period.
 
 All are configured from the environment (`REGISTER_DATABASE_URL`,
-`REGISTER_LANDING_DIR`, `REGISTER_EXTRACT_DIR`,
+`REGISTER_LANDING_DIR`, `REGISTER_LANDING_SETTLE_SECONDS`, `REGISTER_EXTRACT_DIR`,
 `REGISTER_QUARANTINE_RETENTION_DAYS`, `REGISTER_EXTRACT_RETENTION_DAYS`); credentials live only in the URL in the
 environment, never in code or in `dagster.yaml`.
 """
@@ -18,7 +18,7 @@ from dagster import ConfigurableResource, EnvVar, RetryRequested
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
-from pipeline.intake import LandedFile, discover
+from pipeline.intake import DEFAULT_SETTLE_SECONDS, LandedFile, LandingSurvey, survey_landing
 from pipeline.register.database import DEFAULT_DATABASE_URL, make_engine, migrate
 from pipeline.register.resolve import MatchSettings
 from pipeline.register.retention import DEFAULT_EXTRACT_DAYS, DEFAULT_QUARANTINE_DAYS
@@ -77,12 +77,21 @@ class RegisterDatabase(ConfigurableResource):
 
 
 class LandingZone(ConfigurableResource):
-    """The folder the channels drop their exports into: `<path>/<channel>/<file>`."""
+    """The folder the channels drop their exports into: `<path>/<channel>/<file>`.
+
+    A file is ready to read when its `<file>.ready` marker is beside it, or, from a
+    system that writes none, once it has not changed for `settle_seconds`
+    (`pipeline.intake.survey_landing`; docs/operations.md, "The landing zone").
+    """
 
     path: str
+    settle_seconds: int = DEFAULT_SETTLE_SECONDS
+
+    def survey(self) -> LandingSurvey:
+        return survey_landing(Path(self.path), settle_seconds=self.settle_seconds)
 
     def files(self, channel: str) -> list[LandedFile]:
-        return discover(Path(self.path), channels=[channel])
+        return survey_landing(Path(self.path), channels=[channel], settle_seconds=self.settle_seconds).files
 
 
 class MatchingConfig(ConfigurableResource):
@@ -135,9 +144,12 @@ def register_database_from_env() -> RegisterDatabase:
 
 
 def landing_zone_from_env() -> LandingZone:
+    settings = {}
+    if os.environ.get("REGISTER_LANDING_SETTLE_SECONDS"):
+        settings["settle_seconds"] = EnvVar.int("REGISTER_LANDING_SETTLE_SECONDS")
     if os.environ.get("REGISTER_LANDING_DIR"):
-        return LandingZone(path=EnvVar("REGISTER_LANDING_DIR"))
-    return LandingZone(path=str(DEFAULT_LANDING_DIR))
+        return LandingZone(path=EnvVar("REGISTER_LANDING_DIR"), **settings)
+    return LandingZone(path=str(DEFAULT_LANDING_DIR), **settings)
 
 
 def extract_directory_from_env() -> ExtractDirectory:
