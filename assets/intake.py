@@ -1,4 +1,4 @@
-"""The intake assets: raw intake per channel -> canonical intake -> quarantine -> register.
+"""The intake assets: landed files -> raw intake per channel -> canonical intake -> quarantine -> register.
 
 Thin over `pipeline.intake` and `pipeline.register`. Frames move between these
 assets in the run's memory (see `pipeline.io.RunMemoryIOManager`), never pickled
@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pandas as pd
 
-from pipeline.intake import FileRead, build_batch, channel_counts, new_files, read_landed
-from pipeline.register.files import known_checksums
+from pipeline.intake import FileRead, LandingSurvey, LandingZoneMissing, build_batch, channel_counts, new_files, \
+    read_landed
+from pipeline.register.files import known_files
 from pipeline.register.load import IntakeBatch, LoadSummary, load_intake
 from pipeline.register.resolve import resolve_identities
 from pipeline.resources import LandingZone, MatchingConfig, RegisterDatabase
@@ -28,21 +29,85 @@ HELSINKI = ZoneInfo("Europe/Helsinki")
 OWNERS = ["team:data-engineering"]
 
 
+# Warnings the operator sees on `landed_files` (docs/operations.md says what to do for each).
+# WARN, not blocking: one misplaced file must not stop the other channels' night.
+LANDING_CHECKS = {
+    "landing_zone_holds_files": "At least one export (ready or still being written) is in a channel folder: "
+                                "an empty landing zone is a wrong directory or a night without exports.",
+    "landing_zone_names_as_agreed": "Every entry at the top is one of the channel folders web, phone, mail, "
+                                    "email, in_person, and every file in them is named <channel>_YYYYMMDD[_n].<ext> "
+                                    "(INTAKE.md); anything else is left unread.",
+    "landing_zone_has_no_links": "No symbolic link in the landing zone (files, markers, channel folders): "
+                                 "links are refused, never followed.",
+}
+
+
+@dg.asset(
+    group_name="intake",
+    kinds={"python"},
+    owners=OWNERS,
+    description="The landing zone as this run found it: the files ready to read (a `.ready` marker, "
+                "or unchanged for the settle time), files still waiting, symbolic links refused, and "
+                "names out of place. A missing landing directory fails the run.",
+    check_specs=[dg.AssetCheckSpec(name, asset="landed_files", description=text, blocking=False)
+                 for name, text in LANDING_CHECKS.items()],
+)
+def landed_files(context: dg.AssetExecutionContext, landing_zone: LandingZone):
+    try:
+        survey = landing_zone.survey()
+    except LandingZoneMissing as missing:
+        # A wrong REGISTER_LANDING_DIR must not pass for a quiet night: nothing downstream runs,
+        # so no extract is published from it.
+        raise dg.Failure(description=str(missing), allow_retries=False) from None
+    # File names only, never content: the operator sees what waits and what is refused.
+    for name in survey.waiting:
+        context.log.info(f"landing zone: {name} is still being written (no .ready marker and changed within "
+                         f"{landing_zone.settle_seconds} s): left for a later run")
+    for name in survey.refused_links:
+        context.log.warning(f"landing zone: {name} is a symbolic link: refused, not followed")
+    for name in survey.unknown_entries:
+        context.log.warning(f"landing zone: {name} is not a channel folder: nothing in it is read")
+    for name in survey.unexpected_names:
+        context.log.warning(f"landing zone: {name} does not match its channel's file name: not read")
+    metadata: dict[str, object] = dict(survey.metadata())
+    for key in ("waiting", "refused_links", "unknown_entries", "unexpected_names"):
+        metadata[f"{key}_names"] = dg.MetadataValue.json(getattr(survey, key)[:50])
+    yield dg.Output(survey, metadata=metadata)
+    if not survey.holds_files:
+        context.log.warning("landing zone: no export in any channel folder")
+    out_of_place = survey.unknown_entries + survey.unexpected_names
+    for name, passed, found in (
+        ("landing_zone_holds_files", survey.holds_files, {"files": len(survey.files) + len(survey.waiting)}),
+        ("landing_zone_names_as_agreed", not out_of_place,
+         {"unknown_entries": len(survey.unknown_entries), "unexpected_names": len(survey.unexpected_names),
+          "names": dg.MetadataValue.json(out_of_place[:50])}),
+        ("landing_zone_has_no_links", not survey.refused_links,
+         {"links_refused": len(survey.refused_links), "names": dg.MetadataValue.json(survey.refused_links[:50])}),
+    ):
+        yield dg.AssetCheckResult(check_name=name, passed=passed, severity=dg.AssetCheckSeverity.WARN,
+                                  metadata=found)
+
+
 def _raw_intake_asset(channel: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"raw_{channel}",
         group_name="intake",
         kinds={"python", "pandas"},
         owners=OWNERS,
-        description=f"New `{channel}` exports in the landing zone (by checksum), read into records.",
+        description=f"New `{channel}` exports ready in the landing zone (by channel and checksum), read into records.",
     )
-    def raw_intake(context: dg.AssetExecutionContext, landing_zone: LandingZone,
+    def raw_intake(context: dg.AssetExecutionContext, landed_files: LandingSurvey,
                    register_db: RegisterDatabase) -> dg.Output[list[FileRead]]:
-        landed = landing_zone.files(channel)
+        landed = landed_files.files_of(channel)
         with register_db.retrying(context):
-            held = known_checksums(register_db.ready_engine())
+            held = known_files(register_db.ready_engine())
         fresh = new_files(landed, held)
-        reads = [read_landed(f) for f in fresh]
+        # A file replaced or changed since the survey summed it waits for the next run.
+        changed = [f for f in fresh if not f.unchanged()]
+        for f in changed:
+            context.log.warning(f"{channel}: {f.file_name} changed since the landing zone was surveyed: "
+                                "left for a later run")
+        reads = [read_landed(f) for f in fresh if f not in changed]
         counts = channel_counts(reads)
         for r in reads:
             if r.reason is not None:
@@ -52,7 +117,8 @@ def _raw_intake_asset(channel: str) -> dg.AssetsDefinition:
             reads,
             metadata={
                 "files_landed": len(landed),
-                "files_new": len(fresh),
+                "files_waiting": len(landed_files.waiting_in(channel)) + len(changed),
+                "files_new": len(reads),
                 "files_unreadable": counts.unreadable_files,
                 "records_read": counts.records_read,
                 "records_unreadable": counts.read_errors,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.checks import register_checks
-from assets.intake import canonical_intake, intake_quarantine, raw_intake_assets, register
+from assets.intake import canonical_intake, intake_quarantine, landed_files, raw_intake_assets, register
 from assets.marketing import marketing_assets, marketing_checks
 from pipeline.io import RunMemoryIOManager
 from pipeline.jobs import daily_register_retention, nightly_register_load, register_load, register_retention
@@ -24,7 +24,7 @@ from pipeline.resources import (
 from pipeline.sensors import landing_zone_sensor
 
 defs = dg.Definitions(
-    assets=[*raw_intake_assets, canonical_intake, intake_quarantine, register, *marketing_assets],
+    assets=[landed_files, *raw_intake_assets, canonical_intake, intake_quarantine, register, *marketing_assets],
     asset_checks=[*register_checks, *marketing_checks],
     jobs=[register_load, register_retention],
     schedules=[nightly_register_load, daily_register_retention],

@@ -3,7 +3,10 @@
 Pure functions over files and data frames; the Dagster assets in `assets/` wrap
 them. Nothing here logs or raises a personal value.
 
-    discover(landing)       -> LandedFile per file in <landing>/<channel>/
+    survey_landing(landing) -> LandingSurvey: files ready to read in <landing>/<channel>/,
+                               files still waiting, links refused, names out of place
+    discover(landing)       -> the ready LandedFiles only
+    new_files(files, known) -> those whose (channel, checksum) the register does not hold
     read_landed(file)       -> FileRead: the channel reader's result or the file's reason
     build_batch(reads, ...) -> IntakeBatch: accepted canonical records, quarantine rows, files
 """
@@ -13,8 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import re
+import stat
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -36,18 +43,53 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
 )
 
 
+# The landing protocol (INTAKE.md; docs/operations.md "The landing zone").
+READY_SUFFIX = ".ready"          # `<file>.ready` beside a file: its export has finished
+DEFAULT_SETTLE_SECONDS = 60      # without a marker: ready once unchanged this long
+FILE_EXTENSIONS: dict[str, str] = {"web": "jsonl", "phone": "csv", "mail": "csv", "email": "mbox",
+                                   "in_person": "xlsx"}
+# `<channel>_YYYYMMDD.<ext>`, and `<channel>_YYYYMMDD_<n>.<ext>` for a further export of the day.
+FILE_NAME_PATTERNS: dict[str, re.Pattern[str]] = {
+    channel: re.compile(rf"{re.escape(channel)}_[0-9]{{8}}(?:_[0-9]+)?\.{extension}")
+    for channel, extension in FILE_EXTENSIONS.items()
+}
+
+
+class LandingZoneMissing(FileNotFoundError):
+    """The landing directory does not exist, is not a directory, or holds none of the
+    channel folders: a wrong `REGISTER_LANDING_DIR`, not a quiet night."""
+
+
 @dataclass(frozen=True)
 class LandedFile:
-    """One file in the landing zone, identified by its content."""
+    """One file in the landing zone, identified by its content within its channel."""
 
     channel: str
     path: Path
     checksum: str  # sha256 of the bytes
     size_bytes: int
+    # What lstat said when the checksum was taken: a reader may check the file is still that one.
+    device: int = 0
+    inode: int = 0
+    modified_ns: int = 0
 
     @property
     def file_name(self) -> str:
         return self.path.name
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(channel, checksum): the same bytes in two channels are two files."""
+        return (self.channel, self.checksum)
+
+    def unchanged(self) -> bool:
+        """Is the path still this regular file (no link swapped in), unchanged since it was summed?"""
+        try:
+            now = os.lstat(self.path)
+        except OSError:
+            return False
+        return (stat.S_ISREG(now.st_mode) and (now.st_dev, now.st_ino) == (self.device, self.inode)
+                and now.st_size == self.size_bytes and now.st_mtime_ns == self.modified_ns)
 
 
 @dataclass
@@ -64,39 +106,198 @@ class FileRead:
         return self.result.count if self.result is not None else 0
 
 
+@dataclass
+class LandingSurvey:
+    """What one look at the landing zone found. Names are `<channel>/<file>` (or the entry's
+    name at the top), never content.
+
+    files: ready files, checksummed, in channel then name order.
+    waiting: files still being written (no marker and changed within the settle time,
+        or changed while being read): left for a later run.
+    refused_links: symbolic links (files, markers or channel folders): never followed.
+    unknown_entries: anything at the top that is not one of the five channel folders
+        (`Web`, `inperson`, a stray file): nothing in it is read.
+    unexpected_names: entries in a channel folder that are not `<channel>_YYYYMMDD[_n].<ext>`
+        regular files (or their markers): left where they are, not read.
+    channel_folders: the channel folders present.
+    """
+
+    files: list[LandedFile] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    refused_links: list[str] = field(default_factory=list)
+    unknown_entries: list[str] = field(default_factory=list)
+    unexpected_names: list[str] = field(default_factory=list)
+    channel_folders: list[str] = field(default_factory=list)
+
+    def files_of(self, channel: str) -> list[LandedFile]:
+        return [f for f in self.files if f.channel == channel]
+
+    def waiting_in(self, channel: str) -> list[str]:
+        return [name for name in self.waiting if name.startswith(f"{channel}/")]
+
+    @property
+    def holds_files(self) -> bool:
+        """Any data file at all (ready or waiting) in a channel folder."""
+        return bool(self.files or self.waiting)
+
+    def metadata(self) -> dict[str, object]:
+        """Counts per channel, and the names of what needs the operator (names only)."""
+        out: dict[str, object] = {
+            "files_ready": len(self.files), "files_waiting": len(self.waiting),
+            "links_refused": len(self.refused_links), "unknown_entries": len(self.unknown_entries),
+            "unexpected_names": len(self.unexpected_names),
+        }
+        for channel in CHANNELS:
+            out[f"{channel}.files_ready"] = len(self.files_of(channel))
+            out[f"{channel}.files_waiting"] = len(self.waiting_in(channel))
+        return out
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """A correctly named regular file of a channel folder, as listed (not yet read)."""
+
+    channel: str
+    path: Path
+    status: os.stat_result  # lstat
+    marker: os.stat_result | None  # its `.ready` marker's lstat, if there is one
+    ready: bool
+
+
 def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    """sha256 of the file's bytes; a symbolic link is refused (OSError), not followed."""
+    return _summed(path)[0]
+
+
+def _summed(path: Path) -> tuple[str, os.stat_result, os.stat_result]:
+    """(checksum, status when opened, status when read to the end), by descriptor, without
+    following a link (O_NOFOLLOW) and without blocking on a FIFO (O_NONBLOCK)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    descriptor = os.open(path, flags)
+    with os.fdopen(descriptor, "rb") as handle:
+        before = os.fstat(handle.fileno())
+        if not stat.S_ISREG(before.st_mode):
+            raise OSError(f"{path.name}: not a regular file")
+        digest = hashlib.sha256()
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+        after = os.fstat(handle.fileno())
+    return digest.hexdigest(), before, after
 
 
-def discover(landing_dir: Path, channels: Iterable[str] = CHANNELS) -> list[LandedFile]:
-    """Every landed file under `<landing>/<channel>/`, in name order.
-
-    Hidden files (a leading dot) are uploads still in progress and are left for
-    a later run. Any other file in a channel's folder is landed: the channel's
-    reader decides whether it can be read.
-    """
-    found: list[LandedFile] = []
-    for channel in channels:
-        folder = Path(landing_dir) / channel
-        if not folder.is_dir():
+def list_landing(landing_dir: Path, channels: Iterable[str], settle_seconds: float, now: float,
+                 survey: LandingSurvey) -> list[ListedFile]:
+    """Sort every entry of the landing zone into `survey` (waiting, links, names out of
+    place) and return the correctly named files, ready or not, without reading them."""
+    landing = Path(landing_dir)
+    # The configured directory itself may be a link (a mount); nothing inside it may be.
+    if not landing.is_dir():
+        raise LandingZoneMissing(f"landing directory {landing} does not exist or is not a directory")
+    wanted = set(channels)
+    folders: dict[str, Path] = {}
+    with os.scandir(landing) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_symlink():
+                survey.refused_links.append(entry.name)
+            elif entry.name in CHANNELS and entry.is_dir(follow_symlinks=False):
+                survey.channel_folders.append(entry.name)
+                if entry.name in wanted:
+                    folders[entry.name] = Path(entry.path)
+            else:
+                survey.unknown_entries.append(entry.name)
+    if not survey.channel_folders:
+        raise LandingZoneMissing(f"landing directory {landing} holds none of the channel folders "
+                                 f"({', '.join(CHANNELS)})")
+    listed: list[ListedFile] = []
+    for channel in CHANNELS:
+        if channel not in folders:
             continue
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and not path.name.startswith("."):
-                found.append(LandedFile(channel, path, file_checksum(path), path.stat().st_size))
-    return found
+        pattern = FILE_NAME_PATTERNS[channel]
+        data: dict[str, os.DirEntry] = {}
+        markers: dict[str, os.DirEntry] = {}
+        with os.scandir(folders[channel]) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith("."):
+                    continue  # an upload in progress under a hidden name
+                if entry.is_symlink():
+                    survey.refused_links.append(f"{channel}/{name}")
+                elif name.endswith(READY_SUFFIX) and entry.is_file(follow_symlinks=False):
+                    markers[name[: -len(READY_SUFFIX)]] = entry
+                elif pattern.fullmatch(name) and entry.is_file(follow_symlinks=False):
+                    data[name] = entry
+                else:
+                    survey.unexpected_names.append(f"{channel}/{name}")
+        for name in sorted(data):
+            status = data[name].stat(follow_symlinks=False)
+            marker = markers[name].stat(follow_symlinks=False) if name in markers else None
+            ready = marker is not None or now - status.st_mtime_ns / 1e9 >= settle_seconds
+            listed.append(ListedFile(channel, Path(data[name].path), status, marker, ready))
+            if not ready:
+                survey.waiting.append(f"{channel}/{name}")
+        # A marker whose file is misnamed or absent is not data and says nothing more.
+    survey.refused_links.sort()
+    survey.unexpected_names.sort()
+    return listed
 
 
-def new_files(files: Iterable[LandedFile], known_checksums: set[str]) -> list[LandedFile]:
-    """Files whose content has not been loaded, once per content (first by name)."""
-    seen = set(known_checksums)
+def survey_landing(landing_dir: Path, channels: Iterable[str] = CHANNELS, *,
+                   settle_seconds: float = DEFAULT_SETTLE_SECONDS, now: float | None = None) -> LandingSurvey:
+    """Look at `<landing>/<channel>/` once: which files are ready to read, which wait,
+    and what does not belong (see `LandingSurvey`).
+
+    A file is ready when its `<file>.ready` marker is beside it, or, without one, when
+    it has not changed for `settle_seconds` (its modification time; `now` is seconds
+    since the epoch, default the clock). It is read by descriptor without following
+    links; one that changes while it is summed waits for a later run. Raises
+    `LandingZoneMissing` when the directory is missing or holds no channel folder.
+    """
+    survey = LandingSurvey()
+    now = time.time() if now is None else now
+    for candidate in list_landing(Path(landing_dir), channels, settle_seconds, now, survey):
+        if not candidate.ready:
+            continue
+        name = f"{candidate.channel}/{candidate.path.name}"
+        try:
+            checksum, opened, finished = _summed(candidate.path)
+        except OSError:
+            # Swapped for a link or removed since the listing: never followed, not read now.
+            if os.path.islink(candidate.path):
+                survey.refused_links.append(name)
+            else:
+                survey.waiting.append(name)
+            continue
+        listed = candidate.status
+        if ((opened.st_dev, opened.st_ino) != (listed.st_dev, listed.st_ino)
+                or (finished.st_size, finished.st_mtime_ns) != (listed.st_size, listed.st_mtime_ns)):
+            survey.waiting.append(name)  # still being written (or replaced): a later run reads it
+            continue
+        survey.files.append(LandedFile(candidate.channel, candidate.path, checksum, listed.st_size,
+                                       device=listed.st_dev, inode=listed.st_ino,
+                                       modified_ns=listed.st_mtime_ns))
+    survey.waiting.sort()
+    survey.refused_links.sort()
+    return survey
+
+
+def discover(landing_dir: Path, channels: Iterable[str] = CHANNELS, *,
+             settle_seconds: float = DEFAULT_SETTLE_SECONDS, now: float | None = None) -> list[LandedFile]:
+    """Every file ready to read under `<landing>/<channel>/`, in channel then name order
+    (`survey_landing`, without the report of what waits or does not belong)."""
+    return survey_landing(landing_dir, channels, settle_seconds=settle_seconds, now=now).files
+
+
+def new_files(files: Iterable[LandedFile], known: set[tuple[str, str]]) -> list[LandedFile]:
+    """Files whose content has not been loaded in their channel, once per (channel,
+    content), the first by name. `known` holds (channel, checksum) pairs
+    (`pipeline.register.files.known_files`)."""
+    seen = set(known)
     fresh: list[LandedFile] = []
     for landed in sorted(files, key=lambda f: (f.channel, f.file_name)):
-        if landed.checksum not in seen:
-            seen.add(landed.checksum)
+        if landed.identity not in seen:
+            seen.add(landed.identity)
             fresh.append(landed)
     return fresh
 
@@ -162,13 +363,13 @@ def _conflicting_duplicates(staged: pd.DataFrame) -> pd.Series:
     """
     has_id = staged["source_record_id"].notna()
     keyed = staged[has_id]
-    repeated = keyed.duplicated(["checksum", "source_record_id"], keep=False)
+    repeated = keyed.duplicated(["channel", "checksum", "source_record_id"], keep=False)
     if not repeated.any():
         return pd.Series(False, index=staged.index)
     candidates = keyed[repeated]
     content = [c for c in STAGED_COLUMNS if c not in ("record_number",)] + ["checksum"]
     first_of_content = ~candidates.astype(str).duplicated(content, keep="first")
-    first_of_id = ~candidates.duplicated(["checksum", "source_record_id"], keep="first")
+    first_of_id = ~candidates.duplicated(["channel", "checksum", "source_record_id"], keep="first")
     conflicting = first_of_content & ~first_of_id
     return conflicting.reindex(staged.index, fill_value=False)
 
@@ -187,12 +388,13 @@ def build_batch(reads: list[FileRead], today: dt.date) -> IntakeBatch:
             "file_detail": pd.Series([r.detail if r.reason else pd.NA for r in reads], dtype="string"),
         }
     )
-    # The same content twice (a file re-sent under a new name) is one file: its records
-    # are taken once, from the first by name; the loader records the copy as skipped.
-    first_of_content: dict[str, FileRead] = {}
+    # The same content twice in a channel (a file re-sent under a new name) is one file:
+    # its records are taken once, from the first by name; the loader records the copy as
+    # skipped. The same bytes in two channels are two files.
+    first_of_content: dict[tuple[str, str], FileRead] = {}
     for r in sorted(reads, key=lambda r: (r.file.channel, r.file.file_name)):
-        first_of_content.setdefault(r.file.checksum, r)
-    readable = [r for r in reads if r.result is not None and first_of_content[r.file.checksum] is r]
+        first_of_content.setdefault(r.file.identity, r)
+    readable = [r for r in reads if r.result is not None and first_of_content[r.file.identity] is r]
     staged_parts, error_parts = [], []
     for r in readable:
         staged_parts.append(r.result.records.assign(checksum=r.file.checksum))

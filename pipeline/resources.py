@@ -2,7 +2,7 @@
 extract's folder, matching thresholds and the retention period.
 
 All are configured from the environment (`REGISTER_DATABASE_URL`,
-`REGISTER_LANDING_DIR`, `REGISTER_EXTRACT_DIR`,
+`REGISTER_LANDING_DIR`, `REGISTER_LANDING_SETTLE_SECONDS`, `REGISTER_EXTRACT_DIR`,
 `REGISTER_QUARANTINE_RETENTION_DAYS`, `REGISTER_EXTRACT_RETENTION_DAYS`); credentials live only in the URL in the
 environment, never in code or in `dagster.yaml`.
 """
@@ -10,15 +10,17 @@ environment, never in code or in `dagster.yaml`.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import ConfigurableResource, EnvVar, RetryRequested
+from dagster import ConfigurableResource, DagsterInstance, DagsterRunStatus, EnvVar, InitResourceContext, \
+    RetryRequested, RunsFilter
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
-from pipeline.intake import LandedFile, discover
+from pipeline.intake import DEFAULT_SETTLE_SECONDS, LandedFile, LandingSurvey, survey_landing
 from pipeline.register.database import DEFAULT_DATABASE_URL, make_engine, migrate
 from pipeline.register.resolve import MatchSettings
 from pipeline.register.retention import DEFAULT_EXTRACT_DAYS, DEFAULT_QUARANTINE_DAYS
@@ -41,6 +43,20 @@ class RegisterDatabase(ConfigurableResource):
 
     _engine: Engine | None = PrivateAttr(default=None)
     _migrated: bool = PrivateAttr(default=False)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # Resources start before any step of the run waits for the `register_write` pool:
+        # the moment to free what a killed run still holds (`release_dead_runs`).
+        instance, run = context.instance, context.run
+        if instance is None or run is None:
+            return
+        try:
+            instance.add_run_tags(run.run_id, {WORKER_TAG: worker_identity()})
+            release_dead_runs(instance, current_run_id=run.run_id, log=context.log)
+        except Exception as error:  # recovery is a courtesy: it must never stop the run itself
+            if context.log is not None:
+                context.log.warning(f"could not check for dead runs ({type(error).__name__}); "
+                                    "see docs/operations.md, 'After a kill -9'")
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -77,12 +93,21 @@ class RegisterDatabase(ConfigurableResource):
 
 
 class LandingZone(ConfigurableResource):
-    """The folder the channels drop their exports into: `<path>/<channel>/<file>`."""
+    """The folder the channels drop their exports into: `<path>/<channel>/<file>`.
+
+    A file is ready to read when its `<file>.ready` marker is beside it, or, from a
+    system that writes none, once it has not changed for `settle_seconds`
+    (`pipeline.intake.survey_landing`; docs/operations.md, "The landing zone").
+    """
 
     path: str
+    settle_seconds: int = DEFAULT_SETTLE_SECONDS
+
+    def survey(self) -> LandingSurvey:
+        return survey_landing(Path(self.path), settle_seconds=self.settle_seconds)
 
     def files(self, channel: str) -> list[LandedFile]:
-        return discover(Path(self.path), channels=[channel])
+        return survey_landing(Path(self.path), channels=[channel], settle_seconds=self.settle_seconds).files
 
 
 class MatchingConfig(ConfigurableResource):
@@ -135,9 +160,12 @@ def register_database_from_env() -> RegisterDatabase:
 
 
 def landing_zone_from_env() -> LandingZone:
+    settings = {}
+    if os.environ.get("REGISTER_LANDING_SETTLE_SECONDS"):
+        settings["settle_seconds"] = EnvVar.int("REGISTER_LANDING_SETTLE_SECONDS")
     if os.environ.get("REGISTER_LANDING_DIR"):
-        return LandingZone(path=EnvVar("REGISTER_LANDING_DIR"))
-    return LandingZone(path=str(DEFAULT_LANDING_DIR))
+        return LandingZone(path=EnvVar("REGISTER_LANDING_DIR"), **settings)
+    return LandingZone(path=str(DEFAULT_LANDING_DIR), **settings)
 
 
 def extract_directory_from_env() -> ExtractDirectory:
@@ -153,3 +181,90 @@ def retention_policy_from_env() -> RetentionPolicy:
     if os.environ.get("REGISTER_EXTRACT_RETENTION_DAYS"):
         periods["extract_days"] = EnvVar.int("REGISTER_EXTRACT_RETENTION_DAYS")
     return RetentionPolicy(**periods)
+
+
+# --- crash recovery: pool slots held by runs whose process is gone --------------------------------
+
+# Tag on every run that uses the register: where its worker runs ("host|pid|process start").
+WORKER_TAG = "register/worker"
+_UNFINISHED = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+FINISHED_STATUSES = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+
+
+def _process_start(pid: int) -> tuple[str, str]:
+    """(state, start time in clock ticks since boot) of a process from /proc, or ("", "")."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return "", ""
+    return fields[0], fields[19]  # fields 3 (state) and 22 (starttime) of proc(5)
+
+
+def worker_identity() -> str:
+    """This process as a run worker: "host|pid|start", the start telling a reused pid apart."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}|{pid}|{_process_start(pid)[1]}"
+
+
+def worker_is_gone(identity: str) -> bool | None:
+    """True if the worker process is certainly gone, False if it runs, None if this
+    host cannot tell (another host, or an identity it does not understand)."""
+    try:
+        host, pid_text, start = identity.split("|")
+        pid = int(pid_text)
+    except ValueError:
+        return None
+    if host != socket.gethostname() or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # exists, another user's
+    state, started = _process_start(pid)
+    if state in ("Z", "X"):
+        return True  # killed, not yet reaped by its parent
+    return bool(start and started and started != start)  # the pid now belongs to another process
+
+
+def release_dead_runs(instance: DagsterInstance, *, current_run_id: str | None = None, log=None) -> dict[str, int]:
+    """Free the concurrency slots (held or waited for) of runs that can no longer free them.
+
+    A run killed with SIGKILL keeps its `register_write` slot, and every later run
+    waits for it for ever. Here a run's slots are freed when the run is finished
+    (Dagster's daemon would, after `free_slots_after_run_end_seconds`, but runs
+    started with `dagster job execute` have no daemon), deleted, or unfinished with
+    its worker process gone from this host (`WORKER_TAG`); such a run is first
+    marked failed. A slot held by a run on another host is left alone and named in
+    a warning (run monitoring, or `dagster run delete`, frees it: docs/operations.md).
+    Logs run ids and counts only. Returns counts.
+    """
+    counts = {"runs_marked_failed": 0, "runs_freed": 0, "runs_left_holding": 0}
+    storage = instance.event_log_storage
+    holders = set(storage.get_concurrency_run_ids()) if storage.supports_global_concurrency_limits else set()
+    unfinished = {run.run_id for run in instance.get_runs(filters=RunsFilter(statuses=_UNFINISHED), limit=500)
+                  if WORKER_TAG in run.tags}
+    for run_id in sorted((holders | unfinished) - {current_run_id}):
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.status not in FINISHED_STATUSES:
+            gone = worker_is_gone(run.tags.get(WORKER_TAG, ""))
+            if not gone:
+                if run_id in holders and gone is None:
+                    counts["runs_left_holding"] += 1
+                    if log is not None:
+                        log.warning(f"run {run_id} holds a concurrency slot and its worker cannot be checked "
+                                    "from here: if it is gone, mark it failed or delete it (docs/operations.md)")
+                continue
+            instance.report_run_failed(run, message=f"The run's worker process is gone (killed?): marked failed "
+                                                    f"by run {current_run_id}, which frees its pool slots.")
+            counts["runs_marked_failed"] += 1
+            if log is not None:
+                log.warning(f"run {run_id}: its worker process is gone; marked failed")
+        if run_id in holders:
+            storage.free_concurrency_slots_for_run(run_id)
+            counts["runs_freed"] += 1
+            if log is not None:
+                log.warning(f"run {run_id} held a concurrency slot it can no longer free: freed")
+    return counts

@@ -286,7 +286,7 @@ def needles_from_landing(landing: Path, ground_truth: Path | None = None) -> tup
     needles = Needles()
     rows: dict[str, int] = {}
     for path in sorted(Path(landing).rglob("*")):
-        if not path.is_file():
+        if not path.is_file() or path.name.endswith(".ready"):  # a `.ready` marker is empty, not data
             continue
         channel = path.parent.name
         data = path.read_bytes()

@@ -226,7 +226,7 @@ def test_unknown_key_never_reaches_the_quarantine_detail(tmp_path):
     (tmp_path / "web").mkdir()
     write(tmp_path / "web", [submission(1), submission(2, billing={"iban": "FI21 1234 5600 0007 85", secret: 1}),
                              submission(3)])
-    reads = read_all(discover(tmp_path))
+    reads = read_all(discover(tmp_path, settle_seconds=0))  # just written, no .ready marker: no settle wait
     assert [r.reason for r in reads] == [None], "the file must not be quarantined whole"
     batch = build_batch(reads, today=datetime(2026, 11, 25).date())
     assert len(batch.accepted) == 2 and len(batch.quarantined) == 1

@@ -52,6 +52,7 @@ def test_run_key_depends_on_content_not_name(tmp_path):
 def test_sensor_requests_one_run_then_skips(tmp_path):
     (tmp_path / "phone").mkdir()
     (tmp_path / "phone" / "phone_20261101.csv").write_bytes(b"x")
+    (tmp_path / "phone" / "phone_20261101.csv.ready").write_bytes(b"")  # the export has finished
     sensor = defs.resolve_sensor_def("landing_zone_sensor")
     from pipeline.resources import LandingZone
     with dg.instance_for_test() as instance:

@@ -154,6 +154,8 @@ def add_broken_files(landing: Path) -> dict[str, list[dict[str, str]]]:
     sheet.append(["A-1", datetime.datetime(2026, 11, 10), "Testi", "Henkilö", h[PERSONAL_ID], "Testikatu 1",
                   "00100", "Helsinki", h[PHONE], h[EMAIL], h[ACCOUNT], "Sähkö", "", "Ei", "Kyllä", "x"])
     book.save(landing / "in_person" / "in_person_20261110.xlsx")
+    for name in used:  # each export complete: its `.ready` marker (the landing protocol)
+        (landing / name.split("_20")[0] / f"{name}.ready").write_bytes(b"")
     return used
 
 

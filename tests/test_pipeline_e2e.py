@@ -81,9 +81,10 @@ def test_load_accounts_for_every_record_and_is_idempotent(landing, register_engi
     truth = _ground_truth(landing)
     assert read >= truth.drop_duplicates(["channel", "source_record_id"]).shape[0] - counts["quarantine"]
 
-    # Every check ran and passed: the register's four and the extract's.
+    # Every check ran and passed: the landing zone's three, the register's four and the extract's.
     checks = first.get_asset_check_evaluations()
     assert {c.check_name for c in checks} == {
+        "landing_zone_holds_files", "landing_zone_names_as_agreed", "landing_zone_has_no_links",
         "intake_counts_add_up", "no_invalid_or_temporary_codes_on_customers", "no_two_customers_share_a_code",
         "marketing_list_respects_prohibitions", "marketing_extract_respects_prohibitions"}
     assert all(c.passed for c in checks)
@@ -112,6 +113,7 @@ def test_load_accounts_for_every_record_and_is_idempotent(landing, register_engi
     # A file re-sent under a new name is recognised by content and skipped.
     some_file = sorted((zone / "phone").iterdir())[0]
     shutil.copy(some_file, zone / "phone" / "phone_20991231.csv")
+    (zone / "phone" / "phone_20991231.csv.ready").touch()  # ready to read: it is skipped, not waiting
     resend = _run(zone, url)
     assert resend.success
     assert _table_counts(register_engine) == counts
@@ -145,6 +147,7 @@ def test_a_file_and_its_copy_in_one_batch_count_once(landing, tmp_path):
     shutil.copytree(landing / "landing", zone)
     original = sorted((zone / "web").iterdir())[0]
     shutil.copy(original, zone / "web" / "web_20991231_2.jsonl")
+    (zone / "web" / "web_20991231_2.jsonl.ready").touch()
     files = discover(zone)
     single = build_batch(read_all([f for f in files if f.path == original]), dt.date(2026, 12, 31))
     both = build_batch(read_all([f for f in files if f.checksum == files[[f.path for f in files].index(original)].checksum]),

@@ -149,13 +149,17 @@ def test_same_arguments_give_the_same_bytes_and_another_seed_does_not(tmp_path):
 
 def test_file_layout_and_names(zone, truth):
     for channel in CHANNELS:
-        names = sorted(p.name for p in (zone / "landing" / channel).iterdir())
+        listed = sorted(p.name for p in (zone / "landing" / channel).iterdir())
+        # Every export is followed by its `.ready` marker (the landing protocol, INTAKE.md).
+        names = [n for n in listed if not n.endswith(".ready")]
+        assert sorted(n.removesuffix(".ready") for n in listed if n.endswith(".ready")) == names
         extension = formats.EXTENSIONS[channel]
         for day in range(5):
             assert f"{channel}_{(datetime.date(2026, 11, 1) + datetime.timedelta(days=day)):%Y%m%d}.{extension}" in names
         assert all(n.startswith(channel + "_2026110") and n.endswith("." + extension) for n in names)
     assert set(truth.columns) == set(TRUTH_COLUMNS)
-    assert set(truth["file_name"]) == {p.name for p in (zone / "landing").rglob("*") if p.is_file()}
+    assert set(truth["file_name"]) == {p.name for p in (zone / "landing").rglob("*")
+                                       if p.is_file() and not p.name.endswith(".ready")}
 
 
 def test_channel_mix_and_record_count(tmp_path):
@@ -309,7 +313,7 @@ def test_resends_and_file_copies(zone, truth):
         channel = name.rsplit("_", 2)[0]
         directory = zone / "landing" / channel
         assert any(filecmp.cmp(directory / name, other, shallow=False)
-                   for other in directory.iterdir() if other.name != name)
+                   for other in directory.iterdir() if other.name not in (name, f"{name}.ready"))
 
 
 def test_bad_input_is_present_only_when_asked(zone, truth, tmp_path):

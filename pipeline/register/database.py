@@ -30,6 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 
 import schemas
+from pipeline.register.locks import lock_migrations
 
 ENVIRONMENT_VARIABLE = "REGISTER_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -203,27 +204,39 @@ def alembic_config() -> Config:
     return config
 
 
-def _run_alembic(engine_or_url: Engine | str | URL | None, action) -> None:
+def _run_alembic(engine_or_url: Engine | str | URL | None, action, *, exclusive: bool = False) -> None:
+    """Run an Alembic command in one transaction; `exclusive` takes the migration lock
+    first (`pipeline.register.locks.lock_migrations`; BEGIN IMMEDIATE on SQLite), so
+    concurrent callers change the schema one after the other."""
     owned = not isinstance(engine_or_url, Engine)
     engine = make_engine(engine_or_url) if owned else engine_or_url
     try:
-        with engine.begin() as connection:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            action(config)
+        with engine.connect() as connection:
+            if exclusive:
+                connection.execution_options(sqlite_begin="IMMEDIATE")
+            with connection.begin():
+                if exclusive:
+                    lock_migrations(connection)
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                action(config)
     finally:
         if owned:
             engine.dispose()
 
 
 def migrate(engine_or_url: Engine | str | URL | None = None, revision: str = "head") -> None:
-    """Upgrade the register's schema to `revision` (default: the newest), in one transaction."""
-    _run_alembic(engine_or_url, lambda config: command.upgrade(config, revision))
+    """Upgrade the register's schema to `revision` (default: the newest), in one transaction.
+
+    Safe to call from concurrent first runs on a new database: the migration lock
+    makes the later caller wait, then find the schema already there.
+    """
+    _run_alembic(engine_or_url, lambda config: command.upgrade(config, revision), exclusive=True)
 
 
 def downgrade(engine_or_url: Engine | str | URL | None, revision: str) -> None:
     """Downgrade the register's schema to `revision` ("base" drops every table)."""
-    _run_alembic(engine_or_url, lambda config: command.downgrade(config, revision))
+    _run_alembic(engine_or_url, lambda config: command.downgrade(config, revision), exclusive=True)
 
 
 def check_schema(engine_or_url: Engine | str | URL | None = None) -> None:

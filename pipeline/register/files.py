@@ -8,7 +8,12 @@ from sqlalchemy.engine import Engine
 from schemas.register import intake_file
 
 
-def known_checksums(engine: Engine) -> set[str]:
-    """Checksums of every file already loaded (or quarantined whole)."""
+def known_files(engine: Engine) -> set[tuple[str, str]]:
+    """(channel, checksum) of every file already loaded (or quarantined whole).
+
+    A file is its content within its channel (migration 0004): the same bytes landed
+    in another channel are another file.
+    """
     with engine.connect() as conn:
-        return set(conn.execute(select(intake_file.c.checksum)).scalars())
+        return {(channel, checksum) for channel, checksum in
+                conn.execute(select(intake_file.c.channel, intake_file.c.checksum))}

@@ -6,9 +6,10 @@ accepted records (`source_record`), and returns counts only (`LoadSummary`).
 A failure anywhere leaves the register as it was.
 
 The rules it keeps (REGISTER.md 1-3):
-- A file is identified by its checksum: one already in `intake_file` is skipped,
-  and of two files with the same checksum in one batch only the first by file
-  name loads.
+- A file is identified by its content within its channel, (channel, checksum):
+  one already in `intake_file` is skipped, and of two files of a channel with the
+  same checksum in one batch only the first by file name loads. The same bytes in
+  two channels (two empty exports) are two files.
 - A record is identified by (channel, source_record_id): one already in
   `source_record`, erased on its person's request (a tombstone in
   `erased_record`), or repeated within the batch, is a *re-send*. It is counted
@@ -85,7 +86,7 @@ class IntakeBatch:
         size_bytes, file_reason (a Reason code for a file that could not be read
         at all, else NA), file_detail (names file and column, no values; NA allowed).
     accepted: the canonical columns of `schemas.canonical` except reject_reason,
-        plus `checksum` naming the record's file.
+        plus `checksum` naming the record's file (with its `channel`).
     quarantined: channel, source_record_id (NA allowed), checksum, record_number
         (NA allowed), reasons (space-separated Reason codes), detail (no values),
         raw_values (JSON text of the raw fields, for the steward).
@@ -224,41 +225,45 @@ def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: date
 def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame,
           quarantined: pd.DataFrame, *, run_id: str, now: datetime) -> LoadSummary:
     writer = _writer(connection)
-    held = _checksums_held(connection, files["checksum"].tolist())
+    # A file's identity is (channel, checksum), carried below as one key, "channel/checksum".
+    files = files.assign(file_key=_file_key(files))
+    accepted = accepted.assign(file_key=_file_key(accepted))
+    quarantined = quarantined.assign(file_key=_file_key(quarantined))
+    held = _files_held(connection, files)
 
-    # Which files load: not yet held, and the first by name of each checksum.
-    files = files.sort_values(["checksum", "file_name"], kind="stable")
-    skip = files["checksum"].isin(held) | files["checksum"].duplicated(keep="first")
-    repeated_checksums = set(files.loc[files["checksum"].duplicated(), "checksum"])
+    # Which files load: not yet held, and the first by name of each content in its channel.
+    files = files.sort_values(["file_key", "file_name"], kind="stable")
+    skip = files["file_key"].isin(held) | files["file_key"].duplicated(keep="first")
+    repeated_files = set(files.loc[files["file_key"].duplicated(), "file_key"])
     new_files = files[~skip]
-    new_checksums = set(new_files["checksum"])
+    new_file_keys = set(new_files["file_key"])
 
-    accepted = _records_of(accepted, new_checksums, repeated_checksums, ["checksum", "record_number"])
+    accepted = _records_of(accepted, new_file_keys, repeated_files, ["file_key", "record_number"])
     # (detail may name the file, so it differs between two copies of the same content)
-    quarantined = _records_of(quarantined, new_checksums, repeated_checksums,
-                              ["checksum", "record_number", "source_record_id", "reasons", "raw_values"])
+    quarantined = _records_of(quarantined, new_file_keys, repeated_files,
+                              ["file_key", "record_number", "source_record_id", "reasons", "raw_values"])
     unreadable = new_files["file_reason"].notna()
-    if (accepted["checksum"].isin(new_files.loc[unreadable, "checksum"]).any()
-            or quarantined["checksum"].isin(new_files.loc[unreadable, "checksum"]).any()):
+    if (accepted["file_key"].isin(new_files.loc[unreadable, "file_key"]).any()
+            or quarantined["file_key"].isin(new_files.loc[unreadable, "file_key"]).any()):
         raise ValueError("load_intake: records given for a file marked unreadable (file_reason set)")
 
     # Re-sends: repeated within the batch, then already held in the register.
-    file_name_of = dict(zip(new_files["checksum"], new_files["file_name"]))
+    file_name_of = dict(zip(new_files["file_key"], new_files["file_name"]))
     resent = _resent_within_batch(accepted, file_name_of)
     fresh_positions = np.flatnonzero(~resent)
     held_mask = writer.keys_held(accepted[_KEY].iloc[fresh_positions])
     resent[fresh_positions[held_mask]] = True
 
     # Counts per file, then the intake_file rows with them.
-    per_file_read = accepted.groupby("checksum", observed=True).size()
-    per_file_resent = pd.Series(resent, index=accepted.index).groupby(accepted["checksum"], observed=True).sum()
-    per_file_quarantined = quarantined.groupby("checksum", observed=True).size()
+    per_file_read = accepted.groupby("file_key", observed=True).size()
+    per_file_resent = pd.Series(resent, index=accepted.index).groupby(accepted["file_key"], observed=True).sum()
+    per_file_quarantined = quarantined.groupby("file_key", observed=True).size()
     reasons_by_file = _reasons_by_file(quarantined)
 
     file_rows = []
     for row in new_files.sort_index().itertuples(index=False):  # ids in the batch's order
-        n_accepted = int(per_file_read.get(row.checksum, 0))
-        n_quarantined = int(per_file_quarantined.get(row.checksum, 0))
+        n_accepted = int(per_file_read.get(row.file_key, 0))
+        n_quarantined = int(per_file_quarantined.get(row.file_key, 0))
         reader_count = getattr(row, "records_read", None)
         if reader_count is not None and pd.notna(reader_count) and int(reader_count) != n_accepted + n_quarantined:
             # Rule 1: a record lost (or doubled) between the reader and the load stops the run.
@@ -269,14 +274,14 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
             "size_bytes": int(row.size_bytes),
             "status": "quarantined" if pd.notna(row.file_reason) else "loaded",
             "records_read": n_accepted + n_quarantined, "records_accepted": n_accepted,
-            "records_resent": int(per_file_resent.get(row.checksum, 0)),
+            "records_resent": int(per_file_resent.get(row.file_key, 0)),
             "records_quarantined": n_quarantined, "loaded_at": now, "run_id": run_id,
         })
-    file_ids: dict[str, int] = {}
+    file_ids: dict[str, int] = {}  # file_key -> intake_file_id
     if file_rows:
-        inserted = connection.execute(
-            intake_file.insert().returning(intake_file.c.checksum, intake_file.c.intake_file_id), file_rows)
-        file_ids = {checksum: file_id for checksum, file_id in inserted}
+        inserted = connection.execute(intake_file.insert().returning(
+            intake_file.c.channel, intake_file.c.checksum, intake_file.c.intake_file_id), file_rows)
+        file_ids = {f"{channel}/{checksum}": file_id for channel, checksum, file_id in inserted}
 
     # Quarantine: whole files first, then records.
     whole = new_files[unreadable].sort_index()
@@ -284,14 +289,14 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
         pd.DataFrame({
             "channel": whole["channel"], "source_record_id": pd.NA, "checksum": whole["checksum"],
             "record_number": pd.NA, "reasons": whole["file_reason"], "detail": whole["file_detail"],
-            "raw_values": pd.NA,
+            "raw_values": pd.NA, "file_key": whole["file_key"],
         }).astype({"source_record_id": "string[pyarrow]", "record_number": "Int64",
                    "raw_values": "string[pyarrow]"}),
-        quarantined[list(QUARANTINED_COLUMNS)],
+        quarantined[list(QUARANTINED_COLUMNS) + ["file_key"]],
     ) if len(part)]
     if parts:
         quarantine_rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
-        quarantine_rows["intake_file_id"] = _lookup(quarantine_rows["checksum"], file_ids)
+        quarantine_rows["intake_file_id"] = _lookup(quarantine_rows["file_key"], file_ids)
         quarantine_rows["quarantined_at"] = pd.Timestamp(now)
         writer.insert(quarantine, quarantine_rows, [
             "channel", "source_record_id", "intake_file_id", "record_number", "reasons", "detail",
@@ -301,7 +306,7 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
     new_records = accepted[~resent]
     if len(new_records):
         new_records = new_records.assign(
-            intake_file_id=_lookup(new_records["checksum"], file_ids),
+            intake_file_id=_lookup(new_records["file_key"], file_ids),
             loaded_at=pd.Timestamp(now), run_id=run_id)
         writer.insert(source_record, new_records,
                       list(SOURCE_RECORD_CANONICAL_COLUMNS) + ["intake_file_id", "loaded_at", "run_id"])
@@ -309,25 +314,25 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
     # The summary, from the same numbers the intake_file rows hold.
     loads = []
     for row in files.sort_index().itertuples(index=False):
-        if row.checksum not in file_ids or file_name_of.get(row.checksum) != row.file_name:
+        if row.file_key not in file_ids or file_name_of.get(row.file_key) != row.file_name:
             loads.append(FileLoad(channel=row.channel, file_name=row.file_name, status="skipped"))
             continue
-        stored = next(r for r in file_rows if r["checksum"] == row.checksum)
+        stored = next(r for r in file_rows if (r["channel"], r["checksum"]) == (row.channel, row.checksum))
         loads.append(FileLoad(
             channel=row.channel, file_name=row.file_name, status=stored["status"],
             read=stored["records_read"], accepted=stored["records_accepted"],
             resent=stored["records_resent"], quarantined=stored["records_quarantined"],
-            quarantined_by_reason=reasons_by_file.get(row.checksum, {}),
+            quarantined_by_reason=reasons_by_file.get(row.file_key, {}),
             file_reason=None if pd.isna(row.file_reason) else str(row.file_reason),
-            intake_file_id=file_ids[row.checksum]))
+            intake_file_id=file_ids[row.file_key]))
     return LoadSummary.of(loads)
 
 
-def _records_of(records: pd.DataFrame, checksums: set[str], repeated: set[str], identity: list[str]) -> pd.DataFrame:
-    """The records of the files that load. A checksum landed twice in one batch may
-    bring its records twice (same content): keep one copy."""
-    records = records[records["checksum"].isin(checksums)]
-    twice = records["checksum"].isin(repeated)
+def _records_of(records: pd.DataFrame, file_keys: set[str], repeated: set[str], identity: list[str]) -> pd.DataFrame:
+    """The records of the files that load. A content landed twice in a channel in one
+    batch may bring its records twice: keep one copy."""
+    records = records[records["file_key"].isin(file_keys)]
+    twice = records["file_key"].isin(repeated)
     if twice.any():
         records = pd.concat([records[~twice], records[twice].drop_duplicates(subset=identity)])
     return records.reset_index(drop=True)
@@ -340,7 +345,7 @@ def _resent_within_batch(accepted: pd.DataFrame, file_name_of: dict[str, str]) -
     repeated = accepted.duplicated(_KEY, keep=False).to_numpy()
     if repeated.any():
         group = accepted.loc[repeated, _KEY + ["observed_at", "record_number"]].assign(
-            file_name=_lookup(accepted.loc[repeated, "checksum"], file_name_of))
+            file_name=_lookup(accepted.loc[repeated, "file_key"], file_name_of))
         order = group.sort_values(_KEY + ["observed_at", "file_name", "record_number"], kind="stable")
         later = order.duplicated(_KEY, keep="first")
         resent[later.index[later.to_numpy()]] = True
@@ -348,7 +353,7 @@ def _resent_within_batch(accepted: pd.DataFrame, file_name_of: dict[str, str]) -
 
 
 def _lookup(keys: pd.Series, mapping: dict) -> np.ndarray:
-    """`keys.map(mapping)` for many rows and few distinct keys (checksums): one dict
+    """`keys.map(mapping)` for many rows and few distinct keys (files): one dict
     lookup per distinct key instead of per row."""
     codes, uniques = pd.factorize(keys)
     return np.array([mapping[k] for k in uniques])[codes] if len(uniques) else np.array([], dtype=object)
@@ -356,19 +361,25 @@ def _lookup(keys: pd.Series, mapping: dict) -> np.ndarray:
 
 def _reasons_by_file(quarantined: pd.DataFrame) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
-    for checksum, reasons in zip(quarantined["checksum"], quarantined["reasons"]):
-        counter = out.setdefault(checksum, Counter())
+    for file_key, reasons in zip(quarantined["file_key"], quarantined["reasons"]):
+        counter = out.setdefault(file_key, Counter())
         counter.update(reasons.split())
     return {k: dict(sorted(v.items())) for k, v in out.items()}
 
 
-def _checksums_held(connection: sa.Connection, checksums: list[str]) -> set[str]:
+def _file_key(frame: pd.DataFrame) -> pd.Series:
+    """A file's identity, (channel, checksum), as one string "channel/checksum"."""
+    return (frame["channel"].astype("string[pyarrow]") + "/" + frame["checksum"].astype("string[pyarrow]"))
+
+
+def _files_held(connection: sa.Connection, files: pd.DataFrame) -> set[str]:
+    """The file keys of `files` whose (channel, checksum) `intake_file` already holds."""
     held: set[str] = set()
-    unique = sorted(set(checksums))
+    unique = sorted(set(files["checksum"]))
     for start in range(0, len(unique), 500):
         chunk = unique[start:start + 500]
-        held.update(connection.scalars(
-            sa.select(intake_file.c.checksum).where(intake_file.c.checksum.in_(chunk))))
+        held.update(f"{channel}/{checksum}" for channel, checksum in connection.execute(
+            sa.select(intake_file.c.channel, intake_file.c.checksum).where(intake_file.c.checksum.in_(chunk))))
     return held
 
 
@@ -402,8 +413,8 @@ def _validated(batch: IntakeBatch) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     _check_channels(files["channel"], "files.channel")
     if not files["file_reason"].dropna().isin(_REASON_CODES).all():
         raise ValueError("load_intake: files.file_reason holds a code that is not a pipeline.codes.Reason")
-    if files.duplicated(["checksum", "file_name"]).any():
-        raise ValueError("load_intake: files lists the same file (checksum and name) twice")
+    if files.duplicated(["channel", "checksum", "file_name"]).any():
+        raise ValueError("load_intake: files lists the same file (channel, checksum and name) twice")
 
     for name in ACCEPTED_COLUMNS:
         if name in ("record_number", "observed_at", "birth_date", "marketing_prohibited", "identity_verified"):
@@ -442,9 +453,10 @@ def _validated(batch: IntakeBatch) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     for name, frame in (("accepted", accepted), ("quarantined", quarantined)):
         if not frame["checksum"].isin(known).all():
             raise ValueError(f"load_intake: {name}.checksum names a file that is not in files")
-    channel_of = dict(zip(files["checksum"], files["channel"]))
+    # A record names its file by (channel, checksum): the checksum alone may be two channels' files.
+    file_keys = set(_file_key(files))
     for name, frame in (("accepted", accepted), ("quarantined", quarantined)):
-        if len(frame) and not (_lookup(frame["checksum"], channel_of) == frame["channel"].to_numpy()).all():
+        if len(frame) and not _file_key(frame).isin(file_keys).all():
             raise ValueError(f"load_intake: {name}.channel differs from its file's channel")
     return files, accepted, quarantined
 

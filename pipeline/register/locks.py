@@ -21,10 +21,12 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-__all__ = ["REGISTER_LOCK_KEY", "lock_register", "register_transaction"]
+__all__ = ["MIGRATION_LOCK_KEY", "REGISTER_LOCK_KEY", "lock_migrations", "lock_register", "register_transaction"]
 
 # The advisory lock key (any bigint agreed by every writer of the register).
 REGISTER_LOCK_KEY = 7301
+# The migrations' own key: two first runs on a new database must not both create the tables.
+MIGRATION_LOCK_KEY = 7302
 
 
 def lock_register(connection: sa.Connection) -> None:
@@ -50,3 +52,16 @@ def register_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
         with connection.begin():
             lock_register(connection)
             yield connection
+
+
+def lock_migrations(connection: sa.Connection) -> None:
+    """Wait for and take the migration lock until the end of the current transaction.
+
+    Two processes starting on a new database both find no schema and both would
+    create it; PostgreSQL then refuses one (a duplicate `pg_type` key). With the lock
+    the second waits, then finds the schema at the newest revision and does nothing.
+    On PostgreSQL it is a transaction-level advisory lock; on SQLite the migration's
+    transaction opens with BEGIN IMMEDIATE instead (`pipeline.register.database.migrate`).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY:d})")

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.codes import Reason
+from pipeline.intake import READY_SUFFIX
 from pipeline.synth import formats, plan as planning, population
 from pipeline.synth.noise import Noiser
 from pipeline.synth.plan import CHANNELS, EMAIL, IN_PERSON, MAIL, PHONE, WEB, Plan
@@ -134,8 +135,12 @@ def _pick(rng: np.random.Generator, eligible: np.ndarray, rate: float, at_least_
 
 def generate(out_dir: Path, *, people: int | None = None, records: int | None = None, days: int = 7,
              seed: int = 0, start: datetime.date = datetime.date(2026, 11, 1), noise: float = 1.0,
-             bad_input: bool = True) -> Summary:
+             bad_input: bool = True, ready_markers: bool = True) -> Summary:
     """Write `out_dir/landing/<channel>/...` and `out_dir/ground_truth.csv.gz`.
+
+    Like a well-behaved source system, each export is followed by its empty
+    `<file>.ready` marker (INTAKE.md's landing protocol), so the intake reads it at
+    once; `ready_markers=False` writes none (the intake then waits for the settle time).
 
     Give `people` (that many people, each with one or more records) or `records`
     (that many intended records in the channel mix); neither means
@@ -214,6 +219,9 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
             for name in sorted(files):
                 kind, entries, content = files[name]
                 (landing / channel / name).write_bytes(content)
+                if ready_markers:
+                    # Written after the export is complete: the file is ready to read.
+                    (landing / channel / f"{name}{READY_SUFFIX}").write_bytes(b"")
                 if kind == "unreadable" or not entries:
                     # A file without records: one row with record number 0. Unreadable,
                     # zero-byte and header-only files go to quarantine whole.
