@@ -437,11 +437,11 @@ def _plan_versions(connection: sa.Connection, writer: _BulkWriter, accepted: pd.
 
     # The current version of each key: the held one or one of the batch's.
     held_contenders = current[current["source_record_pk"].isin(fresh["held_pk"])]
-    contenders = pd.concat([
-        fresh[["position", "held_pk", *_KEY, *PRECEDENCE_COLUMNS]],
-        pd.DataFrame({"position": -1, "held_pk": held_contenders["source_record_pk"].to_numpy(),
-                      **{c: held_contenders[c].to_numpy() for c in (*_KEY, *PRECEDENCE_COLUMNS)}}),
-    ], ignore_index=True)
+    contenders = fresh[["position", "held_pk", *_KEY, *PRECEDENCE_COLUMNS]]
+    if len(held_contenders):
+        contenders = pd.concat([contenders, pd.DataFrame({
+            "position": -1, "held_pk": held_contenders["source_record_pk"].to_numpy(),
+            **{c: held_contenders[c].to_numpy() for c in (*_KEY, *PRECEDENCE_COLUMNS)}})], ignore_index=True)
     winners = contenders.sort_values([*_KEY, *PRECEDENCE_COLUMNS], kind="stable").drop_duplicates(_KEY, keep="last")
     from_batch = winners[winners["position"] >= 0]
     plan.insert[from_batch.loc[from_batch["held_pk"] < 0, "position"].to_numpy()] = True
