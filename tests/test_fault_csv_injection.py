@@ -108,3 +108,23 @@ def test_every_formula_leading_cell_is_neutralised(value):
 @pytest.mark.parametrize("value", ["+358401234567x", "+0401234567", "+35840 123", "+1234"])
 def test_only_a_whole_e164_number_passes_unquoted(value):
     assert is_formula_leading(value)
+
+
+def test_the_extract_check_fails_on_a_formula_cell(register_engine, tmp_path):
+    """The read-back check vouches for the files as published: a formula written into
+    one (by a tool other than the pipeline) fails it, a validated phone does not."""
+    from pipeline.register.marketing import verify_extract, write_extract
+    from test_asset_checks import database_today, load_sample_register
+
+    load_sample_register(register_engine)
+    today = database_today(register_engine)
+    write_extract(register_engine, tmp_path, today=today)
+    assert verify_extract(register_engine, tmp_path, today=today).ok
+    target = next((tmp_path / today.isoformat()).glob("marketing_*.csv"))
+    with target.open(encoding="utf-8", newline="") as handle:
+        first_id = next(row for row in csv.reader(handle) if row[0].isdigit())[0]
+    with target.open("a", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerow([first_id, "=cmd|' /C calc'!A0", "Testi", "Testitie 1", "00100", "Helsinki",
+                                     "testi@example.fi", "+358401234567"])
+    verification = verify_extract(register_engine, tmp_path, today=today)
+    assert not verification.ok and verification.metadata()["formula_cells"] == 1
