@@ -361,3 +361,24 @@ def _no_values_in_logs(caplog):
     said = "\n".join(r.getMessage() for r in caplog.records)
     for value in (CODE, PERSON["email"], PERSON["street_address"], "aino.uusi@example.fi"):
         assert value not in said
+
+
+def test_subject_access_shows_earlier_versions_and_a_rectification_survives_a_resend(register_engine):
+    original = record("web", "W-1", "2026-11-24T10:00", **PERSON)
+    load(register_engine, file_batch("web", "web_1.jsonl", [original]))
+    load(register_engine, file_batch("web", "web_2.jsonl", [
+        record("web", "W-1", "2026-11-25T10:00", **{**PERSON, "phone": "+358401110005"})]))
+    customer_id = rows(register_engine, "SELECT customer_id FROM source_record")[0][0]
+    access = rights.subject_access(register_engine, customer_id=customer_id, by="steward", reason="SAR T-1")
+    assert [v["phone"] for v in access["record_versions"]] == ["+358401110001"]
+    assert "Earlier versions of those records (1)" in rights.render_report(access)
+
+    # A steward corrects the e-mail; the channel then re-sends the current version unchanged.
+    clear(register_engine)
+    load(register_engine, file_batch("web", "web_1.jsonl", [original]))
+    customer_id = rows(register_engine, "SELECT customer_id FROM source_record")[0][0]
+    rights.rectify(register_engine, customer_id, "email", "aino.oikea@example.fi", reason="rectification T-2",
+                   by="steward")
+    summary = load(register_engine, file_batch("web", "web_1_again.jsonl", [original]))
+    assert summary.total.resent == 1 and summary.total.versioned == 0
+    assert rows(register_engine, "SELECT email FROM source_record") == [("aino.oikea@example.fi",)]
