@@ -382,3 +382,13 @@ def test_subject_access_shows_earlier_versions_and_a_rectification_survives_a_re
     summary = load(register_engine, file_batch("web", "web_1_again.jsonl", [original]))
     assert summary.total.resent == 1 and summary.total.versioned == 0
     assert rows(register_engine, "SELECT email FROM source_record") == [("aino.oikea@example.fi",)]
+
+
+def test_a_conflicting_duplicate_in_one_file_stays_open_for_the_steward(register_engine):
+    # The intake quarantines a later row of a file repeating an id with other content:
+    # the first row's acceptance must not close that conflict.
+    day = file_batch("mail", "mail_1.csv", [record("mail", "M-1", "2026-11-24T00:00", **PERSON)],
+                     [quarantined("mail", "M-1", {"full_name": "Testi Toinen"}, "duplicate_record_id_in_file")])
+    load(register_engine, day)
+    load(register_engine, file_batch("mail", "mail_2.csv", [record("mail", "M-1", "2026-11-24T00:00", **PERSON)]))
+    assert rows(register_engine, "SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NULL") == [(1,)]

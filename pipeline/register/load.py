@@ -311,7 +311,8 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
         quarantine_rows["intake_file_id"] = _lookup(quarantine_rows["checksum"], file_ids)
         quarantine_rows["quarantined_at"] = pd.Timestamp(now)
         resolving = pd.Series(list(zip(quarantine_rows["channel"], quarantine_rows["source_record_id"]))
-                              ).map(accepted_in).astype("Int64").to_numpy()
+                              ).map(accepted_in).astype("Int64")
+        resolving = resolving.where(~_conflicting(quarantine_rows["reasons"]).to_numpy()).to_numpy()
         quarantine_rows["resolved_intake_file_id"] = resolving
         quarantine_rows["resolved_at"] = pd.Series(pd.Timestamp(now), index=quarantine_rows.index).where(
             pd.notna(resolving))
@@ -630,6 +631,15 @@ def _accepting_files(connection: sa.Connection, accepted: pd.DataFrame, quaranti
     return found
 
 
+# A later row of one file repeating an id with other content is a conflict for the
+# steward to decide: its id being accepted (the first row) does not resolve it.
+_UNRESOLVABLE = Reason.DUPLICATE_RECORD_ID_IN_FILE.value
+
+
+def _conflicting(reasons: pd.Series) -> pd.Series:
+    return reasons.astype("string").str.split().map(lambda codes: _UNRESOLVABLE in codes).astype(bool)
+
+
 def _resolve_open_entries(connection: sa.Connection, accepted_in: dict[tuple[str, str], int], now: datetime) -> None:
     """Mark the open quarantine entries of records now accepted as resolved."""
     if not accepted_in:
@@ -637,7 +647,8 @@ def _resolve_open_entries(connection: sa.Connection, accepted_in: dict[tuple[str
     connection.execute(
         quarantine.update().where(quarantine.c.channel == sa.bindparam("key_channel"),
                                   quarantine.c.source_record_id == sa.bindparam("key_id"),
-                                  quarantine.c.resolved_at.is_(None))
+                                  quarantine.c.resolved_at.is_(None),
+                                  ~quarantine.c.reasons.contains(_UNRESOLVABLE))
         .values(resolved_at=now, resolved_intake_file_id=sa.bindparam("file_id")),
         [{"key_channel": c, "key_id": i, "file_id": f} for (c, i), f in sorted(accepted_in.items())])
 
