@@ -392,3 +392,45 @@ def test_a_conflicting_duplicate_in_one_file_stays_open_for_the_steward(register
     load(register_engine, day)
     load(register_engine, file_batch("mail", "mail_2.csv", [record("mail", "M-1", "2026-11-24T00:00", **PERSON)]))
     assert rows(register_engine, "SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NULL") == [(1,)]
+
+
+# --- through the real readers: a re-sent export with rejected records --------------------------------
+
+@pytest.fixture(scope="module")
+def generated_zone(tmp_path_factory):
+    from pipeline.synth import generate
+    out = tmp_path_factory.mktemp("versions_zone")
+    generate(out, people=600, days=3, seed=23)
+    return out / "landing"
+
+
+def test_a_resent_export_through_the_readers_quarantines_nothing_twice(register_engine, generated_zone, tmp_path):
+    import shutil
+
+    from pipeline.intake import build_batch, discover, read_all
+
+    zone = tmp_path / "landing"
+    shutil.copytree(generated_zone, zone)
+    today = dt.date(2026, 11, 30)
+    load(register_engine, build_batch(read_all(discover(zone)), today))
+    keyed = rows(register_engine, "SELECT q.channel, f.file_name, COUNT(*) FROM quarantine q "
+                                  "JOIN intake_file f ON f.intake_file_id = q.intake_file_id "
+                                  "WHERE q.source_record_id IS NOT NULL AND q.raw_values IS NOT NULL AND q.channel <> 'in_person' "
+                                  "GROUP BY q.channel, f.file_name ORDER BY 3 DESC, 2")
+    assert keyed, "the generated zone quarantined no record with an id"
+    channel, name, n_keyed = keyed[0]
+    # The source system exports the same records again, with one byte more: a new file.
+    original = zone / channel / name
+    resent = zone / channel / f"{original.stem}_again{original.suffix}"
+    resent.write_bytes(original.read_bytes() + b"\n")
+    before = rows(register_engine, "SELECT COUNT(*) FROM quarantine")
+    summary = load(register_engine, build_batch(read_all([f for f in discover(zone) if f.path == resent]), today))
+
+    assert summary.total.requarantined >= n_keyed
+    assert rows(register_engine, "SELECT COUNT(*) FROM quarantine") == [
+        (before[0][0] + summary.total.quarantined - summary.total.requarantined,)]
+    assert rows(register_engine, "SELECT COUNT(*) FROM (SELECT channel, source_record_id, raw_values FROM quarantine "
+                                 "WHERE source_record_id IS NOT NULL GROUP BY channel, source_record_id, raw_values "
+                                 "HAVING COUNT(*) > 1) AS twice") == [(0,)]
+    assert summary.total.versioned == 0  # the accepted records came back identical: plain re-sends
+    assert unbalanced_files(register_engine) == []
