@@ -9,13 +9,17 @@ The rules it keeps (REGISTER.md 1-3):
 - A file is identified by its checksum: one already in `intake_file` is skipped,
   and of two files with the same checksum in one batch only the first by file
   name loads.
-- A record is identified by (channel, source_record_id): one already in
-  `source_record`, erased on its person's request (a tombstone in
-  `erased_record`), or repeated within the batch, is a *re-send*. It is counted
-  (`records_resent`, inside `records_accepted`) but not stored again. Within a
-  batch the occurrence kept is the one with the earliest observed_at, then file
-  name, then record number, so loading days one at a time or all at once keeps
-  the same one.
+- A record is identified by (channel, source_record_id). Seen again (held in
+  `source_record`, or repeated within the batch) with the same content as a
+  version already held, it is a plain *re-send*: counted (`records_resent`,
+  inside `records_accepted`), not stored again. With other content it is a new
+  *version* (`records_versioned`): `source_record` keeps the current version,
+  `source_record_version` every other one (`pipeline.register.versions` says which
+  is current, whatever the load order). A record erased on its person's request
+  (a tombstone in `erased_record`) is a re-send whatever its content.
+- A quarantined record already held in quarantine with the same channel, id and
+  raw values is counted (`records_requarantined`, inside `records_quarantined`),
+  not held twice; a quarantine entry whose record is accepted is marked resolved.
 - Every file's counts add up: records_read = records_accepted + records_quarantined.
 
 Speed: a million records must load in seconds, so rows are never built one by
@@ -224,9 +228,10 @@ def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: date
         scrub_postgresql_error(error)
         raise
     log.info("register load: %d files loaded, %d quarantined whole, %d skipped; "
-             "%d records read, %d accepted (%d re-sent), %d quarantined",
+             "%d records read, %d accepted (%d re-sent, %d new versions), %d quarantined (%d re-sent)",
              summary.total.files_loaded, summary.total.files_quarantined, summary.total.files_skipped,
-             summary.total.read, summary.total.accepted, summary.total.resent, summary.total.quarantined)
+             summary.total.read, summary.total.accepted, summary.total.resent, summary.total.versioned,
+             summary.total.quarantined, summary.total.requarantined)
     return summary
 
 
