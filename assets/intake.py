@@ -226,6 +226,8 @@ def run_figures(summary: LoadSummary) -> dict[str, int | float]:
         "records_accepted": int(summary.total.accepted),
         "records_quarantined": int(quarantined),
         "records_resent": int(summary.total.resent),
+        "records_versioned": int(summary.total.versioned),  # re-sends with changed content (new versions)
+        "records_requarantined": int(summary.total.requarantined),  # re-sent rejected records, held once
         "records_resolved": records_resolved,
         "records_linked": linked,
         "new_customers": new_customers,

@@ -38,7 +38,8 @@ def marketing_extract(context: dg.AssetExecutionContext, register_db: RegisterDa
 
 @dg.asset_check(asset=marketing_extract, blocking=True,
                 description="The newest extract's files, read back, hold nobody who prohibited direct "
-                            "marketing, no minor or unknown age, nobody erased or merged, no unknown id.")
+                            "marketing, no minor or unknown age, nobody erased or merged, no unknown id, "
+                            "and no cell a spreadsheet would run as a formula (CSV injection).")
 def marketing_extract_respects_prohibitions(context: dg.AssetCheckExecutionContext, register_db: RegisterDatabase,
                                             extract_dir: ExtractDirectory) -> dg.AssetCheckResult:
     with register_db.retrying(context):

@@ -139,7 +139,8 @@ def synthetic_batch(rows: int, *, day: str, seed: int, id_offset: int = 0,
         "quality_flags": pd.array(FLAG_CHOICES[rng.integers(0, len(FLAG_CHOICES), n)], dtype="string[pyarrow]"),
     })
     if resend_from is not None and resend_fraction > 0:
-        # Replace some records by re-sends of earlier ones (same channel and id).
+        # Replace some records by re-sends of earlier ones (same channel and id, other content:
+        # new versions of them, pipeline.register.versions).
         k = int(n * resend_fraction)
         picked = resend_from.sample(k, random_state=seed)
         accepted.loc[:k - 1, ["channel", "source_record_id"]] = picked[["channel", "source_record_id"]].to_numpy()
@@ -210,7 +211,8 @@ def _report(backend: str, label: str, rows: int, elapsed: float, cpu: tuple[floa
     line = (f"{backend:<10} {label:<9} {rows:>9,} records  {elapsed:6.2f} s  {rows / elapsed:>9,.0f} rows/s  "
             f"(cpu: client {client:5.2f} s" + (f", server {server:5.2f} s" if server else "") +
             f"; load avg {os.getloadavg()[0]:.1f})  "
-            f"inserted {total.inserted:,}  resent {total.resent:,}  quarantined {total.quarantined:,}  "
+            f"inserted {total.inserted:,}  resent {total.resent:,}  versioned {total.versioned:,}  "
+            f"quarantined {total.quarantined:,}  "
             f"maxrss {_maxrss_mib():,.0f} MiB")
     if traced_peak:
         line += f"  tracemalloc peak {traced_peak:,.0f} MiB (traced run, slower)"

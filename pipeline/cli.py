@@ -6,7 +6,9 @@
     register review show ID [--unmask]        one item with its evidence (values masked unless asked)
     register review accept ID --by NAME       the two records are one person: merge
     register review reject ID --by NAME       never the same person: keep apart, never propose again
-    register quarantine list [--reason CODE]  records and files that could not be accepted
+    register quarantine list [--reason CODE] [--include-resolved]
+                                              open entries: records and files that could not be accepted
+                                              (resolved ones: accepted later from a complete copy)
     register quarantine show ID [--unmask]    one entry with its raw values (masked unless asked)
     register subject access (--customer-id N | --personal-id CODE) [--format json|report] [--out FILE]
                                               everything held on one person, in the clear (rule 8)
@@ -57,10 +59,14 @@ def _summary(engine) -> str:
         merged = conn.execute(text("SELECT COUNT(*) FROM customer_merge")).scalar_one()
         open_reviews = conn.execute(text("SELECT COUNT(*) FROM review_queue WHERE status = 'open'")).scalar_one()
         lines.append(f"customers: {customers} (merges so far: {merged}); open reviews: {open_reviews}")
-        reasons = conn.execute(text("SELECT reasons, COUNT(*) FROM quarantine GROUP BY reasons "
-                                    "ORDER BY COUNT(*) DESC")).all()
+        reasons = conn.execute(text("SELECT reasons, COUNT(*) FROM quarantine WHERE resolved_at IS NULL "
+                                    "GROUP BY reasons ORDER BY COUNT(*) DESC, reasons")).all()
         if reasons:
-            lines.append("quarantine by reason: " + ", ".join(f"{r} {n}" for r, n in reasons))
+            lines.append("open quarantine by reason: " + ", ".join(f"{r} {n}" for r, n in reasons))
+        resolved = conn.execute(text("SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NOT NULL")).scalar_one()
+        versions = conn.execute(text("SELECT COUNT(*) FROM source_record_version")).scalar_one()
+        lines.append(f"quarantine entries resolved (accepted later): {resolved}; "
+                     f"earlier versions of records kept: {versions}")
     return "\n".join(lines)
 
 
@@ -89,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     qlist = held.add_parser("list")
     qlist.add_argument("--reason", default=None, choices=[r.value for r in Reason])
     qlist.add_argument("--limit", type=int, default=50)
+    qlist.add_argument("--include-resolved", action="store_true",
+                       help="also entries whose record was accepted later (resolved)")
     qshow = held.add_parser("show")
     qshow.add_argument("quarantine_id", type=int)
     qshow.add_argument("--unmask", action="store_true")
@@ -215,7 +223,8 @@ def _run(args, engine) -> int:
             elif args.command == "review":
                 out = steward.show_review(connection, args.review_id, unmask=args.unmask)
             elif args.action == "list":
-                out = steward.list_quarantine(connection, args.reason, args.limit)
+                out = steward.list_quarantine(connection, args.reason, args.limit,
+                                              include_resolved=args.include_resolved)
             else:
                 out = steward.show_quarantine(connection, args.quarantine_id, unmask=args.unmask)
     except steward.StewardError as error:

@@ -130,6 +130,12 @@ intake_file = sa.Table(
     sa.Column("records_quarantined", sa.Integer, nullable=False),
     sa.Column("records_erased", sa.Integer, nullable=False, server_default="0",
               comment="accepted records of this file since erased (rule 8); counted inside records_accepted"),
+    sa.Column("records_versioned", sa.Integer, nullable=False, server_default="0",
+              comment="accepted records that were a new version (changed content) of a record already known; "
+                      "counted inside records_accepted"),
+    sa.Column("records_requarantined", sa.Integer, nullable=False, server_default="0",
+              comment="quarantined records already held in quarantine with the same raw content (re-sends); "
+                      "counted inside records_quarantined"),
     sa.Column("loaded_at", UTCDateTime, nullable=False),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.UniqueConstraint("channel", "checksum"),
@@ -137,6 +143,10 @@ intake_file = sa.Table(
     sa.CheckConstraint(_in("status", INTAKE_FILE_STATUSES), name="status"),
     sa.CheckConstraint("records_read = records_accepted + records_quarantined", name="counts_add_up"),
     sa.CheckConstraint("records_resent >= 0 AND records_resent <= records_accepted", name="resent_within_accepted"),
+    sa.CheckConstraint("records_versioned >= 0 AND records_resent + records_versioned <= records_accepted",
+                       name="versioned_within_accepted"),
+    sa.CheckConstraint("records_requarantined >= 0 AND records_requarantined <= records_quarantined",
+                       name="requarantined_within_quarantined"),
 )
 
 customer = sa.Table(
@@ -177,6 +187,9 @@ source_record = sa.Table(
     sa.Column("quality_flags", sa.Text, nullable=False, comment="space-separated pipeline.codes.Flag codes"),
     sa.Column("loaded_at", UTCDateTime, nullable=False),
     sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("content_hash", sa.String(64),
+              comment="sha256 of the version's content as received (pipeline.register.versions); "
+                      "null for records loaded before migration 0005"),
     sa.UniqueConstraint("channel", "source_record_id"),
     sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
     sa.CheckConstraint(_in("match_method", MATCH_METHODS), name="match_method"),
@@ -200,9 +213,40 @@ quarantine = sa.Table(
     sa.Column("raw_values", sa.Text, comment="JSON of the raw fields for the steward; purged after retention"),
     sa.Column("quarantined_at", UTCDateTime, nullable=False),
     sa.Column("raw_purged_at", UTCDateTime),
+    sa.Column("resolved_at", UTCDateTime,
+              comment="set when a record with the same channel and id was accepted: no longer an open entry"),
+    sa.Column("resolved_intake_file_id", sa.Integer, sa.ForeignKey(intake_file.c.intake_file_id),
+              comment="the file whose accepted record resolved the entry"),
     sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
     sa.Index(None, "intake_file_id"),
     sa.Index(None, "channel", "source_record_id"),
+)
+
+# Earlier versions of source records (REGISTER.md rule 2): a re-sent record whose content
+# differs is a new version of it. `source_record` holds the current version (the latest by
+# `pipeline.register.versions.precedence`); every other version received is kept here, with
+# the file that brought it, so no change is ever dropped and each file's counts add up.
+source_record_version = sa.Table(
+    "source_record_version",
+    metadata,
+    sa.Column("version_pk", BigKey, primary_key=True, autoincrement=True),
+    sa.Column("source_record_pk", BigKey, sa.ForeignKey(source_record.c.source_record_pk), nullable=False,
+              comment="the record (its current version is the source_record row)"),
+    sa.Column("intake_file_id", sa.Integer, sa.ForeignKey(intake_file.c.intake_file_id), nullable=False),
+    sa.Column("record_number", sa.Integer, nullable=False, comment="1-based position in its file"),
+    sa.Column("observed_at", UTCDateTime, nullable=False),
+    *_person_columns(),
+    sa.Column("product", sa.String(20)),
+    sa.Column("metering_point", sa.String(18)),
+    sa.Column("marketing_prohibited", sa.Boolean),
+    sa.Column("identity_verified", sa.Boolean, nullable=False),
+    sa.Column("quality_flags", sa.Text, nullable=False, comment="space-separated pipeline.codes.Flag codes"),
+    sa.Column("content_hash", sa.String(64), nullable=False, comment="sha256 of the version's content"),
+    sa.Column("loaded_at", UTCDateTime, nullable=False, comment="when the version was loaded"),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("superseded_at", UTCDateTime, nullable=False, comment="when another version became current"),
+    sa.CheckConstraint(_in("product", PRODUCTS), name="product"),
+    sa.Index(None, "source_record_pk"),
 )
 
 customer_merge = sa.Table(

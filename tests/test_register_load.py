@@ -47,10 +47,12 @@ def _file_counts(engine: sa.Engine) -> dict[str, tuple]:
 def test_every_record_is_held_once_and_counts_add_up(register_engine):
     web = file_row("web", "web_20261124.jsonl")
     phone = file_row("phone", "phone_20261124.csv")
+    phone_records = accepted_records(phone, ["P-1", "P-2"], first=50)
+    phone_records = pd.concat([phone_records, phone_records.iloc[[0]].assign(record_number=3)],
+                              ignore_index=True)  # P-1 twice in one file, the same content
     summary = load_intake(register_engine, batch(
         [web, phone],
-        [accepted_records(web, [f"W-{i}" for i in range(7)]),
-         accepted_records(phone, ["P-1", "P-2", "P-1"], first=50)],  # P-1 twice in one file
+        [accepted_records(web, [f"W-{i}" for i in range(7)]), phone_records],
         [quarantined_records(web, ["malformed_record", "missing_record_id invalid_timestamp"]),
          quarantined_records(phone, ["no_identity"])],
     ), run_id="run-1", now=NOW)
@@ -140,9 +142,11 @@ def test_a_resent_record_in_a_later_batch_is_counted_not_stored(register_engine)
     first_file_id = _rows(register_engine, sa.select(intake_file.c.intake_file_id))[0][0]
     original = _rows(register_engine, sa.select(source_record).where(source_record.c.source_record_id == "P-2"))
 
+    same_p2 = accepted_records(day1, ["P-1", "P-2"]).iloc[[1]].assign(checksum=day2["checksum"])
+    others = accepted_records(day2, ["P-3", "P-4"], first=10, observed_at=["2026-11-25T09:00:00+02:00"] * 2,
+                              record_numbers=[2, 3])
     summary = load_intake(register_engine, batch(
-        [day2], [accepted_records(day2, ["P-2", "P-3", "P-4"], first=10,
-                                  observed_at=["2026-11-25T09:00:00+02:00"] * 3)]),
+        [day2], [pd.concat([same_p2.assign(record_number=1), others], ignore_index=True)]),
         run_id="run-2", now=LATER)
 
     assert _file_counts(register_engine)["phone_20261125.csv"] == ("loaded", 3, 3, 1, 0)
@@ -193,13 +197,17 @@ def test_duplicates_within_a_batch_keep_the_same_occurrence_whatever_the_load_or
     day2 = file_row("web", "web_20261125.jsonl")
     day2_again = file_row("web", "web_20261125_2.jsonl")
     t1, t2 = "2026-11-24T12:00:00+02:00", "2026-11-25T12:00:00+02:00"
+    day2_records = accepted_records(day2, ["W-1", "W-3", "W-4", "W-4"], observed_at=[t2] * 4)
+    day2_records.iloc[3, 4:] = day2_records.iloc[2, 4:]  # the same content twice (all but the position)
+    day2_again_records = accepted_records(day2_again, ["W-3"], observed_at=[t2], record_numbers=[1])
+    day2_again_records.iloc[0, 4:-1] = day2_records.iloc[1, 4:-1]
     batches = [
         batch([day1], [accepted_records(day1, ["W-1", "W-2"], observed_at=[t1, t1])]),
         batch([day2, day2_again], [
-            # W-1 is re-sent on day 2; W-3 appears in both day-2 files at the same time
-            # (file name decides); W-4 twice in one file (record number decides).
-            accepted_records(day2, ["W-1", "W-3", "W-4", "W-4"], observed_at=[t2] * 4),
-            accepted_records(day2_again, ["W-3"], observed_at=[t2], record_numbers=[1]),
+            # W-1 is re-sent on day 2, observed later: a new version (issue 9: content
+            # differs); W-3 appears in both day-2 files at the same time with the same
+            # content (file name decides); W-4 twice in one file (record number decides).
+            day2_records, day2_again_records,
         ]),
     ]
     everything = batch(
@@ -209,15 +217,16 @@ def test_duplicates_within_a_batch_keep_the_same_occurrence_whatever_the_load_or
     summary_all = load_intake(register_engine, everything, run_id="all", now=NOW)
     at_once = _kept(register_engine)
     clear(register_engine)
-    resent_by_day = [load_intake(register_engine, b, run_id=f"day-{i}", now=NOW).total.resent
+    totals_by_day = [load_intake(register_engine, b, run_id=f"day-{i}", now=NOW).total
                      for i, b in enumerate(batches)]
     day_by_day = _kept(register_engine)
 
     assert at_once == day_by_day
-    assert at_once["W-1"][0] == "web_20261124.jsonl"  # the earliest observed_at
+    assert at_once["W-1"][0] == "web_20261125.jsonl"  # a changed version: the later observed_at is current
     assert at_once["W-3"][0] == "web_20261125.jsonl"  # same time: first file name
     assert at_once["W-4"][1] == 3  # same time and file: first record number
-    assert summary_all.total.resent == sum(resent_by_day) == 3
+    assert summary_all.total.resent == sum(t.resent for t in totals_by_day) == 2
+    assert summary_all.total.versioned == sum(t.versioned for t in totals_by_day) == 1
     assert summary_all.total.inserted == 4
 
 
@@ -274,7 +283,8 @@ def test_a_crash_mid_load_leaves_the_register_as_it_was(register_engine, monkeyp
     assert snapshot(register_engine) == before
     monkeypatch.undo()
     summary = load_intake(register_engine, crashing, run_id="run-3", now=LATER)  # and it loads afterwards
-    assert summary.total.inserted == 37 and summary.total.resent == 1
+    # W-2 came back with other values: a new version of the held record (issue 9), not a plain re-send.
+    assert summary.total.inserted == 37 and summary.total.versioned == 1 and summary.total.resent == 0
 
 
 def _everything_said(error: BaseException) -> str:

@@ -194,17 +194,18 @@ def test_a_chain_of_merges_resolves_every_old_id_to_the_last_survivor(register_e
 
 
 def test_loading_twice_changes_nothing(register_engine):
-    batch = batch_of("d1", [
+    records = [
         record("web", "W-1", "2026-11-01T10:00", personal_id=personal_id(1, 2, 1980, 300), phone="+358401230000",
                **PERSON),
         record("phone", "P-1", "2026-11-02T10:00", phone="+358401230000", **PERSON),
-    ])
+    ]
+    batch = batch_of("d1", records)
     load_batch(register_engine, batch)
     before = (table(register_engine, "SELECT * FROM customer ORDER BY customer_id"),
               customer_of(register_engine),
               table(register_engine, "SELECT COUNT(*) FROM review_queue"))
     load_batch(register_engine, batch)  # the same files: skipped by checksum
-    resent = batch_of("d1-resent", [record("web", "W-1", "2026-11-01T10:00"), record("phone", "P-1", "2026-11-02T10:00")])
+    resent = batch_of("d1-resent", records)
     summary = load_batch(register_engine, resent)  # the same records in new files: re-sends
     assert summary.total.resent == 2 and summary.after_load.records_resolved == 0
     with register_engine.begin() as conn:

@@ -19,21 +19,25 @@ from schemas.register import customer
 
 # Rule 1 of REGISTER.md for every loaded file:
 #   read = accepted + quarantined,
-#   accepted - resent - erased = source records held under the file,
-#   quarantined = record-level quarantine entries of the file.
+#   accepted - resent - erased = versions held from the file: source records (the current
+#     versions) plus earlier versions (source_record_version); a version keeps its file,
+#     current or not,
+#   quarantined - requarantined = record-level quarantine entries of the file.
 _UNBALANCED_FILES = text(
     """
     SELECT f.intake_file_id
     FROM intake_file f
     LEFT JOIN (SELECT intake_file_id, COUNT(*) AS n FROM source_record GROUP BY intake_file_id) s
            ON s.intake_file_id = f.intake_file_id
+    LEFT JOIN (SELECT intake_file_id, COUNT(*) AS n FROM source_record_version GROUP BY intake_file_id) v
+           ON v.intake_file_id = f.intake_file_id
     LEFT JOIN (SELECT intake_file_id, COUNT(*) AS n FROM quarantine
                WHERE source_record_id IS NOT NULL OR record_number IS NOT NULL
                GROUP BY intake_file_id) q
            ON q.intake_file_id = f.intake_file_id
     WHERE f.records_read <> f.records_accepted + f.records_quarantined
-       OR f.records_accepted - f.records_resent - f.records_erased <> COALESCE(s.n, 0)
-       OR f.records_quarantined <> COALESCE(q.n, 0)
+       OR f.records_accepted - f.records_resent - f.records_erased <> COALESCE(s.n, 0) + COALESCE(v.n, 0)
+       OR f.records_quarantined - f.records_requarantined <> COALESCE(q.n, 0)
     """
 )
 

@@ -8,8 +8,10 @@ caller's transaction (which holds the register lock, `pipeline.register.locks`):
   the person; no decision about them is left to make);
 - the records' blocking keys (`match_key`): the matcher must not find them;
 - provenance pointers at the records (`golden_provenance`), set NULL;
-- per intake file, `records_erased` grows by the records deleted, so that
-  accepted - resent - erased = held still adds up (REGISTER.md rule 1);
+- the records' earlier versions (`source_record_version`);
+- per intake file, `records_erased` grows by the records and versions deleted, so
+  that accepted - resent - erased = held (records and versions) still adds up
+  (REGISTER.md rule 1);
 - a tombstone per (channel, source_record_id) (`pipeline.register.tombstones`):
   a channel re-sending an old submission must not bring the person back;
 - the `source_record` rows.
@@ -29,7 +31,8 @@ import sqlalchemy as sa
 
 from pipeline.register.database import temp_values
 from pipeline.register.tombstones import bury
-from schemas.register import PROVENANCE_UNITS, golden_provenance, intake_file, review_queue, source_record
+from schemas.register import (PROVENANCE_UNITS, golden_provenance, intake_file, review_queue, source_record,
+                              source_record_version)
 
 __all__ = ["ErasedRecords", "erase_source_records", "delete_match_keys"]
 
@@ -39,6 +42,7 @@ class ErasedRecords:
     """What `erase_source_records` changed. Counts only."""
 
     source_records: int = 0
+    versions: int = 0  # earlier versions of the records (source_record_version)
     match_keys: int = 0
     reviews: int = 0
     provenance_pointers: int = 0  # (customer, unit) pointers set NULL
@@ -95,18 +99,23 @@ def erase_source_records(connection: sa.Connection, customer_ids: Collection[int
         column = golden_provenance.c[f"{unit}_record_pk"]
         pointers += connection.execute(golden_provenance.update().where(column.in_(records))
                                        .values({column.name: None})).rowcount or 0
+    versions = connection.execute(sa.select(source_record_version.c.version_pk, source_record_version.c.intake_file_id)
+                                  .where(source_record_version.c.source_record_pk.in_(records))).all()
     per_file = Counter(int(row.intake_file_id) for row in held)
+    per_file.update(int(row.intake_file_id) for row in versions)
     for file_id, n in sorted(per_file.items()):
         connection.execute(intake_file.update().where(intake_file.c.intake_file_id == file_id)
                            .values(records_erased=intake_file.c.records_erased + n))
     # Before the rows go: the keys are read from them above, and buried in this same transaction.
     tombstones = bury(connection, [(row.channel, row.source_record_id) for row in held], now)
+    if versions:
+        connection.execute(source_record_version.delete().where(source_record_version.c.source_record_pk.in_(records)))
     deleted = connection.execute(source_record.delete().where(source_record.c.source_record_pk.in_(records))
                                  ).rowcount
     if deleted != len(pks):
         # The records changed between the read and the delete (a writer without the register lock):
         # the files' counts would no longer add up, so the caller's transaction must roll back.
         raise RuntimeError(f"erasure: {len(pks)} records read but {deleted} deleted; roll back")
-    return ErasedRecords(source_records=int(deleted), match_keys=int(keys), reviews=int(reviews or 0),
+    return ErasedRecords(source_records=int(deleted), versions=len(versions), match_keys=int(keys), reviews=int(reviews or 0),
                          provenance_pointers=int(pointers), intake_files_adjusted=len(per_file),
                          tombstones=int(tombstones))

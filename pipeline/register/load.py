@@ -10,13 +10,17 @@ The rules it keeps (REGISTER.md 1-3):
   one already in `intake_file` is skipped, and of two files of a channel with the
   same checksum in one batch only the first by file name loads. The same bytes in
   two channels (two empty exports) are two files.
-- A record is identified by (channel, source_record_id): one already in
-  `source_record`, erased on its person's request (a tombstone in
-  `erased_record`), or repeated within the batch, is a *re-send*. It is counted
-  (`records_resent`, inside `records_accepted`) but not stored again. Within a
-  batch the occurrence kept is the one with the earliest observed_at, then file
-  name, then record number, so loading days one at a time or all at once keeps
-  the same one.
+- A record is identified by (channel, source_record_id). Seen again (held in
+  `source_record`, or repeated within the batch) with the same content as a
+  version already held, it is a plain *re-send*: counted (`records_resent`,
+  inside `records_accepted`), not stored again. With other content it is a new
+  *version* (`records_versioned`): `source_record` keeps the current version,
+  `source_record_version` every other one (`pipeline.register.versions` says which
+  is current, whatever the load order). A record erased on its person's request
+  (a tombstone in `erased_record`) is a re-send whatever its content.
+- A quarantined record already held in quarantine with the same channel, id and
+  raw values is counted (`records_requarantined`, inside `records_quarantined`),
+  not held twice; a quarantine entry whose record is accepted is marked resolved.
 - Every file's counts add up: records_read = records_accepted + records_quarantined.
 
 Speed: a million records must load in seconds, so rows are never built one by
@@ -42,9 +46,11 @@ import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
 from pipeline.codes import Reason
-from pipeline.register.database import scrub_postgresql_error
+from pipeline.register.database import scrub_postgresql_error, temp_values
+from pipeline.register.erasure import delete_match_keys
 from pipeline.register.locks import register_transaction
 from pipeline.register.tombstones import buried
+from pipeline.register.versions import CONTENT_COLUMNS, PRECEDENCE_COLUMNS, content_hashes, precedence
 from schemas.canonical import CHANNELS
 from schemas.register import (
     SOURCE_RECORD_CANONICAL_COLUMNS,
@@ -52,6 +58,7 @@ from schemas.register import (
     intake_file,
     quarantine,
     source_record,
+    source_record_version,
 )
 
 try:  # psycopg is a dependency, but SQLite-only use must not need it importable
@@ -107,7 +114,9 @@ class FileLoad:
     read: int = 0
     accepted: int = 0
     resent: int = 0
+    versioned: int = 0  # accepted records that were a new version of a record already known
     quarantined: int = 0
+    requarantined: int = 0  # quarantined records already held in quarantine (same raw content)
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     file_reason: str | None = None
     intake_file_id: int | None = None
@@ -115,7 +124,7 @@ class FileLoad:
     @property
     def inserted(self) -> int:
         """Accepted records stored as new source records."""
-        return self.accepted - self.resent
+        return self.accepted - self.resent - self.versioned
 
 
 @dataclass
@@ -128,14 +137,16 @@ class LoadCounts:
     read: int = 0
     accepted: int = 0
     resent: int = 0
+    versioned: int = 0
     quarantined: int = 0
+    requarantined: int = 0
     # Each code of a record's reasons counts once: a record with two reasons counts under both.
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     files_quarantined_by_reason: dict[str, int] = field(default_factory=dict)
 
     @property
     def inserted(self) -> int:
-        return self.accepted - self.resent
+        return self.accepted - self.resent - self.versioned
 
     def add(self, file: FileLoad) -> None:
         if file.status == "skipped":
@@ -151,14 +162,16 @@ class LoadCounts:
         self.read += file.read
         self.accepted += file.accepted
         self.resent += file.resent
+        self.versioned += file.versioned
         self.quarantined += file.quarantined
+        self.requarantined += file.requarantined
         for reason, n in file.quarantined_by_reason.items():
             self.quarantined_by_reason[reason] = self.quarantined_by_reason.get(reason, 0) + n
 
     def as_dict(self) -> dict[str, int]:
         out = {name: getattr(self, name) for name in (
             "files_loaded", "files_quarantined", "files_skipped",
-            "read", "accepted", "resent", "inserted", "quarantined")}
+            "read", "accepted", "resent", "versioned", "inserted", "quarantined", "requarantined")}
         out.update({f"quarantined.{r}": n for r, n in sorted(self.quarantined_by_reason.items())})
         out.update({f"files_quarantined.{r}": n for r, n in sorted(self.files_quarantined_by_reason.items())})
         return out
@@ -216,9 +229,10 @@ def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: date
         scrub_postgresql_error(error)
         raise
     log.info("register load: %d files loaded, %d quarantined whole, %d skipped; "
-             "%d records read, %d accepted (%d re-sent), %d quarantined",
+             "%d records read, %d accepted (%d re-sent, %d new versions), %d quarantined (%d re-sent)",
              summary.total.files_loaded, summary.total.files_quarantined, summary.total.files_skipped,
-             summary.total.read, summary.total.accepted, summary.total.resent, summary.total.quarantined)
+             summary.total.read, summary.total.accepted, summary.total.resent, summary.total.versioned,
+             summary.total.quarantined, summary.total.requarantined)
     return summary
 
 
@@ -247,17 +261,20 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
             or quarantined["file_key"].isin(new_files.loc[unreadable, "file_key"]).any()):
         raise ValueError("load_intake: records given for a file marked unreadable (file_reason set)")
 
-    # Re-sends: repeated within the batch, then already held in the register.
+    # Re-sends and versions: repeated within the batch, or already held in the register.
     file_name_of = dict(zip(new_files["file_key"], new_files["file_name"]))
-    resent = _resent_within_batch(accepted, file_name_of)
-    fresh_positions = np.flatnonzero(~resent)
-    held_mask = writer.keys_held(accepted[_KEY].iloc[fresh_positions])
-    resent[fresh_positions[held_mask]] = True
+    plan = _plan_versions(connection, writer, accepted, file_name_of)
+    resent = plan.resent
+    requarantined = _requarantined(connection, quarantined, file_name_of)
 
     # Counts per file, then the intake_file rows with them.
     per_file_read = accepted.groupby("file_key", observed=True).size()
     per_file_resent = pd.Series(resent, index=accepted.index).groupby(accepted["file_key"], observed=True).sum()
+    per_file_versioned = pd.Series(plan.versioned, index=accepted.index).groupby(
+        accepted["file_key"], observed=True).sum()
     per_file_quarantined = quarantined.groupby("file_key", observed=True).size()
+    per_file_requarantined = pd.Series(requarantined, index=quarantined.index).groupby(
+        quarantined["file_key"], observed=True).sum()
     reasons_by_file = _reasons_by_file(quarantined)
 
     file_rows = []
@@ -275,7 +292,10 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
             "status": "quarantined" if pd.notna(row.file_reason) else "loaded",
             "records_read": n_accepted + n_quarantined, "records_accepted": n_accepted,
             "records_resent": int(per_file_resent.get(row.file_key, 0)),
-            "records_quarantined": n_quarantined, "loaded_at": now, "run_id": run_id,
+            "records_versioned": int(per_file_versioned.get(row.file_key, 0)),
+            "records_quarantined": n_quarantined,
+            "records_requarantined": int(per_file_requarantined.get(row.file_key, 0)),
+            "loaded_at": now, "run_id": run_id,
         })
     file_ids: dict[str, int] = {}  # file_key -> intake_file_id
     if file_rows:
@@ -292,24 +312,35 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
             "raw_values": pd.NA, "file_key": whole["file_key"],
         }).astype({"source_record_id": "string[pyarrow]", "record_number": "Int64",
                    "raw_values": "string[pyarrow]"}),
-        quarantined[list(QUARANTINED_COLUMNS) + ["file_key"]],
+        quarantined.loc[~requarantined, list(QUARANTINED_COLUMNS) + ["file_key"]],
     ) if len(part)]
+    # An entry whose record is accepted (now, or already held) is resolved, not open.
+    accepted_in = _accepting_files(connection, accepted, quarantined, file_name_of, file_ids)
     if parts:
         quarantine_rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
         quarantine_rows["intake_file_id"] = _lookup(quarantine_rows["file_key"], file_ids)
         quarantine_rows["quarantined_at"] = pd.Timestamp(now)
+        resolving = pd.Series(list(zip(quarantine_rows["channel"], quarantine_rows["source_record_id"]))
+                              ).map(accepted_in).astype("Int64")
+        resolving = resolving.where(~_conflicting(quarantine_rows["reasons"]).to_numpy()).to_numpy()
+        quarantine_rows["resolved_intake_file_id"] = resolving
+        quarantine_rows["resolved_at"] = pd.Series(pd.Timestamp(now), index=quarantine_rows.index).where(
+            pd.notna(resolving))
         writer.insert(quarantine, quarantine_rows, [
             "channel", "source_record_id", "intake_file_id", "record_number", "reasons", "detail",
-            "raw_values", "quarantined_at"])
+            "raw_values", "quarantined_at", "resolved_at", "resolved_intake_file_id"])
+    _resolve_open_entries(connection, accepted_in, now)
 
-    # Source records: the accepted ones that are not re-sends.
-    new_records = accepted[~resent]
+    # Source records: the accepted ones that are neither re-sends nor an older version.
+    new_records = accepted[plan.insert]
     if len(new_records):
         new_records = new_records.assign(
             intake_file_id=_lookup(new_records["file_key"], file_ids),
-            loaded_at=pd.Timestamp(now), run_id=run_id)
+            loaded_at=pd.Timestamp(now), run_id=run_id,
+            content_hash=plan.hashes[plan.insert])
         writer.insert(source_record, new_records,
-                      list(SOURCE_RECORD_CANONICAL_COLUMNS) + ["intake_file_id", "loaded_at", "run_id"])
+                      list(SOURCE_RECORD_CANONICAL_COLUMNS) + ["intake_file_id", "loaded_at", "run_id", "content_hash"])
+    _write_versions(connection, writer, accepted, plan, file_ids, run_id=run_id, now=now)
 
     # The summary, from the same numbers the intake_file rows hold.
     loads = []
@@ -321,7 +352,8 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
         loads.append(FileLoad(
             channel=row.channel, file_name=row.file_name, status=stored["status"],
             read=stored["records_read"], accepted=stored["records_accepted"],
-            resent=stored["records_resent"], quarantined=stored["records_quarantined"],
+            resent=stored["records_resent"], versioned=stored["records_versioned"],
+            quarantined=stored["records_quarantined"], requarantined=stored["records_requarantined"],
             quarantined_by_reason=reasons_by_file.get(row.file_key, {}),
             file_reason=None if pd.isna(row.file_reason) else str(row.file_reason),
             intake_file_id=file_ids[row.file_key]))
@@ -338,18 +370,297 @@ def _records_of(records: pd.DataFrame, file_keys: set[str], repeated: set[str], 
     return records.reset_index(drop=True)
 
 
-def _resent_within_batch(accepted: pd.DataFrame, file_name_of: dict[str, str]) -> np.ndarray:
-    """True for every occurrence of a key but the kept one (earliest observed_at,
-    then file name, then record number)."""
-    resent = np.zeros(len(accepted), dtype=bool)
-    repeated = accepted.duplicated(_KEY, keep=False).to_numpy()
-    if repeated.any():
-        group = accepted.loc[repeated, _KEY + ["observed_at", "record_number"]].assign(
-            file_name=_lookup(accepted.loc[repeated, "file_key"], file_name_of))
-        order = group.sort_values(_KEY + ["observed_at", "file_name", "record_number"], kind="stable")
-        later = order.duplicated(_KEY, keep="first")
-        resent[later.index[later.to_numpy()]] = True
-    return resent
+# --- re-sends and versions ----------------------------------------------------------------------
+
+@dataclass
+class _VersionPlan:
+    """What becomes of each accepted record of the batch (arrays by position).
+
+    resent: a plain re-send (identical to a version already known, or erased): counted only.
+    versioned: a new version of a record already known (counted inside accepted).
+    insert: stored as a new `source_record` row (a new record, or the current version of one
+        first seen in this batch).
+    hashes: the content hash, where it was computed (records whose key is held or repeated).
+    replace: (position, source_record_pk): the batch version that becomes current of a held record.
+    history: (position, source_record_pk or -1 for a record inserted by this load): versions
+        that are not current, kept in `source_record_version`.
+    missing_hashes: (source_record_pk, content_hash) of held records whose hash was not stored yet.
+    """
+
+    resent: np.ndarray
+    versioned: np.ndarray
+    insert: np.ndarray
+    hashes: np.ndarray
+    replace: pd.DataFrame
+    history: pd.DataFrame
+    missing_hashes: pd.DataFrame
+
+
+def _no_rows(*columns: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64") for c in columns})
+
+
+def _plan_versions(connection: sa.Connection, writer: _BulkWriter, accepted: pd.DataFrame,
+                   file_name_of: dict[str, str]) -> _VersionPlan:
+    """Sort the batch's accepted records into new records, versions and plain re-sends.
+
+    A record erased on its person's request (a tombstone) stays a re-send whatever
+    its content. Otherwise a key seen before (held, or repeated in the batch) is
+    compared by content hash with every version already known: the same content is
+    a re-send; new content is a version, and the version with the highest
+    `pipeline.register.versions.precedence` is current, whatever the load order.
+    """
+    n = len(accepted)
+    keys = accepted[_KEY]
+    erased = buried(connection, keys) if n else np.zeros(0, dtype=bool)
+    held_pk = writer.held_records(keys)
+    candidate = (accepted.duplicated(_KEY, keep=False).to_numpy() | (held_pk >= 0)) & ~erased
+    plan = _VersionPlan(resent=erased.copy(), versioned=np.zeros(n, dtype=bool), insert=~erased & ~candidate,
+                        hashes=np.full(n, None, dtype=object), replace=_no_rows("position", "held_pk"),
+                        history=_no_rows("position", "held_pk"),
+                        missing_hashes=pd.DataFrame({"source_record_pk": pd.Series(dtype="int64"),
+                                                     "content_hash": pd.Series(dtype=object)}))
+    if not candidate.any():
+        return plan
+
+    positions = np.flatnonzero(candidate)
+    rows = accepted.iloc[positions]
+    hashes = content_hashes(rows)
+    plan.hashes[positions] = hashes
+    seen = pd.concat([pd.DataFrame({
+        "position": positions, "channel": rows["channel"].to_numpy(),
+        "source_record_id": rows["source_record_id"].to_numpy(), "held_pk": held_pk[positions],
+        "observed_at": rows["observed_at"].to_numpy(), "file_name": _lookup(rows["file_key"], file_name_of),
+        "record_number": rows["record_number"].to_numpy()}),
+        precedence(rows, hashes).reset_index(drop=True)], axis=1)
+    # In order of arrival: the first of several copies is the one counted as new.
+    seen = seen.sort_values(_KEY + ["observed_at", "file_name", "record_number"], kind="stable") \
+        .reset_index(drop=True)
+
+    current, known = _known_versions(connection, sorted(set(seen.loc[seen["held_pk"] >= 0, "held_pk"].tolist())))
+    is_known = np.array([pk >= 0 and (pk, h) in known for pk, h in zip(seen["held_pk"], seen["content_hash"])],
+                        dtype=bool)
+    plain = is_known | seen.duplicated(_KEY + ["content_hash"], keep="first").to_numpy()
+    plan.resent[seen.loc[plain, "position"].to_numpy()] = True
+    fresh = seen[~plain]
+    first_copy = ~fresh.duplicated(_KEY, keep="first").to_numpy() & (fresh["held_pk"] < 0).to_numpy()
+    plan.versioned[fresh.loc[~first_copy, "position"].to_numpy()] = True
+
+    # The current version of each key: the held one or one of the batch's.
+    held_contenders = current[current["source_record_pk"].isin(fresh["held_pk"])]
+    contenders = fresh[["position", "held_pk", *_KEY, *PRECEDENCE_COLUMNS]]
+    if len(held_contenders):
+        contenders = pd.concat([contenders, pd.DataFrame({
+            "position": -1, "held_pk": held_contenders["source_record_pk"].to_numpy(),
+            **{c: held_contenders[c].to_numpy() for c in (*_KEY, *PRECEDENCE_COLUMNS)}})], ignore_index=True)
+    winners = contenders.sort_values([*_KEY, *PRECEDENCE_COLUMNS], kind="stable").drop_duplicates(_KEY, keep="last")
+    from_batch = winners[winners["position"] >= 0]
+    plan.insert[from_batch.loc[from_batch["held_pk"] < 0, "position"].to_numpy()] = True
+    plan.replace = from_batch.loc[from_batch["held_pk"] >= 0, ["position", "held_pk"]].astype("int64") \
+        .reset_index(drop=True)
+    plan.history = fresh.loc[~fresh["position"].isin(from_batch["position"]), ["position", "held_pk"]] \
+        .astype("int64").reset_index(drop=True)
+    plan.missing_hashes = current.loc[current["hash_missing"] & current["source_record_pk"].isin(
+        plan.replace["held_pk"]), ["source_record_pk", "content_hash"]]
+    return plan
+
+
+_HELD_COLUMNS: tuple[str, ...] = ("source_record_pk", "channel", "source_record_id", "content_hash",
+                                  *CONTENT_COLUMNS)
+
+
+def _known_versions(connection: sa.Connection, pks: list[int]) -> tuple[pd.DataFrame, set[tuple[int, str]]]:
+    """The held records' current versions (key, precedence, hash), and every (pk, hash)
+    known for them: current and earlier versions."""
+    columns = [*(c for c in _HELD_COLUMNS if c != "content_hash"), "hash_missing", *PRECEDENCE_COLUMNS]
+    if not pks:
+        return pd.DataFrame(columns=columns), set()
+    table = temp_values(connection, "load_held", pks)
+    rows = connection.exec_driver_sql(
+        f"SELECT {', '.join(_HELD_COLUMNS)} FROM source_record "
+        f"WHERE source_record_pk IN (SELECT value FROM {table})").all()
+    held = pd.DataFrame([tuple(r) for r in rows], columns=list(_HELD_COLUMNS))
+    held["observed_at"] = pd.to_datetime(held["observed_at"], utc=True, format="mixed")
+    held["birth_date"] = pd.to_datetime(held["birth_date"], errors="coerce")
+    for name in ("marketing_prohibited", "identity_verified"):
+        held[name] = held[name].astype("boolean")
+    # Records loaded before their hash was kept: hash the values held (the same function).
+    held["hash_missing"] = held["content_hash"].isna()
+    if held["hash_missing"].any():
+        held.loc[held["hash_missing"], "content_hash"] = content_hashes(held[held["hash_missing"]])
+    held = pd.concat([held.drop(columns=["content_hash"]), precedence(held, held["content_hash"].to_numpy())], axis=1)
+    known = set(zip(held["source_record_pk"].astype(int), held["content_hash"]))
+    if connection.execute(sa.select(sa.exists().select_from(source_record_version))).scalar_one():
+        known |= {(int(pk), h) for pk, h in connection.exec_driver_sql(
+            f"SELECT source_record_pk, content_hash FROM source_record_version "
+            f"WHERE source_record_pk IN (SELECT value FROM {table})").all()}
+    return held[columns], known
+
+
+def _write_versions(connection: sa.Connection, writer: _BulkWriter, accepted: pd.DataFrame, plan: _VersionPlan,
+                    file_ids: dict[str, int], *, run_id: str, now: datetime) -> None:
+    """Write the plan's versions: a held record replaced by a batch version keeps its
+    `source_record_pk` (its customer, reviews and provenance point at it) and takes the
+    new values; its old values go to `source_record_version`, as do batch versions that
+    are not current. A replaced record awaits identity resolution again (match_method
+    NULL) and loses its blocking keys until then."""
+    if len(plan.replace):
+        pks = plan.replace["held_pk"].tolist()
+        if len(plan.missing_hashes):
+            _update_rows(connection, writer, source_record, "source_record_pk", plan.missing_hashes, ["content_hash"])
+        demoted = sa.table(temp_values(connection, "load_demoted", pks), sa.column("value"))
+        copied = ["source_record_pk", "intake_file_id", "record_number", *_VERSION_VALUE_COLUMNS,
+                  "content_hash", "loaded_at", "run_id"]
+        connection.execute(source_record_version.insert().from_select(
+            [*copied, "superseded_at"],
+            sa.select(*[source_record.c[c] for c in copied], sa.literal(now, UTCDateTime))
+            .where(source_record.c.source_record_pk.in_(sa.select(demoted.c.value)))))
+        positions = plan.replace["position"].to_numpy()
+        replacing = accepted.iloc[positions].assign(
+            source_record_pk=plan.replace["held_pk"].to_numpy(),
+            intake_file_id=_lookup(accepted["file_key"].iloc[positions], file_ids),
+            content_hash=plan.hashes[positions], loaded_at=pd.Timestamp(now), run_id=run_id,
+            match_method=None, match_probability=np.nan)
+        _update_rows(connection, writer, source_record, "source_record_pk", replacing, [
+            "record_number", *_VERSION_VALUE_COLUMNS, "intake_file_id", "content_hash", "loaded_at", "run_id",
+            "match_method", "match_probability"])
+        delete_match_keys(connection, pks)
+    if len(plan.history):
+        positions = plan.history["position"].to_numpy()
+        target = plan.history["held_pk"].to_numpy().copy()
+        new_ones = target < 0
+        if new_ones.any():  # versions of a record this load inserted: its pk only now exists
+            target[new_ones] = writer.held_records(accepted[_KEY].iloc[positions[new_ones]])
+        versions = accepted.iloc[positions].assign(
+            source_record_pk=target, intake_file_id=_lookup(accepted["file_key"].iloc[positions], file_ids),
+            content_hash=plan.hashes[positions], loaded_at=pd.Timestamp(now), run_id=run_id,
+            superseded_at=pd.Timestamp(now))
+        writer.insert(source_record_version, versions, [
+            "source_record_pk", "intake_file_id", "record_number", *_VERSION_VALUE_COLUMNS, "content_hash",
+            "loaded_at", "run_id", "superseded_at"])
+
+
+_VERSION_VALUE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in SOURCE_RECORD_CANONICAL_COLUMNS if c not in ("channel", "source_record_id", "record_number"))
+
+
+def _update_rows(connection: sa.Connection, writer: _BulkWriter, table: sa.Table, key: str, frame: pd.DataFrame,
+                 columns: list[str]) -> None:
+    """UPDATE table SET columns FROM frame by key, through a temporary staging table."""
+    stage = f"load_stage_{table.name}"
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+    staging = sa.Table(stage, sa.MetaData(), *[sa.Column(c, table.c[c].type) for c in [key, *columns]],
+                       prefixes=["TEMPORARY"])
+    staging.create(connection)
+    writer.insert(staging, frame, [key, *columns])
+    assignments = ", ".join(f"{c} = {stage}.{c}" for c in columns)
+    connection.exec_driver_sql(
+        f"UPDATE {table.name} SET {assignments} FROM {stage} WHERE {table.name}.{key} = {stage}.{key}")
+    connection.exec_driver_sql(f"DROP TABLE {stage}")
+
+
+# --- quarantine: re-sent entries and resolved ones -------------------------------------------------
+
+_KEY_CHUNK = 500
+
+
+def _requarantined(connection: sa.Connection, quarantined: pd.DataFrame, file_name_of: dict[str, str]) -> np.ndarray:
+    """True for a quarantined record already held in quarantine, or earlier in the batch
+    (first file name, then record number), with the same channel, id and raw values: a
+    re-send of a rejected record, counted (records_requarantined) but not held twice.
+
+    A record without an id (a line that could not be read at all) or without raw values
+    cannot be recognised: it is always its own entry.
+    """
+    out = np.zeros(len(quarantined), dtype=bool)
+    keyed = quarantined["source_record_id"].notna() & quarantined["raw_values"].notna()
+    if not keyed.any():
+        return out
+    entries = quarantined.loc[keyed, ["channel", "source_record_id", "raw_values", "record_number"]].assign(
+        file_name=_lookup(quarantined.loc[keyed, "file_key"], file_name_of))
+    entries = entries.sort_values(["file_name", "record_number"], kind="stable")
+    again = entries.duplicated(["channel", "source_record_id", "raw_values"], keep="first").to_numpy()
+    out[entries.index[again]] = True
+    first = entries[~again]
+    held = _quarantined_raw(connection, first[["channel", "source_record_id"]].drop_duplicates())
+    if held:
+        found = [(c, i, r) in held for c, i, r in zip(first["channel"], first["source_record_id"], first["raw_values"])]
+        out[first.index[np.asarray(found, dtype=bool)]] = True
+    return out
+
+
+def _by_channel(keys: pd.DataFrame):
+    """(channel, chunk of ids) pairs: lookups that use the (channel, source_record_id) indexes."""
+    for channel, ids in keys.groupby("channel", observed=True)["source_record_id"]:
+        unique = sorted(set(ids.tolist()))
+        for start in range(0, len(unique), _KEY_CHUNK):
+            yield str(channel), unique[start:start + _KEY_CHUNK]
+
+
+def _quarantined_raw(connection: sa.Connection, keys: pd.DataFrame) -> set[tuple[str, str, str]]:
+    held: set[tuple[str, str, str]] = set()
+    if len(keys) == 0 or not connection.execute(sa.select(sa.exists().select_from(quarantine))).scalar_one():
+        return held
+    for channel, ids in _by_channel(keys):
+        held.update((c, i, r) for c, i, r in connection.execute(
+            sa.select(quarantine.c.channel, quarantine.c.source_record_id, quarantine.c.raw_values)
+            .where(quarantine.c.channel == channel, quarantine.c.source_record_id.in_(ids),
+                   quarantine.c.raw_values.is_not(None))))
+    return held
+
+
+def _accepting_files(connection: sa.Connection, accepted: pd.DataFrame, quarantined: pd.DataFrame,
+                     file_name_of: dict[str, str], file_ids: dict[str, int]) -> dict[tuple[str, str], int]:
+    """For each key with a quarantine entry (open in the register, or new in this batch)
+    that has an accepted record: the intake file holding that record (the first copy of
+    this batch, else the held record's file)."""
+    open_keys = pd.DataFrame(
+        connection.execute(sa.select(quarantine.c.channel, quarantine.c.source_record_id).distinct().where(
+            quarantine.c.resolved_at.is_(None), quarantine.c.source_record_id.is_not(None))).all(),
+        columns=_KEY)
+    batch_keys = quarantined.loc[quarantined["source_record_id"].notna(), _KEY]
+    wanted = pd.concat([open_keys, batch_keys.astype(object)], ignore_index=True).drop_duplicates()
+    found: dict[tuple[str, str], int] = {}
+    if len(wanted) == 0:
+        return found
+    if len(accepted):
+        copies = accepted[_KEY + ["observed_at", "record_number", "file_key"]].astype({
+            "channel": object, "source_record_id": object}).merge(wanted, on=_KEY)
+        if len(copies):
+            copies = copies.assign(file_name=_lookup(copies["file_key"], file_name_of)).sort_values(
+                _KEY + ["observed_at", "file_name", "record_number"], kind="stable").drop_duplicates(_KEY)
+            found.update(zip(zip(copies["channel"], copies["source_record_id"]),
+                             (int(file_ids[c]) for c in copies["file_key"])))
+    rest = batch_keys.drop_duplicates()
+    rest = rest[np.array([(c, i) not in found for c, i in zip(rest["channel"], rest["source_record_id"])],
+                         dtype=bool)]
+    for channel, ids in _by_channel(rest):
+        found.update(((c, i), int(f)) for c, i, f in connection.execute(
+            sa.select(source_record.c.channel, source_record.c.source_record_id, source_record.c.intake_file_id)
+            .where(source_record.c.channel == channel, source_record.c.source_record_id.in_(ids))))
+    return found
+
+
+# A later row of one file repeating an id with other content is a conflict for the
+# steward to decide: its id being accepted (the first row) does not resolve it.
+_UNRESOLVABLE = Reason.DUPLICATE_RECORD_ID_IN_FILE.value
+
+
+def _conflicting(reasons: pd.Series) -> pd.Series:
+    return reasons.astype("string").str.split().map(lambda codes: _UNRESOLVABLE in codes).astype(bool)
+
+
+def _resolve_open_entries(connection: sa.Connection, accepted_in: dict[tuple[str, str], int], now: datetime) -> None:
+    """Mark the open quarantine entries of records now accepted as resolved."""
+    if not accepted_in:
+        return
+    connection.execute(
+        quarantine.update().where(quarantine.c.channel == sa.bindparam("key_channel"),
+                                  quarantine.c.source_record_id == sa.bindparam("key_id"),
+                                  quarantine.c.resolved_at.is_(None),
+                                  ~quarantine.c.reasons.contains(_UNRESOLVABLE))
+        .values(resolved_at=now, resolved_intake_file_id=sa.bindparam("file_id")),
+        [{"key_channel": c, "key_id": i, "file_id": f} for (c, i), f in sorted(accepted_in.items())])
 
 
 def _lookup(keys: pd.Series, mapping: dict) -> np.ndarray:
@@ -537,16 +848,17 @@ class _BulkWriter:
             arrays[name] = values
         return pa.table(arrays)
 
-    def keys_held(self, keys: pd.DataFrame) -> np.ndarray:
-        """For each (channel, source_record_id) row: is it already in source_record, or
-        was it erased (a tombstone: a re-sent submission must not bring it back)?"""
-        held = np.zeros(len(keys), dtype=bool)
+    def held_records(self, keys: pd.DataFrame) -> np.ndarray:
+        """For each (channel, source_record_id) row: its `source_record_pk` if the
+        register holds it, else -1. (Erased records hold none: see `tombstones.buried`.)"""
+        held = np.full(len(keys), -1, dtype=np.int64)
         if len(keys) == 0:
             return held
         if self._any_records(keys["channel"].unique().tolist()):
-            positions = self._held_positions(keys)
-            held[np.asarray(positions, dtype=np.int64)] = True
-        held |= buried(self.connection, keys)
+            found = self._held_positions(keys)
+            if found:
+                positions, pks = zip(*found)
+                held[np.asarray(positions, dtype=np.int64)] = np.asarray(pks, dtype=np.int64)
         return held
 
     def _any_records(self, channels: list[str]) -> bool:
@@ -554,7 +866,8 @@ class _BulkWriter:
         return self.connection.execute(sa.select(sa.exists().where(
             source_record.c.channel.in_(channels)))).scalar_one()
 
-    def _held_positions(self, keys: pd.DataFrame) -> list[int]:
+    def _held_positions(self, keys: pd.DataFrame) -> list[tuple[int, int]]:
+        """(position in keys, source_record_pk) of each key the register holds."""
         raise NotImplementedError
 
     def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
@@ -564,16 +877,17 @@ class _BulkWriter:
 class _SQLiteWriter(_BulkWriter):
     timestamp_as_text = True
 
-    def _held_positions(self, keys: pd.DataFrame) -> list[int]:
+    def _held_positions(self, keys: pd.DataFrame) -> list[tuple[int, int]]:
         cursor = self.dbapi.cursor()
         try:
             cursor.execute("CREATE TEMP TABLE load_keys "
                            "(position INTEGER PRIMARY KEY, channel TEXT NOT NULL, source_record_id TEXT NOT NULL)")
             rows = zip(range(len(keys)), keys["channel"].tolist(), keys["source_record_id"].tolist())
             cursor.executemany("INSERT INTO temp.load_keys VALUES (?, ?, ?)", rows)
-            cursor.execute("SELECT k.position FROM temp.load_keys AS k JOIN main.source_record AS s "
+            cursor.execute("SELECT k.position, s.source_record_pk FROM temp.load_keys AS k "
+                           "JOIN main.source_record AS s "
                            "ON s.channel = k.channel AND s.source_record_id = k.source_record_id")
-            positions = [row[0] for row in cursor.fetchall()]
+            positions = [(row[0], row[1]) for row in cursor.fetchall()]
             cursor.execute("DROP TABLE temp.load_keys")
             return positions
         finally:
@@ -608,7 +922,7 @@ class _PostgreSQLWriter(_BulkWriter):
             scrub_postgresql_error(error)
             raise
 
-    def _held_positions(self, keys: pd.DataFrame) -> list[int]:
+    def _held_positions(self, keys: pd.DataFrame) -> list[tuple[int, int]]:
         table = pa.table({
             "position": pa.array(np.arange(len(keys), dtype=np.int64)),
             "channel": pa.array(keys["channel"].astype("string[pyarrow]"), type=pa.large_string()),
@@ -622,9 +936,9 @@ class _PostgreSQLWriter(_BulkWriter):
                                    "FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')",
                            (table.slice(start, CHUNK_ROWS) for start in range(0, table.num_rows, CHUNK_ROWS)))
             cursor.execute("ANALYZE load_keys")
-            cursor.execute("SELECT k.position FROM load_keys AS k JOIN source_record AS s "
+            cursor.execute("SELECT k.position, s.source_record_pk FROM load_keys AS k JOIN source_record AS s "
                            "ON s.channel = k.channel AND s.source_record_id = k.source_record_id")
-            positions = [row[0] for row in cursor.fetchall()]
+            positions = [(row[0], row[1]) for row in cursor.fetchall()]
             cursor.execute("DROP TABLE load_keys")
             return positions
 

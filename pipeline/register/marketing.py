@@ -6,9 +6,12 @@ is that disclosure list. `write_extract` turns it into one CSV file per product:
 
     <extract dir>/<YYYY-MM-DD>/marketing_<product>.csv
 
-- UTF-8 with a header row, RFC 4180 (comma, CRLF, quotes where needed); the
+- UTF-8 with a header row, RFC 4180 (comma, CRLF, every field quoted); the
   columns of the view except `product` (`EXTRACT_COLUMNS`), one row per customer
-  holding the product, sorted by customer_id. Every product gets a file, empty
+  holding the product, sorted by customer_id. No cell can start a spreadsheet
+  formula: a value beginning with `=`, `+`, `-`, `@`, a tab or a carriage return
+  gets a leading single quote (`pipeline.csv_safety`, OWASP's CSV-injection advice);
+  a validated E.164 phone number (`+358...`) is written as it is. Every product gets a file, empty
   but for its header when nobody holds it, so a missing file is never ambiguous.
 - Before anything reaches the disk, every customer in it is checked again
   against the `customer` table itself, not the view: nobody who prohibited direct
@@ -21,7 +24,8 @@ is that disclosure list. `write_extract` turns it into one CSV file per product:
   Files are 0600 and folders 0700: personal data, for the pipeline's account only.
 
 `verify_extract` reads the newest extract back and runs the same re-check on
-the ids in its files; the Dagster asset check on the extract uses it.
+the ids in its files, and counts any formula-leading cell; the Dagster asset
+check on the extract uses it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from pipeline.csv_safety import is_formula_leading, safe_writer
 from schemas.canonical import PRODUCTS
 from schemas.register import customer
 
@@ -231,7 +236,7 @@ def _write_temporary(folder: Path, rows: list[tuple]) -> Path:
     try:
         os.fchmod(handle, FILE_MODE)
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out)
+            writer = safe_writer(out)
             writer.writerow(EXTRACT_COLUMNS)
             writer.writerows(rows)
             out.flush()
@@ -302,32 +307,40 @@ class ExtractVerification:
     rows: dict[str, int]
     unreadable_rows: int
     ineligible: Ineligible
+    formula_cells: int = 0  # cells a spreadsheet could run as a formula (CSV injection)
 
     @property
     def ok(self) -> bool:
-        return self.folder is not None and self.unreadable_rows == 0 and self.ineligible.ok
+        return (self.folder is not None and self.unreadable_rows == 0 and self.formula_cells == 0
+                and self.ineligible.ok)
 
     def metadata(self) -> dict[str, object]:
         return {"extract_date": self.folder.name if self.folder else "none",
                 "files": len(self.rows), "rows_total": sum(self.rows.values()),
-                "unreadable_rows": self.unreadable_rows, **self.ineligible.counts()}
+                "unreadable_rows": self.unreadable_rows, "formula_cells": self.formula_cells,
+                **self.ineligible.counts()}
 
 
-def _ids_in_file(path: Path) -> tuple[list[int], int]:
-    """The customer ids of one extract file, and how many rows had none readable."""
+def _ids_in_file(path: Path) -> tuple[list[int], int, int]:
+    """The customer ids of one extract file, how many rows had none readable, and how
+    many cells (header included) are formula-leading."""
     ids: list[int] = []
     unreadable = 0
     with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or "customer_id" not in reader.fieldnames:
-            return [], sum(1 for _ in reader) or 1  # no id column: the file cannot be vouched for
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or "customer_id" not in header:
+            return [], sum(1 for _ in reader) or 1, 0  # no id column: the file cannot be vouched for
+        formulas = sum(is_formula_leading(cell) for cell in header)
+        at = header.index("customer_id")
         for row in reader:
-            value = (row.get("customer_id") or "").strip()
+            formulas += sum(is_formula_leading(cell) for cell in row)
+            value = (row[at] if at < len(row) else "").strip()
             if value.isdigit():
                 ids.append(int(value))
             else:
                 unreadable += 1
-    return ids, unreadable
+    return ids, unreadable, formulas
 
 
 def verify_extract(engine: sa.Engine, extract_dir: Path | str, *, today: dt.date | None = None) -> ExtractVerification:
@@ -338,14 +351,15 @@ def verify_extract(engine: sa.Engine, extract_dir: Path | str, *, today: dt.date
         return ExtractVerification(None, {}, 0, Ineligible())
     rows: dict[str, int] = {}
     ids: set[int] = set()
-    unreadable = 0
+    unreadable = formulas = 0
     for path in sorted(folder.iterdir()):
         if not FILE_NAME.fullmatch(path.name):
             continue
-        file_ids, bad = _ids_in_file(path)
+        file_ids, bad, formula_cells = _ids_in_file(path)
         rows[path.name] = len(file_ids) + bad
         ids.update(file_ids)
         unreadable += bad
+        formulas += formula_cells
     with engine.connect() as connection:
         ineligible = ineligible_among(connection, ids, today)
-    return ExtractVerification(folder, rows, unreadable, ineligible)
+    return ExtractVerification(folder, rows, unreadable, ineligible, formula_cells=formulas)

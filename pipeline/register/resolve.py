@@ -3,7 +3,8 @@
 Runs inside the load's transaction, after the new source records are written
 (they have no customer yet), or after a steward's decision:
 
-1. *Affected set.* Start from the unresolved records; repeatedly add the held
+1. *Affected set.* Start from the unresolved records (new ones, and held ones whose
+   current version a re-send replaced: `pipeline.register.versions`); repeatedly add the held
    records the matcher would pair with them (by the `match_key` blocking index),
    the records sharing their identity code, the records of the customers those
    belong to, and the pairs stewards decided — until nothing new is reached over
@@ -101,6 +102,7 @@ class MatchSettings:
 @dataclass
 class ResolveSummary:
     records_resolved: int = 0
+    versions_resolved: int = 0  # of records_resolved: held records whose current version changed
     affected_records: int = 0
     linked_personal_id: int = 0
     linked_probabilistic: int = 0
@@ -339,13 +341,16 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
         # instead: 1.6 s against 0.4 s per round. 1.1 is the usual figure for SSDs; it
         # holds until this transaction ends.
         connection.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
-    unresolved = _read_records(connection, "WHERE s.customer_id IS NULL")
+    # Unresolved: new records (no customer yet), and records whose current version the
+    # load just replaced (match_method cleared): their customer is recomputed whole.
+    unresolved = _read_records(connection, "WHERE s.customer_id IS NULL OR s.match_method IS NULL")
     start = unresolved if seeds is None else pd.concat(
         [unresolved, read_records_by_key(connection, set(seeds) - set(unresolved["record_key"].tolist()))],
         ignore_index=True)
     if start.empty:
         return summary
     summary.records_resolved = len(unresolved)
+    summary.versions_resolved = int(unresolved["customer_id"].notna().sum())
     start_features = match_features(start)
     start_keys = blocking_keys(start_features, BLOCKING_KEYS)
     with open_scorer(model) as scorer:

@@ -56,10 +56,11 @@ from pipeline.register.erasure import delete_match_keys, erase_source_records
 from pipeline.register.locks import register_transaction
 from pipeline.register.resolve import read_records_by_key
 from pipeline.register.steward import StewardError
+from pipeline.register.versions import content_hashes
 from schemas.canonical import CHANNEL_ORDER
 from schemas.register import (PROVENANCE_UNITS, UTCDateTime, customer, customer_merge, golden_provenance,
                               intake_file, match_key, quarantine, review_queue, rights_request, service,
-                              source_record)
+                              source_record, source_record_version)
 
 __all__ = ["BILLING_IDENTITY", "RECTIFIABLE", "RightsError", "Subject", "Rectification", "Erasure",
            "find_subject", "subject_access", "render_report", "rectify", "erase"]
@@ -87,6 +88,7 @@ _RECORD_FIELDS: tuple[str, ...] = (
     "street_address", "postal_code", "city", "phone", "email", "iban", "bic", "product", "metering_point",
     "marketing_prohibited", "identity_verified", "quality_flags", "loaded_at", "run_id")
 _CUSTOMER_FIELDS: tuple[str, ...] = tuple(customer.c.keys())
+_VERSION_FIELDS: tuple[str, ...] = tuple(c for c in source_record_version.c.keys() if c != "content_hash")
 
 
 class RightsError(StewardError):
@@ -240,8 +242,8 @@ def _merge_filter(ids: Collection[int]):
 
 # --- subject access -----------------------------------------------------------------------------
 
-ACCESS_SECTIONS: tuple[str, ...] = ("customers", "provenance", "source_records", "services", "quarantine",
-                                    "merges", "reviews", "rights_requests")
+ACCESS_SECTIONS: tuple[str, ...] = ("customers", "provenance", "source_records", "record_versions", "services",
+                                    "quarantine", "merges", "reviews", "rights_requests")
 
 _PROVENANCE_VIEW = sa.text(
     "SELECT customer_id, attribute, source_record_pk, channel, observed_at FROM golden_value_provenance "
@@ -267,6 +269,17 @@ def _collect(connection: sa.Connection, subject: Subject) -> dict[str, list[dict
         .order_by(source_record.c.observed_at, source_record.c.channel, source_record.c.source_record_id)
     ).mappings().all()] if ids else []
     record_ids = {r["source_record_pk"]: r["source_record_id"] for r in records}
+    # Earlier versions of the records (a re-sent record with other content): held, so shown.
+    versions = [{**{f: _plain(r[f]) for f in _VERSION_FIELDS}, "channel": r["channel"],
+                 "source_record_id": r["source_record_id"], "file_name": r["file_name"]}
+                for r in connection.execute(
+                    sa.select(source_record_version, source_record.c.channel, source_record.c.source_record_id,
+                              intake_file.c.file_name)
+                    .join(source_record, source_record.c.source_record_pk == source_record_version.c.source_record_pk)
+                    .join(intake_file, intake_file.c.intake_file_id == source_record_version.c.intake_file_id)
+                    .where(source_record.c.customer_id.in_(ids))
+                    .order_by(source_record_version.c.source_record_pk, source_record_version.c.observed_at,
+                              source_record_version.c.version_pk)).mappings().all()] if ids else []
 
     provenance = [{"customer_id": r["customer_id"], "attribute": r["attribute"],
                    "source_record_pk": r["source_record_pk"], "channel": r["channel"],
@@ -305,7 +318,8 @@ def _collect(connection: sa.Connection, subject: Subject) -> dict[str, list[dict
                                            "decided_by", "performed_at")}
                 for r in connection.execute(sa.select(rights_request).where(rights_request.c.customer_id.in_(ids))
                                             .order_by(rights_request.c.request_id)).mappings().all()] if ids else []
-    return {"customers": customers, "provenance": provenance, "source_records": records, "services": services,
+    return {"customers": customers, "provenance": provenance, "source_records": records,
+            "record_versions": versions, "services": services,
             "quarantine": entries, "merges": merges, "reviews": reviews, "rights_requests": requests}
 
 
@@ -427,6 +441,15 @@ def render_report(access: dict) -> str:
                 out.append(f"      {_LABELS[attribute]:<28} {_shown(r[attribute])}")
         if r["quality_flags"]:
             out.append(f"      {'Data-quality notes':<28} {r['quality_flags']}")
+    if access.get("record_versions"):
+        out.append("")
+        out.append(f"Earlier versions of those records ({len(access['record_versions'])})")
+        for v in access["record_versions"]:
+            out.append(f"  {v['channel']} record {v['source_record_id']}, received {v['observed_at']} "
+                       f"(file {v['file_name']}, replaced {v['superseded_at']})")
+            for attribute in (*_PERSONAL, "product", "metering_point"):
+                if v[attribute] is not None:
+                    out.append(f"      {_LABELS[attribute]:<28} {_shown(v[attribute])}")
     out.append("")
     out.append(f"Records we could not accept ({len(access['quarantine'])})")
     for q in access["quarantine"]:
@@ -602,6 +625,19 @@ def _replace_match_keys(connection: sa.Connection, pks: Collection[int]) -> int:
     return len(rows)
 
 
+def _keep_received_hash(connection: sa.Connection, pk: int) -> None:
+    """Store the record's content hash as received before a rectification changes its values,
+    so a later identical re-send stays a re-send and does not undo the correction."""
+    if connection.execute(sa.select(source_record.c.content_hash)
+                          .where(source_record.c.source_record_pk == pk)).scalar() is not None:
+        return
+    held = read_records_by_key(connection, [pk])
+    held["quality_flags"] = connection.execute(sa.select(source_record.c.quality_flags)
+                                               .where(source_record.c.source_record_pk == pk)).scalar_one()
+    connection.execute(source_record.update().where(source_record.c.source_record_pk == pk)
+                       .values(content_hash=str(content_hashes(held)[0])))
+
+
 def rectify(engine: sa.Engine, customer_id: int, attribute: str, value: str, *, reason: str, by: str,
             now: dt.datetime | None = None) -> Rectification:
     """Correct one attribute of a customer, on the golden row and on its provenance record.
@@ -636,6 +672,7 @@ def rectify(engine: sa.Engine, customer_id: int, attribute: str, value: str, *, 
                            .values(**values, updated_at=now))
         keys = 0
         if pk is not None:
+            _keep_received_hash(connection, int(pk))
             connection.execute(source_record.update().where(source_record.c.source_record_pk == int(pk))
                                .values(**values))
             keys = _replace_match_keys(connection, [int(pk)])

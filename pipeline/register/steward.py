@@ -127,12 +127,19 @@ def _decide(connection: sa.Connection, review_id: int, *, accept: bool, by: str,
     return Decision(review_id, status, summary)
 
 
-def list_quarantine(connection: sa.Connection, reason: str | None = None, limit: int = 50) -> list[dict]:
+def list_quarantine(connection: sa.Connection, reason: str | None = None, limit: int = 50, *,
+                    include_resolved: bool = False) -> list[dict]:
+    """Quarantine entries, oldest first. Open ones only unless `include_resolved`: an entry
+    is resolved when a record with its channel and id was accepted later (the complete
+    copy of a file first read while still being written), and needs no steward."""
     query = sa.select(quarantine.c.quarantine_id, quarantine.c.channel, quarantine.c.source_record_id,
                       quarantine.c.record_number, quarantine.c.reasons, quarantine.c.detail,
-                      quarantine.c.quarantined_at).order_by(quarantine.c.quarantine_id).limit(limit)
+                      quarantine.c.quarantined_at, quarantine.c.resolved_at,
+                      quarantine.c.resolved_intake_file_id).order_by(quarantine.c.quarantine_id).limit(limit)
     if reason:
         query = query.where(quarantine.c.reasons.contains(reason, autoescape=True))
+    if not include_resolved:
+        query = query.where(quarantine.c.resolved_at.is_(None))
     return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()}
             for r in connection.execute(query).mappings().all()]
 
@@ -151,4 +158,6 @@ def show_quarantine(connection: sa.Connection, quarantine_id: int, *, unmask: bo
             "source_record_id": row["source_record_id"], "record_number": row["record_number"],
             "reasons": row["reasons"].split(), "detail": row["detail"], "raw_values": raw,
             "raw_purged": row["raw_purged_at"] is not None,
-            "quarantined_at": row["quarantined_at"].isoformat()}
+            "quarantined_at": row["quarantined_at"].isoformat(),
+            "resolved_at": row["resolved_at"].isoformat() if row["resolved_at"] else None,
+            "resolved_intake_file_id": row["resolved_intake_file_id"]}
