@@ -27,7 +27,8 @@ class StewardError(Exception):
     """A steward's request that cannot be carried out (message holds no personal value)."""
 
 
-def _masked(field: str, value: object) -> object:
+def masked_value(field: str, value: object) -> object:
+    """A value as the steward sees it by default: masked (`pipeline.privacy`), dates to the year."""
     if value is None or field in ("channel", "source_record_id", "observed_at"):
         return value if not isinstance(value, (dt.date, dt.datetime)) else value.isoformat()
     text = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else str(value)
@@ -48,7 +49,7 @@ def _record(connection: sa.Connection, pk: int | None, unmask: bool) -> dict | N
     if row is None:
         return None
     shown = {f: (row[f].isoformat() if isinstance(row[f], (dt.date, dt.datetime)) else row[f]) if unmask
-             else _masked(f, row[f]) for f in SHOWN_FIELDS}
+             else masked_value(f, row[f]) for f in SHOWN_FIELDS}
     shown["customer_id"] = row["customer_id"]
     return shown
 
