@@ -19,9 +19,14 @@ import sqlalchemy as sa
 
 from assets.checks import marketing_held_under_doubt, marketing_list_respects_prohibitions
 from assets.marketing import marketing_extract_respects_prohibitions
+from pipeline.intake import build_batch, discover, read_all
+from pipeline.matching.retrain import register_records
+from pipeline.matching.score import score_pairs
 from pipeline.register import steward
 from pipeline.register.checks import held_under_doubt
 from pipeline.register.marketing import ExtractRefused, doubt, verify_extract, write_extract
+from pipeline.register.resolve import MatchSettings
+from pipeline.synth import generate
 from schemas.register import review_queue
 from test_asset_checks import (
     NOW,
@@ -33,7 +38,7 @@ from test_asset_checks import (
     migration_0006,
 )
 from test_register_helpers import personal_id
-from test_register_resolve import batch_of, customer_of, load_batch, record, table
+from test_register_resolve import TODAY, batch_of, customer_of, load_batch, record, table
 
 KALLE = dict(first_names="Kalle Johannes", last_name="Merkkinen", street_address="Koekatu 7 A 2",
              postal_code="33100", city="Tampere")
@@ -199,3 +204,33 @@ def test_the_extract_check_fails_when_a_published_customer_comes_under_doubt(reg
     assert not verification.ok and verification.ineligible.held_under_doubt == 1
     result = marketing_extract_respects_prohibitions(check_context(register_engine, tmp_path))
     assert not result.passed and result.metadata["held_under_doubt"].value == 1
+
+
+# --- every doubt is stored ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def generated_landing(tmp_path_factory):
+    out = tmp_path_factory.mktemp("doubt-zone")
+    generate(out, people=1500, days=4, seed=7)
+    return out / "landing"
+
+
+def test_every_pair_scored_above_the_review_threshold_but_left_apart_is_a_review(register_engine, generated_landing):
+    """The doubts the view reads are all there: a pair of records the frozen model scores at or
+    above the review threshold whose customers differ is tied by a review between those two
+    customers, unless they hold two different valid codes (never one person, rule 4)."""
+    load_batch(register_engine, build_batch(read_all(discover(generated_landing)), TODAY))
+    with register_engine.connect() as connection:
+        records = register_records(connection)
+    pairs = score_pairs(records, min_probability=MatchSettings().review_threshold)
+    owner = records.set_index("record_key")["customer_id"]
+    codes = records.groupby("customer_id")["personal_id"].agg(lambda s: frozenset(s.dropna()))
+    tied = {frozenset(p) for p in table(register_engine, """
+        SELECT sl.customer_id, sr.customer_id FROM review_queue r
+        JOIN source_record sl ON sl.source_record_pk = r.left_source_record_pk
+        JOIN source_record sr ON sr.source_record_pk = r.right_source_record_pk""")}
+    apart = [(int(owner[a]), int(owner[b])) for a, b in zip(pairs["key_l"], pairs["key_r"]) if owner[a] != owner[b]]
+    untied = [(a, b) for a, b in apart
+              if frozenset((a, b)) not in tied and not (codes[a] and codes[b] and codes[a] != codes[b])]
+    assert len(pairs) > 50 and apart, "the generated register should hold uncertain pairs"
+    assert untied == [], f"{len(untied)} of {len(apart)} pairs above the review threshold are tied by no review"
