@@ -239,6 +239,7 @@ def _explanation_lines(found) -> list[str]:
     for review in found.open_reviews:
         lines.append(f"open review {review['review_id']} ({review['reason']}, probability {review['probability']}) "
                      f"with customer {review['other_customer_id']}")
+        lines.extend(f"    {words}" for words in review["fields"])
     if found.held_from_marketing:
         lines.append("held back from direct marketing under doubt until a steward decides: "
                      + ", ".join(found.held_from_marketing))

@@ -58,6 +58,7 @@ def test_each_way_in_is_explained_and_values_are_masked_unless_asked(register_en
     assert abs(total - weights.strongest.match_weight) < 1e-2
     assert weights.strongest.probability >= 0.95
     assert found.open_reviews and found.held_from_marketing == ["prohibited"]
+    assert "first name: exact match, +" in " ".join(found.open_reviews[0]["fields"])
 
     text = _explain(register_engine, capsys, "--customer", str(adult))
     assert re.search(r"phone: exact match, \+\d+\.\d", text)

@@ -287,8 +287,23 @@ def _open_reviews(connection: sa.Connection, customer_id: int) -> list[dict[str,
         .order_by(review_queue.c.review_id)).mappings().all()
     return [{"review_id": int(r["review_id"]), "probability": round(float(r["probability"]), 4),
              "reason": (r["evidence"] or {}).get("reason"),
-             "other_customer_id": int(r["right_id"] if r["left_id"] == customer_id else r["left_id"])}
+             "other_customer_id": int(r["right_id"] if r["left_id"] == customer_id else r["left_id"]),
+             "fields": _stored_fields(r["evidence"])}
             for r in rows]
+
+
+def _stored_fields(evidence: object) -> list[str]:
+    """The review's stored evidence (levels and weights when it was raised) in words."""
+    comparisons = (evidence or {}).get("comparisons") if isinstance(evidence, dict) else None
+    if not isinstance(comparisons, dict):
+        return []
+    out = []
+    for name, value in comparisons.items():
+        if isinstance(value, list) and len(value) == 2:
+            out.append(FieldWeight(FIELD_WORDS.get(name, name), level_in_words(str(value[0])), float(value[1])).words())
+        else:  # a same-code review names the fields, no weights
+            out.append(f"{FIELD_WORDS.get(name, name.replace('_', ' '))}: {value}")
+    return out
 
 
 def explain_record(connection: sa.Connection, reference: str, *, unmask: bool = False,
