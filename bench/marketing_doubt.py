@@ -110,6 +110,56 @@ def main() -> None:
             print(f"{label:<22} customers listed {len(listed):>7}  prohibited people listed "
                   f"{len(people & prohibited):>5}  minors listed {len(people & minors):>4}")
         print(f"held back under doubt and otherwise listed: {len(without_doubt - with_doubt)} customers")
+        _why_still_listed(engine, records, with_doubt, prohibited)
+
+
+def _share_a_blocking_key(keyed: pd.DataFrame, inside: pd.DataFrame, others: pd.DataFrame) -> bool:
+    from pipeline.matching.blocking import blocking_keys
+    from pipeline.matching.features import match_features
+    from pipeline.matching.model import BLOCKING_KEYS
+
+    both = keyed[keyed["record_key"].isin(set(inside["record_key"]) | set(others["record_key"]))]
+    keys = blocking_keys(match_features(both), BLOCKING_KEYS)
+    mine = set(keys.loc[keys["record_key"].isin(inside["record_key"]), "blocking_key"])
+    theirs = set(keys.loc[keys["record_key"].isin(others["record_key"]), "blocking_key"])
+    return bool(mine & theirs)
+
+
+def _why_still_listed(engine, records: pd.DataFrame, listed: set[int], prohibited: set[str]) -> None:
+    """Each prohibited person still listed: a false merge (the listed customer holds other
+    people's records) or a split, with the best score between the listed customer's records
+    and the person's other customers' records (frozen model, every pair, blocked or not),
+    and whether such a pair was ever a candidate (shares a blocking key)."""
+    from pipeline.matching.model import MatchModel
+    from pipeline.matching.retrain import register_records, score_listed_pairs
+
+    mine = records[records["person_key"].isin(prohibited)]
+    people_of = records.groupby("customer_id")["person_key"].agg(set)
+    still = sorted(set(mine.loc[mine["customer_id"].isin(listed), "person_key"]))
+    if not still:
+        return
+    with engine.connect() as connection:
+        held = register_records(connection)
+    keyed = held.merge(records[["channel", "source_record_id", "person_key"]], on=["channel", "source_record_id"])
+    kinds: dict[str, int] = {}
+    for person in still:
+        own = keyed[keyed["person_key"] == person]
+        listed_customers = set(own["customer_id"].astype(int)) & listed
+        merged = any(len(people_of[c]) > 1 for c in listed_customers)
+        others = own[~own["customer_id"].astype(int).isin(listed_customers)]
+        if others.empty:
+            kind = "false merge" if merged else "statement outvoted within one customer"
+        else:
+            inside = own[own["customer_id"].astype(int).isin(listed_customers)]
+            pairs = pd.DataFrame([(a, b) for a in inside["record_key"] for b in others["record_key"]],
+                                 columns=["key_l", "key_r"])
+            best = float(score_listed_pairs(keyed, pairs, MatchModel.load()).max())
+            band = "below 0.5" if best < 0.5 else "0.5-0.8" if best < 0.8 else "0.8 or above"
+            kind = f"split, best score {band}" + (" (and a false merge)" if merged else "")
+            if best >= 0.8 and not _share_a_blocking_key(keyed, inside, others):
+                kind += ", never a candidate pair (no blocking key shared)"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    print("prohibited people still listed: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
 
 
 if __name__ == "__main__":
