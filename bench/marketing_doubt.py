@@ -131,7 +131,8 @@ def _why_still_listed(engine, records: pd.DataFrame, listed: set[int], prohibite
     and the person's other customers' records (frozen model, every pair, blocked or not),
     and whether such a pair was ever a candidate (shares a blocking key)."""
     from pipeline.matching.model import MatchModel
-    from pipeline.matching.retrain import register_records, score_listed_pairs
+    from pipeline.matching.rescore import score_listed_pairs
+    from pipeline.matching.retrain import register_records
 
     mine = records[records["person_key"].isin(prohibited)]
     people_of = records.groupby("customer_id")["person_key"].agg(set)

@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline.matching.model import TF_COLUMNS, UNIQUE_ID, MatchModel
-from pipeline.matching.score import _pairs, open_scorer, splink_input
+from pipeline.matching.model import TF_COLUMNS, MatchModel
+from pipeline.matching.rescore import score_listed_pairs
 from pipeline.matching.train import U_MAX_PAIRS, train_model
 
 MIN_LABELS = 20            # fewer decided reviews than this: report, but advise nothing
@@ -75,38 +75,6 @@ def steward_labels(connection: sa.Connection) -> pd.DataFrame:
         "AND right_source_record_pk IS NOT NULL ORDER BY review_id").all()
     return pd.DataFrame({"key_l": [int(r[0]) for r in rows], "key_r": [int(r[1]) for r in rows],
                          "same_person": [r[2] == "accepted" for r in rows]})
-
-
-# --- scoring listed pairs ---------------------------------------------------------------------------
-
-def score_listed_pairs(records: pd.DataFrame, pairs: pd.DataFrame, model: MatchModel) -> np.ndarray:
-    """The model's probability for each listed pair (key_l, key_r), blocking or not.
-
-    Each pair is one row on each side, keyed by its position, compared on equal keys:
-    exactly the listed pairs, with the scorer's household model and frozen frequencies.
-    """
-    if pairs.empty:
-        return np.zeros(0)
-    features = splink_input(records).set_index(UNIQUE_ID)
-    left = features.loc[pairs["key_l"].to_numpy()].reset_index(drop=True)
-    right = features.loc[pairs["key_r"].to_numpy()].reset_index(drop=True)
-    position = np.arange(len(pairs), dtype=np.int64)
-    left.insert(0, UNIQUE_ID, position)
-    right.insert(0, UNIQUE_ID, position)
-    with open_scorer(model) as scorer:
-        left_table, right_table = scorer.db_api.register(left), scorer.db_api.register(right)
-        try:
-            predicted = scorer.linker.inference.predict_between(
-                left_table, right_table, blocking_rules_to_generate_predictions=[f"l.{UNIQUE_ID} = r.{UNIQUE_ID}"],
-                warning_mode="never")
-            frame = scorer._result(predicted)
-        finally:
-            left_table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
-            right_table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
-        scored = _pairs(scorer, frame, 0.0)
-    probability = np.zeros(len(pairs))
-    probability[scored["key_l"].to_numpy(np.int64)] = scored["match_probability"].to_numpy(float)
-    return probability
 
 
 # --- the report -------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipeline.matching.model import MatchModel
-from pipeline.matching.score import _pairs, open_scorer, splink_input
+from pipeline.matching.rescore import score_every_pair
 from pipeline.register.marketing import doubt, today_in_finland
 from pipeline.register.resolve import read_records_by_key
 from pipeline.register.steward import SHOWN_FIELDS, StewardError, masked_value
@@ -185,21 +185,6 @@ def _values(row, unmask: bool) -> dict[str, object]:
     return out
 
 
-def _weights(records: pd.DataFrame, model: MatchModel) -> pd.DataFrame:
-    """Every pair of the customer's records scored by the frozen model (a customer has few records)."""
-    if len(records) < 2:
-        return pd.DataFrame(columns=["key_l", "key_r", "match_probability", "match_weight", "evidence"])
-    with open_scorer(model) as scorer:
-        table = scorer.db_api.register(splink_input(records))
-        try:
-            predicted = scorer.linker.inference.predict_within(
-                table, blocking_rules_to_generate_predictions=["1 = 1"], warning_mode="never")
-            frame = scorer._result(predicted)
-        finally:
-            table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
-        return _pairs(scorer, frame, 0.0)
-
-
 def _strongest(key: int, pairs: pd.DataFrame, labels: dict[int, str], model: MatchModel) -> PairWeights | None:
     mine = pairs[(pairs["key_l"] == key) | (pairs["key_r"] == key)]
     if mine.empty:
@@ -248,7 +233,7 @@ def explain_customer(connection: sa.Connection, customer_id: int, *, unmask: boo
         source_record.c.customer_id == survivor)).scalars()]
     records = read_records_by_key(connection, keys).sort_values(["observed_at", "record_key"], kind="stable")
     labels = {int(r.record_key): _label(r) for r in records.itertuples(index=False)}
-    pairs = _weights(records, model)
+    pairs = score_every_pair(records, model)
     decisions = _decisions(connection, keys, labels)
     codes = records["personal_id"].dropna()
     explained: list[RecordExplanation] = []
