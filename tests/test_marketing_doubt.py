@@ -97,6 +97,10 @@ def test_a_prohibiting_record_left_in_review_holds_its_pair_off_the_list(registe
     assert warned.metadata["held_under_doubt"].value == 1
     assert marketing_list_respects_prohibitions(check_context(register_engine)).passed
 
+    with register_engine.connect() as connection:
+        queue = steward.list_reviews(connection)
+    assert [(r["review_id"], r["holds_back_from_marketing"]) for r in queue] == [(review_id, ["prohibited"])]
+
     # The steward: two people. The adult returns to the list; the check is quiet.
     steward.decide_review(register_engine, review_id, accept=False, by="steward.one", now=NOW)
     assert adult in listed(register_engine)

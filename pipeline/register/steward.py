@@ -61,9 +61,17 @@ def list_reviews(connection: sa.Connection, status: str = "open", limit: int = 5
                   review_queue.c.created_at)
         .where(review_queue.c.status == status).order_by(review_queue.c.probability.desc(),
                                                          review_queue.c.review_id).limit(limit)).mappings().all()
+    # Which open reviews keep someone off the marketing list: worth deciding first.
+    from pipeline.register.marketing import doubt, today_in_finland
+
+    holding: dict[int, set[str]] = {}
+    if status == "open":
+        for _, _, review_id, reason in doubt(connection, today_in_finland()).ties:
+            holding.setdefault(review_id, set()).add(reason)
     return [{"review_id": r["review_id"], "probability": round(float(r["probability"]), 4),
              "reason": (r["evidence"] or {}).get("reason"), "left_customer_id": r["left_customer_id"],
-             "right_customer_id": r["right_customer_id"], "created_at": r["created_at"].isoformat()}
+             "right_customer_id": r["right_customer_id"], "created_at": r["created_at"].isoformat(),
+             "holds_back_from_marketing": sorted(holding.get(r["review_id"], ()))}
             for r in rows]
 
 
