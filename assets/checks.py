@@ -1,7 +1,9 @@
 """Asset checks on the register: the invariants a data engineer relies on at night.
 
-All blocking: a failed check stops what is downstream of the register (the
-marketing extract) in the same run. Metadata holds counts only (and intake file
+All blocking but one: a failed check stops what is downstream of the register (the
+marketing extract) in the same run. `marketing_held_under_doubt` only warns: it
+counts the customers an open review keeps off the marketing list until a steward
+decides (the list is right; the stewards have decisions waiting). Metadata holds counts only (and intake file
 ids, which name files, not people). The queries are `pipeline.register.checks`.
 """
 
@@ -11,6 +13,7 @@ import dagster as dg
 from pipeline.register.checks import (
     customers_sharing_a_code,
     customers_with_invalid_codes,
+    held_under_doubt,
     marketing_view_violations,
     unbalanced_files,
 )
@@ -56,7 +59,8 @@ def no_two_customers_share_a_code(context: dg.AssetCheckExecutionContext,
 
 @dg.asset_check(asset="register", blocking=True,
                 description="The view marketing_contacts lists nobody the customer table forbids: no one "
-                            "who prohibited direct marketing, no minor or unknown age, nobody erased or merged.")
+                            "who prohibited direct marketing, no minor or unknown age, nobody erased or merged, "
+                            "nobody an open review ties to someone prohibited or a possible minor.")
 def marketing_list_respects_prohibitions(context: dg.AssetCheckExecutionContext,
                                          register_db: RegisterDatabase) -> dg.AssetCheckResult:
     with register_db.retrying(context):
@@ -64,9 +68,22 @@ def marketing_list_respects_prohibitions(context: dg.AssetCheckExecutionContext,
     return dg.AssetCheckResult(passed=violations.ok, metadata=violations.counts())
 
 
+@dg.asset_check(asset="register", blocking=False,
+                description="Customers held back from the marketing list under doubt (WARN, informative): "
+                            "an open review ties them to someone who prohibited direct marketing or to a "
+                            "possible minor. They return when a steward decides the review.")
+def marketing_held_under_doubt(context: dg.AssetCheckExecutionContext,
+                               register_db: RegisterDatabase) -> dg.AssetCheckResult:
+    with register_db.retrying(context):
+        counts = held_under_doubt(register_db.ready_engine(), today_in_finland())
+    return dg.AssetCheckResult(passed=counts["held_under_doubt"] == 0, severity=dg.AssetCheckSeverity.WARN,
+                               metadata=counts)
+
+
 register_checks = [
     intake_counts_add_up,
     no_invalid_or_temporary_codes_on_customers,
     no_two_customers_share_a_code,
     marketing_list_respects_prohibitions,
+    marketing_held_under_doubt,
 ]

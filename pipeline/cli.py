@@ -6,6 +6,12 @@
     register review show ID [--unmask]        one item with its evidence (values masked unless asked)
     register review accept ID --by NAME       the two records are one person: merge
     register review reject ID --by NAME       never the same person: keep apart, never propose again
+    register explain (--customer ID | --record CHANNEL:ID) [--unmask] [--json]
+                                              why each record sits in its customer: the same code, a
+                                              steward's decision, or the match weights field by field
+    register model train [--out-dir DIR] [--seed N]
+                                              estimate a new match model from the register's own records
+                                              (a new versioned file and a report; never the current model)
     register quarantine list [--reason CODE] [--include-resolved]
                                               open entries: records and files that could not be accepted
                                               (resolved ones: accepted later from a complete copy)
@@ -90,6 +96,22 @@ def main(argv: list[str] | None = None) -> int:
         decide = review.add_parser(verb)
         decide.add_argument("review_id", type=int)
         decide.add_argument("--by", default=None, help="the steward's name (default: the login name)")
+
+    explain = commands.add_parser("explain", help="why each record sits in its customer")
+    which = explain.add_mutually_exclusive_group(required=True)
+    which.add_argument("--customer", type=int, help="a customer id (a merged id resolves to its survivor)")
+    which.add_argument("--record", help="one record, as CHANNEL:ID")
+    explain.add_argument("--unmask", action="store_true", help="show the values themselves")
+    explain.add_argument("--json", action="store_true", help="the explanation as JSON")
+
+    model = commands.add_parser("model", help="the match model").add_subparsers(dest="action", required=True)
+    retrain = model.add_parser("train", help="estimate a new model from the register's records (unsupervised)")
+    retrain.add_argument("--out-dir", default="data/models",
+                         help="where the new model-<version>.json and its report go (default data/models)")
+    retrain.add_argument("--seed", type=int, default=0, help="seed of the random pairs for u (default 0)")
+    retrain.add_argument("--u-max-pairs", type=float, default=None, help="random pairs for u (default 1e7)")
+    retrain.add_argument("--link-threshold", type=float, default=None, help="the link threshold in use")
+    retrain.add_argument("--review-threshold", type=float, default=None, help="the review threshold in use")
 
     held = commands.add_parser("quarantine", help="the quarantine").add_subparsers(dest="action", required=True)
     qlist = held.add_parser("list")
@@ -197,6 +219,73 @@ def _subject(args, engine) -> int:
     return 0
 
 
+def _explanation_lines(found) -> list[str]:
+    """An explanation (pipeline.register.explain) as lines of text for the steward."""
+    lines = [f"customer {found.customer_id} (asked: {found.asked}; match model {found.model_version})"]
+    for merge in found.merges:
+        who = f"steward {merge['decided_by']}" if merge["decided_by"] else "automatic"
+        lines.append(f"  customer {merge['merged_customer_id']} was merged into {merge['surviving_customer_id']} "
+                     f"on {merge['merged_at']} ({merge['reason']}; {who})")
+    for item in found.records:
+        head = f"record {item.record}, observed {item.observed_at}: {item.because}"
+        if item.method == "personal_id":
+            head += (f" (held by {item.same_code_records} other record(s) of this customer)" if item.same_code_records
+                     else " (the customer's code; no other record of it holds the code)")
+        elif item.method == "probabilistic" and item.stored_probability is not None:
+            head += f" (linked at probability {item.stored_probability:.4f})"
+        lines.append(head)
+        for decision in item.decisions:
+            lines.append(f"  review {decision.review_id} with {decision.other}: {decision.status} by "
+                         f"{decision.decided_by} on {decision.decided_at}")
+        if item.strongest is not None:
+            pair = item.strongest
+            lines.append(f"  against {pair.other}: prior {pair.prior:+.1f}")
+            lines.extend(f"    {weight.words()}" for weight in pair.fields)
+            lines.append(f"    total {pair.match_weight:+.1f} (probability {pair.probability:.4f})")
+        lines.append("  values: " + ", ".join(f"{k} {v}" for k, v in item.values.items() if v is not None
+                                               and k not in ("channel", "source_record_id", "observed_at")))
+    for review in found.open_reviews:
+        lines.append(f"open review {review['review_id']} ({review['reason']}, probability {review['probability']}) "
+                     f"with customer {review['other_customer_id']}")
+        lines.extend(f"    {words}" for words in review["fields"])
+    if found.held_from_marketing:
+        lines.append("held back from direct marketing under doubt until a steward decides: "
+                     + ", ".join(found.held_from_marketing))
+    return lines
+
+
+def _explain(args, engine) -> int:
+    from pipeline.register import explain
+
+    with engine.connect() as connection:
+        if args.record:
+            found = explain.explain_record(connection, args.record, unmask=args.unmask)
+        else:
+            found = explain.explain_customer(connection, args.customer, unmask=args.unmask)
+    if args.json:
+        print(json.dumps(found.as_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        print("\n".join(_explanation_lines(found)))
+    return 0
+
+
+def _retrain(args, engine) -> int:
+    from pipeline.matching import retrain
+    from pipeline.register.resolve import MatchSettings
+
+    defaults = MatchSettings()
+    options = {"seed": args.seed, "link_threshold": args.link_threshold or defaults.link_threshold,
+               "review_threshold": args.review_threshold or defaults.review_threshold}
+    if args.u_max_pairs:
+        options["u_max_pairs"] = args.u_max_pairs
+    done = retrain.retrain_from_register(engine, args.out_dir, **options)
+    print(done.report.markdown(), end="")
+    state = "already present, not overwritten" if done.already_present else "written"
+    print(f"\nnew model {done.report.new_version}: {done.model_path} ({state}); report: {done.report_path}")
+    print("the current model is unchanged; to adopt the new one, put it in place of pipeline/matching/model.json")
+    return 0
+
+
 def _run(args, engine) -> int:
     if args.command == "migrate":
         migrate(engine)
@@ -205,12 +294,16 @@ def _run(args, engine) -> int:
     if args.command == "summary":
         print(_summary(engine))
         return 0
+    if args.command == "model":
+        return _retrain(args, engine)
 
     from pipeline.register import steward
 
     try:
         if args.command == "subject":
             return _subject(args, engine)
+        if args.command == "explain":
+            return _explain(args, engine)
         if args.command == "review" and args.action in ("accept", "reject"):
             decision = steward.decide_review(engine, args.review_id, accept=args.action == "accept",
                                              by=args.by or getpass.getuser())

@@ -37,7 +37,7 @@ MARKETING_CONTACTS_COLUMNS = (
 NEVER_IN_A_VIEW = {"personal_id", "birth_date", "iban", "bic", "metering_point", "merged_into", "erased_at"}
 
 ANALYST_VIEWS = ("customer_masked", "marketing_contacts")
-OTHER_VIEWS = ("golden_value_provenance",)
+OTHER_VIEWS = ("golden_value_provenance", "marketing_doubt")
 TABLE_NAMES = tuple(t.name for t in REGISTER_TABLES)
 INSUFFICIENT_PRIVILEGE = "42501"
 

@@ -36,7 +36,7 @@ from pipeline.register.checks import (
     unbalanced_files,
 )
 from pipeline.register.load import load_intake
-from pipeline.register.marketing import adult_born_on_or_before, verify_extract, write_extract
+from pipeline.register.marketing import adult_born_on_or_before, doubt, verify_extract, write_extract
 from pipeline.register.resolve import resolve_identities
 from pipeline.resources import ExtractDirectory, RegisterDatabase
 from schemas.canonical import PRODUCTS
@@ -105,20 +105,32 @@ def eligible_ids(engine: sa.Engine, today: dt.date) -> set[int]:
     rows = customers(engine)
     # An erased customer's kept prohibition holds for its identity code.
     objected = {r.personal_id for r in rows if r.erased_at is not None and r.marketing_prohibited and r.personal_id}
+    with engine.connect() as connection:  # held back under doubt: from the tables, not the view
+        held = doubt(connection, today).held
     return {r.customer_id for r in rows
             if not r.marketing_prohibited and r.birth_date is not None and r.birth_date <= cutoff
-            and r.erased_at is None and r.merged_into is None and r.personal_id not in objected}
+            and r.erased_at is None and r.merged_into is None and r.personal_id not in objected
+            and r.customer_id not in held}
 
 
 # --- a wrong view, put back afterwards ------------------------------------------------------------
 
-def migration_0003():
-    """Migration 0003 as a module (its view definitions and age rule)."""
-    path = ROOT / "schemas" / "migrations" / "versions" / "0003_access_and_rights.py"
-    spec = importlib.util.spec_from_file_location("migration_0003_for_tests", path)
+def _migration(file_name: str):
+    path = ROOT / "schemas" / "migrations" / "versions" / file_name
+    spec = importlib.util.spec_from_file_location(f"migration_{path.stem}_for_tests", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def migration_0003():
+    """Migration 0003 as a module (its view definitions and age rule)."""
+    return _migration("0003_access_and_rights.py")
+
+
+def migration_0006():
+    """Migration 0006 as a module (the marketing view as it is now, with doubt)."""
+    return _migration("0006_marketing_doubt.py")
 
 
 # Same columns as the real view, but it forgets every rule: everyone is listed.
@@ -146,7 +158,7 @@ def wrong_marketing_view(engine: sa.Engine):
     try:
         yield
     finally:
-        original = migration_0003()._marketing_contacts(engine.dialect.name)
+        original = migration_0006()._marketing_contacts(engine.dialect.name, with_doubt=True)
         body = original.split(" AS", 1)[1]
         with engine.begin() as connection:
             _create_view(connection, body)
@@ -255,6 +267,8 @@ def test_marketing_view_check_fails_on_a_view_that_forgets_the_rules(register_en
         "merged": sum(1 for r in everyone if r.merged_into is not None),
         "unknown_customer": 0,
     }
+    with register_engine.connect() as connection:
+        expected["held_under_doubt"] = len(doubt(connection, today).held)
     expected["ineligible_customers"] = len(everyone) - len(eligible_ids(register_engine, today))
     assert min(expected.values()) == 0 and sorted(expected.values())[1] >= 1
     with wrong_marketing_view(register_engine):

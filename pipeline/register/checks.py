@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from pipeline.normalise import hetu
-from pipeline.register.marketing import Ineligible, ineligible_in_view
+from pipeline.register.marketing import Ineligible, held_back_eligible, ineligible_in_view
 from schemas.register import customer
 
 # Rule 1 of REGISTER.md for every loaded file:
@@ -95,3 +95,10 @@ def marketing_view_violations(engine: Engine, today: dt.date) -> Ineligible:
     prohibited, under 18 or of unknown age, erased, merged away, or not a customer at all."""
     with engine.connect() as conn:
         return ineligible_in_view(conn, today)
+
+
+def held_under_doubt(engine: Engine, today: dt.date) -> dict[str, int]:
+    """How many customers who would otherwise be on the marketing list an open review holds back
+    (tied to someone who prohibited direct marketing, or to a possible minor), by reason."""
+    with engine.connect() as conn:
+        return held_back_eligible(conn, today)

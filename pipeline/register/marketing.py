@@ -16,9 +16,20 @@ is that disclosure list. `write_extract` turns it into one CSV file per product:
 - Before anything reaches the disk, every customer in it is checked again
   against the `customer` table itself, not the view: nobody who prohibited direct
   marketing, nobody under 18 today (Finnish date) or of unknown birth date,
-  nobody erased or merged away, no id the register does not hold. Any such
-  customer and the whole extract is refused (`ExtractRefused`, counts only):
-  a wrong view must not become a disclosure.
+  nobody erased or merged away, no id the register does not hold, and nobody held
+  back under doubt (`doubt`). Any such customer and the whole extract is refused
+  (`ExtractRefused`, counts only): a wrong view must not become a disclosure.
+- *Doubt protects the person* (REGISTER.md: "whom no open doubt ties to someone
+  who has"). A customer is held back until a steward decides when an open review
+  ties it to a customer who prohibited direct marketing, or to a possible minor:
+  under 18, or of unknown birth date and itself tied by an open review to someone
+  under 18 who could be the held customer (the junior trap; not two different
+  valid codes). Every pair the resolver scored at or above the
+  review threshold without linking it is an open review, unless it can never be
+  one person (two valid codes) or a steward decided it; so the open reviews are
+  the doubts. Accepting a review merges the two (the person's latest statement
+  then decides); rejecting it dissolves the tie. `doubt` is computed here in
+  Python from the tables, independently of the view `marketing_doubt`.
 - Published atomically: each file is written to a temporary file in the same
   folder and renamed over the old one, so the partner never reads half a file.
   Files are 0600 and folders 0700: personal data, for the pipeline's account only.
@@ -35,7 +46,7 @@ import datetime as dt
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -44,7 +55,7 @@ import sqlalchemy as sa
 
 from pipeline.csv_safety import is_formula_leading, safe_writer
 from schemas.canonical import PRODUCTS
-from schemas.register import customer
+from schemas.register import customer, review_queue, source_record
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 ADULT_AGE = 18
@@ -98,6 +109,7 @@ class Ineligible:
     erased: int = 0
     merged: int = 0
     unknown: int = 0  # an id the customer table does not hold
+    held_under_doubt: int = 0  # an open review ties it to someone prohibited or a possible minor
     customer_ids: tuple[int, ...] = ()
 
     @property
@@ -107,7 +119,8 @@ class Ineligible:
     def counts(self) -> dict[str, int]:
         return {"ineligible_customers": len(self.customer_ids), "prohibited": self.prohibited,
                 "minor_or_unknown_age": self.minor_or_unknown_age, "erased": self.erased,
-                "merged": self.merged, "unknown_customer": self.unknown}
+                "merged": self.merged, "unknown_customer": self.unknown,
+                "held_under_doubt": self.held_under_doubt}
 
 
 _ERASED = customer.alias("erased_customer")
@@ -137,20 +150,124 @@ def _status_columns() -> list:
             customer.c.erased_at.is_not(None).label("erased"), customer.c.merged_into.is_not(None).label("merged")]
 
 
-def _tally(rows: Iterable, unknown_ids: set[int], today: dt.date) -> Ineligible:
-    """Count the reasons of the customer rows given (customer_id, prohibited, birth date, erased, merged)."""
+def _tally(rows: Iterable, unknown_ids: set[int], today: dt.date,
+           held: Collection[int] = frozenset()) -> Ineligible:
+    """Count the reasons of the customer rows given (customer_id, prohibited, birth date, erased, merged);
+    `held`: the customers held back under doubt."""
     cutoff = adult_born_on_or_before(today)
-    counts = {"prohibited": 0, "minor_or_unknown_age": 0, "erased": 0, "merged": 0}
+    counts = {"prohibited": 0, "minor_or_unknown_age": 0, "erased": 0, "merged": 0, "held_under_doubt": 0}
     bad: set[int] = set(unknown_ids)
     for customer_id, prohibited, born, erased, merged in rows:
         reasons = {"prohibited": prohibited is not None and bool(prohibited),
                    "minor_or_unknown_age": born is None or born > cutoff,
-                   "erased": bool(erased), "merged": bool(merged)}
+                   "erased": bool(erased), "merged": bool(merged),
+                   "held_under_doubt": int(customer_id) in held}
         for reason, hit in reasons.items():
             counts[reason] += int(hit)
         if any(reasons.values()):
             bad.add(int(customer_id))
     return Ineligible(**counts, unknown=len(unknown_ids), customer_ids=tuple(sorted(bad)))
+
+
+# --- doubt: held back until a steward decides --------------------------------------------------------
+
+DOUBT_REASONS: tuple[str, ...] = ("prohibited", "possible_minor")
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """Customers held back from direct marketing by open reviews. Ids, never values.
+
+    `ties`: (customer_id, tied_customer_id, review_id, reason) for each open review
+    that holds `customer_id` back because of `tied_customer_id`; `held` maps each
+    customer held back to its reasons.
+    """
+
+    ties: tuple[tuple[int, int, int, str], ...] = ()
+
+    @property
+    def held(self) -> dict[int, frozenset[str]]:
+        out: dict[int, set[str]] = {}
+        for customer_id, _, _, reason in self.ties:
+            out.setdefault(customer_id, set()).add(reason)
+        return {c: frozenset(r) for c, r in out.items()}
+
+    def counts(self, among: Iterable[int] | None = None) -> dict[str, int]:
+        held = self.held
+        ids = set(held) if among is None else set(held) & {int(i) for i in among}
+        return {"held_under_doubt": len(ids),
+                **{f"held_for.{reason}": sum(1 for c in ids if reason in held[c]) for reason in DOUBT_REASONS}}
+
+
+def open_review_ties(connection: sa.Connection) -> list[tuple[int, int, int]]:
+    """(review_id, left customer, right customer) of every open review, the customers as they
+    are now: a merge moves the review's records to the survivor, not the review's own ids."""
+    left, right = source_record.alias("left_record"), source_record.alias("right_record")
+    rows = connection.execute(
+        sa.select(review_queue.c.review_id,
+                  sa.func.coalesce(left.c.customer_id, review_queue.c.left_customer_id),
+                  sa.func.coalesce(right.c.customer_id, review_queue.c.right_customer_id))
+        .select_from(review_queue
+                     .outerjoin(left, left.c.source_record_pk == review_queue.c.left_source_record_pk)
+                     .outerjoin(right, right.c.source_record_pk == review_queue.c.right_source_record_pk))
+        .where(review_queue.c.status == "open")).all()
+    return [(int(r), int(a), int(b)) for r, a, b in rows if a is not None and b is not None and a != b]
+
+
+def doubt(connection: sa.Connection, today: dt.date) -> Doubt:
+    """Who is held back under doubt on `today` (see the module doc)."""
+    reviews = open_review_ties(connection)
+    if not reviews:
+        return Doubt()
+    involved = sorted({c for _, a, b in reviews for c in (a, b)})
+    cutoff = adult_born_on_or_before(today)
+    prohibited: set[int] = set()
+    minor: set[int] = set()
+    unknown_age: set[int] = set()
+    code: dict[int, str] = {}
+    for start in range(0, len(involved), _ID_CHUNK):
+        chunk = involved[start:start + _ID_CHUNK]
+        for customer_id, is_prohibited, born, personal_id in connection.execute(
+                sa.select(customer.c.customer_id, _prohibited(), customer.c.birth_date, customer.c.personal_id)
+                .where(customer.c.customer_id.in_(chunk))):
+            customer_id = int(customer_id)
+            if is_prohibited:
+                prohibited.add(customer_id)
+            if born is None:
+                unknown_age.add(customer_id)
+            elif born > cutoff:
+                minor.add(customer_id)
+            if personal_id:
+                code[customer_id] = personal_id
+    pairs = [(review, a, b) for review, x, y in reviews for a, b in ((x, y), (y, x))]
+    minors_tied_to: dict[int, set[int]] = {}
+    for _, a, b in pairs:
+        if b in minor:
+            minors_tied_to.setdefault(a, set()).add(b)
+
+    def could_be(held: int, other: int) -> bool:  # two different valid codes: never one person
+        return held != other and not (held in code and other in code and code[held] != code[other])
+
+    ties: set[tuple[int, int, int, str]] = set()
+    for review, held, tied in pairs:
+        if tied in prohibited:
+            ties.add((held, tied, review, "prohibited"))
+        if tied in minor or (tied in unknown_age
+                             and any(could_be(held, m) for m in minors_tied_to.get(tied, ()))):
+            ties.add((held, tied, review, "possible_minor"))
+    return Doubt(tuple(sorted(ties)))
+
+
+def held_back_eligible(connection: sa.Connection, today: dt.date) -> dict[str, int]:
+    """How many customers who would otherwise be on the list are held back under doubt, by reason."""
+    found = doubt(connection, today)
+    held = sorted(found.held)
+    otherwise_ineligible: set[int] = set()
+    for start in range(0, len(held), _ID_CHUNK):
+        chunk = held[start:start + _ID_CHUNK]
+        otherwise_ineligible |= {int(r[0]) for r in connection.execute(
+            sa.select(customer.c.customer_id).where(customer.c.customer_id.in_(chunk), ineligible_condition(today)))}
+    return found.counts(set(held) - otherwise_ineligible)
 
 
 def ineligible_among(connection: sa.Connection, customer_ids: Iterable[int], today: dt.date) -> Ineligible:
@@ -163,7 +280,7 @@ def ineligible_among(connection: sa.Connection, customer_ids: Iterable[int], tod
         for row in connection.execute(sa.select(*_status_columns()).where(customer.c.customer_id.in_(chunk))):
             found.add(int(row[0]))
             statuses.append(tuple(row))
-    return _tally(statuses, set(wanted) - found, today)
+    return _tally(statuses, set(wanted) - found, today, doubt(connection, today).held)
 
 
 def ineligible_in_view(connection: sa.Connection, today: dt.date) -> Ineligible:
@@ -174,7 +291,18 @@ def ineligible_in_view(connection: sa.Connection, today: dt.date) -> Ineligible:
         .select_from(listed.outerjoin(customer, customer.c.customer_id == listed.c.customer_id))
         .where(sa.or_(customer.c.customer_id.is_(None), ineligible_condition(today)))).all()
     unknown = {int(r[0]) for r in rows if r[-1]}
-    return _tally((r[:-1] for r in rows if not r[-1]), unknown, today)
+    statuses = [tuple(r[:-1]) for r in rows if not r[-1]]
+    # Listed although held back under doubt (and otherwise eligible): in chunks of ids.
+    held = doubt(connection, today).held
+    seen = {int(r[0]) for r in rows}
+    wanted = sorted(set(held) - seen)
+    for start in range(0, len(wanted), _ID_CHUNK):
+        chunk = wanted[start:start + _ID_CHUNK]
+        statuses += [tuple(r) for r in connection.execute(
+            sa.select(*_status_columns()).where(
+                customer.c.customer_id.in_(chunk),
+                customer.c.customer_id.in_(sa.select(marketing_contacts.c.customer_id))))]
+    return _tally(statuses, unknown, today, held)
 
 
 # --- writing the extract ---------------------------------------------------------------------------

@@ -27,7 +27,8 @@ class StewardError(Exception):
     """A steward's request that cannot be carried out (message holds no personal value)."""
 
 
-def _masked(field: str, value: object) -> object:
+def masked_value(field: str, value: object) -> object:
+    """A value as the steward sees it by default: masked (`pipeline.privacy`), dates to the year."""
     if value is None or field in ("channel", "source_record_id", "observed_at"):
         return value if not isinstance(value, (dt.date, dt.datetime)) else value.isoformat()
     text = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else str(value)
@@ -48,7 +49,7 @@ def _record(connection: sa.Connection, pk: int | None, unmask: bool) -> dict | N
     if row is None:
         return None
     shown = {f: (row[f].isoformat() if isinstance(row[f], (dt.date, dt.datetime)) else row[f]) if unmask
-             else _masked(f, row[f]) for f in SHOWN_FIELDS}
+             else masked_value(f, row[f]) for f in SHOWN_FIELDS}
     shown["customer_id"] = row["customer_id"]
     return shown
 
@@ -60,9 +61,17 @@ def list_reviews(connection: sa.Connection, status: str = "open", limit: int = 5
                   review_queue.c.created_at)
         .where(review_queue.c.status == status).order_by(review_queue.c.probability.desc(),
                                                          review_queue.c.review_id).limit(limit)).mappings().all()
+    # Which open reviews keep someone off the marketing list: worth deciding first.
+    from pipeline.register.marketing import doubt, today_in_finland
+
+    holding: dict[int, set[str]] = {}
+    if status == "open":
+        for _, _, review_id, reason in doubt(connection, today_in_finland()).ties:
+            holding.setdefault(review_id, set()).add(reason)
     return [{"review_id": r["review_id"], "probability": round(float(r["probability"]), 4),
              "reason": (r["evidence"] or {}).get("reason"), "left_customer_id": r["left_customer_id"],
-             "right_customer_id": r["right_customer_id"], "created_at": r["created_at"].isoformat()}
+             "right_customer_id": r["right_customer_id"], "created_at": r["created_at"].isoformat(),
+             "holds_back_from_marketing": sorted(holding.get(r["review_id"], ()))}
             for r in rows]
 
 

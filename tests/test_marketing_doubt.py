@@ -1,0 +1,240 @@
+"""Doubt protects the person: a customer an open review ties to someone who prohibited
+direct marketing, or to a possible minor, stays off the marketing list until a steward
+decides; then accepting (one person) or rejecting (two people) settles it.
+
+On SQLite and PostgreSQL, through the real load and resolver where the matcher makes
+the review, and with reviews put in by hand for the junior-trap chain. The view
+`marketing_doubt` and the Python `doubt` (independent of it) must agree; the extract
+refuses to publish anyone held back, and the informative check counts them.
+Synthetic people only; assertion messages carry counts or ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from assets.checks import marketing_held_under_doubt, marketing_list_respects_prohibitions
+from assets.marketing import marketing_extract_respects_prohibitions
+from pipeline.intake import build_batch, discover, read_all
+from pipeline.matching.retrain import register_records
+from pipeline.matching.score import score_pairs
+from pipeline.register import steward
+from pipeline.register.checks import held_under_doubt
+from pipeline.register.marketing import ExtractRefused, doubt, verify_extract, write_extract
+from pipeline.register.resolve import MatchSettings
+from pipeline.synth import generate
+from schemas.register import review_queue
+from test_asset_checks import (
+    NOW,
+    _create_view,
+    check_context,
+    database_today,
+    insert_customer,
+    migration_0003,
+    migration_0006,
+)
+from test_register_helpers import personal_id
+from test_register_resolve import TODAY, batch_of, customer_of, load_batch, record, table
+
+KALLE = dict(first_names="Kalle Johannes", last_name="Merkkinen", street_address="Koekatu 7 A 2",
+             postal_code="33100", city="Tampere")
+# A coded adult who allows direct marketing and holds a product.
+ADULT = record("web", "W-A", "2026-11-01T10:00", personal_id=personal_id(3, 4, 1970, 123), phone="+358401112222",
+               email="kalle.merkkinen@example.fi", product="electricity", marketing_prohibited=False, **KALLE)
+# A later phone call, no code: "no marketing". Close enough to review, not to link.
+PROHIBITING_CALL = record("phone", "P-X", "2026-11-02T10:00", marketing_prohibited=True, first_names="Kalle",
+                          last_name="Merkkinen", street_address="Koekatu 9", postal_code="33100", city="Tampere")
+# A web form, no code, born 2010: a minor with the same names and e-mail.
+MINOR_FORM = record("email", "E-Z", "2026-11-02T10:00", birth_date="2010-05-05", email="kalle.merkkinen@example.fi",
+                    **KALLE)
+
+
+def listed(engine: sa.Engine) -> set[int]:
+    return {r[0] for r in table(engine, "SELECT DISTINCT customer_id FROM marketing_contacts")}
+
+
+def view_ties(engine: sa.Engine) -> set[tuple]:
+    return set(table(engine, "SELECT customer_id, tied_customer_id, review_id, reason FROM marketing_doubt"))
+
+
+def python_ties(engine: sa.Engine) -> set[tuple]:
+    with engine.connect() as connection:
+        return set(doubt(connection, database_today(engine)).ties)
+
+
+def open_review(engine: sa.Engine) -> int:
+    rows = table(engine, "SELECT review_id FROM review_queue WHERE status = 'open'")
+    assert len(rows) == 1, f"{len(rows)} open reviews; the case expects the matcher to raise exactly one"
+    return rows[0][0]
+
+
+def _load(engine: sa.Engine, *records: dict) -> dict:
+    load_batch(engine, batch_of("d1", list(records)))
+    owners = customer_of(engine)
+    assert len(set(owners.values())) == len(records), "the case needs the records left apart (a review, not a link)"
+    return owners
+
+
+# --- (a) tied to someone who prohibited direct marketing ---------------------------------------------
+
+def test_a_prohibiting_record_left_in_review_holds_its_pair_off_the_list(register_engine, tmp_path):
+    owners = _load(register_engine, ADULT, PROHIBITING_CALL)
+    adult, caller = owners[("web", "W-A")], owners[("phone", "P-X")]
+    review_id = open_review(register_engine)
+
+    assert adult not in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == {(adult, caller, review_id, "prohibited")}
+    summary = write_extract(register_engine, tmp_path, today=database_today(register_engine))
+    assert summary.rows["electricity"] == 0
+    counts = held_under_doubt(register_engine, database_today(register_engine))
+    assert counts == {"held_under_doubt": 1, "held_for.prohibited": 1, "held_for.possible_minor": 0}
+    warned = marketing_held_under_doubt(check_context(register_engine))
+    assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN
+    assert warned.metadata["held_under_doubt"].value == 1
+    assert marketing_list_respects_prohibitions(check_context(register_engine)).passed
+
+    with register_engine.connect() as connection:
+        queue = steward.list_reviews(connection)
+    assert [(r["review_id"], r["holds_back_from_marketing"]) for r in queue] == [(review_id, ["prohibited"])]
+
+    # The steward: two people. The adult returns to the list; the check is quiet.
+    steward.decide_review(register_engine, review_id, accept=False, by="steward.one", now=NOW)
+    assert adult in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == set()
+    assert marketing_held_under_doubt(check_context(register_engine)).passed
+    summary = write_extract(register_engine, tmp_path, today=database_today(register_engine))
+    assert summary.rows["electricity"] == 1
+    assert verify_extract(register_engine, tmp_path, today=database_today(register_engine)).ok
+
+
+def test_accepting_the_review_merges_and_the_latest_statement_keeps_the_person_off(register_engine):
+    owners = _load(register_engine, ADULT, PROHIBITING_CALL)
+    review_id = open_review(register_engine)
+    steward.decide_review(register_engine, review_id, accept=True, by="steward.two", now=NOW)
+    merged = customer_of(register_engine)
+    survivor = merged[("web", "W-A")]
+    assert merged[("phone", "P-X")] == survivor == min(owners.values())
+    assert table(register_engine, f"SELECT marketing_prohibited FROM customer WHERE customer_id = {survivor}") \
+        in ([(True,)], [(1,)])
+    assert survivor not in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == set()  # no doubt left: a decision
+
+
+# --- (b) tied to a possible minor ------------------------------------------------------------------------
+
+def test_a_customer_tied_to_a_minor_is_held_until_the_steward_decides(register_engine):
+    owners = _load(register_engine, ADULT, MINOR_FORM)
+    adult, minor = owners[("web", "W-A")], owners[("email", "E-Z")]
+    review_id = open_review(register_engine)
+    assert adult not in listed(register_engine) and minor not in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == {(adult, minor, review_id, "possible_minor")}
+    assert held_under_doubt(register_engine, database_today(register_engine))["held_for.possible_minor"] == 1
+    steward.decide_review(register_engine, review_id, accept=False, by="steward.one", now=NOW)
+    assert listed(register_engine) == {adult}
+
+
+def _tie(engine: sa.Engine, left: int, right: int, reason: str = "ambiguous") -> int:
+    with engine.begin() as connection:
+        return connection.execute(review_queue.insert().values(
+            left_customer_id=left, right_customer_id=right, probability=0.99, evidence={"reason": reason},
+            status="open", created_at=NOW).returning(review_queue.c.review_id)).scalar_one()
+
+
+def test_unknown_age_tied_to_a_minor_holds_back_who_could_be_that_minor(register_engine):
+    """The junior trap: a code-less record of unknown age fits a father and his under-age son."""
+    today = database_today(register_engine)
+    adult_birth = today.replace(year=today.year - 50)
+    father = insert_customer(register_engine, personal_id=personal_id(3, 4, 1970, 123), birth_date=adult_birth)
+    son = insert_customer(register_engine, personal_id=personal_id(5, 6, 2012, 125),
+                          birth_date=today.replace(year=today.year - 14))
+    unknown = insert_customer(register_engine)  # no code, no birth date
+    codeless_adult = insert_customer(register_engine, birth_date=adult_birth)  # could be the son, mistyped
+    to_father, to_son = _tie(register_engine, unknown, father), _tie(register_engine, unknown, son)
+    to_codeless = _tie(register_engine, codeless_adult, unknown, "uncertain")
+    expected = {
+        (unknown, son, to_son, "possible_minor"),                      # tied to a minor
+        (codeless_adult, unknown, to_codeless, "possible_minor"),      # unknown age, tied to a minor it could be
+    }  # not the father: his code and the son's differ, he cannot be the son
+    assert view_ties(register_engine) == python_ties(register_engine) == expected
+    assert listed(register_engine) == {father}
+    assert held_under_doubt(register_engine, today) == {
+        "held_under_doubt": 1, "held_for.prohibited": 0, "held_for.possible_minor": 1}
+    del to_father
+
+
+# --- the extract refuses, the checks see it ------------------------------------------------------------
+
+@contextlib.contextmanager
+def view_without_doubt(engine: sa.Engine):
+    """`marketing_contacts` as migration 0003 defined it (every rule but doubt), for the block."""
+    with engine.begin() as connection:
+        _create_view(connection, migration_0003()._marketing_contacts(engine.dialect.name).split(" AS", 1)[1])
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            _create_view(connection, migration_0006()._marketing_contacts(
+                engine.dialect.name, with_doubt=True).split(" AS", 1)[1])
+
+
+def test_the_extract_refuses_to_publish_a_customer_held_under_doubt(register_engine, tmp_path):
+    owners = _load(register_engine, ADULT, PROHIBITING_CALL)
+    today = database_today(register_engine)
+    with view_without_doubt(register_engine):
+        assert owners[("web", "W-A")] in listed(register_engine)
+        with pytest.raises(ExtractRefused) as refused:
+            write_extract(register_engine, tmp_path, today=today)
+        assert refused.value.counts["held_under_doubt"] == 1
+        assert refused.value.counts["prohibited"] == 0
+        assert not (tmp_path / today.isoformat()).exists(), "a refused extract must leave nothing on disk"
+        result = marketing_list_respects_prohibitions(check_context(register_engine))
+        assert not result.passed and result.metadata["held_under_doubt"].value == 1
+    assert marketing_list_respects_prohibitions(check_context(register_engine)).passed
+
+
+def test_the_extract_check_fails_when_a_published_customer_comes_under_doubt(register_engine, tmp_path):
+    load_batch(register_engine, batch_of("d1", [ADULT]))
+    today = database_today(register_engine)
+    write_extract(register_engine, tmp_path, today=today)
+    assert verify_extract(register_engine, tmp_path, today=today).ok
+    # The next night brings the "no marketing" call; the file already sent must be flagged.
+    load_batch(register_engine, batch_of("d2", [PROHIBITING_CALL]))
+    open_review(register_engine)
+    verification = verify_extract(register_engine, tmp_path, today=today)
+    assert not verification.ok and verification.ineligible.held_under_doubt == 1
+    result = marketing_extract_respects_prohibitions(check_context(register_engine, tmp_path))
+    assert not result.passed and result.metadata["held_under_doubt"].value == 1
+
+
+# --- every doubt is stored ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def generated_landing(tmp_path_factory):
+    out = tmp_path_factory.mktemp("doubt-zone")
+    generate(out, people=1500, days=4, seed=7)
+    return out / "landing"
+
+
+def test_every_pair_scored_above_the_review_threshold_but_left_apart_is_a_review(register_engine, generated_landing):
+    """The doubts the view reads are all there: a pair of records the frozen model scores at or
+    above the review threshold whose customers differ is tied by a review between those two
+    customers, unless they hold two different valid codes (never one person, rule 4)."""
+    load_batch(register_engine, build_batch(read_all(discover(generated_landing)), TODAY))
+    with register_engine.connect() as connection:
+        records = register_records(connection)
+    pairs = score_pairs(records, min_probability=MatchSettings().review_threshold)
+    owner = records.set_index("record_key")["customer_id"]
+    codes = records.groupby("customer_id")["personal_id"].agg(lambda s: frozenset(s.dropna()))
+    tied = {frozenset(p) for p in table(register_engine, """
+        SELECT sl.customer_id, sr.customer_id FROM review_queue r
+        JOIN source_record sl ON sl.source_record_pk = r.left_source_record_pk
+        JOIN source_record sr ON sr.source_record_pk = r.right_source_record_pk""")}
+    apart = [(int(owner[a]), int(owner[b])) for a, b in zip(pairs["key_l"], pairs["key_r"]) if owner[a] != owner[b]]
+    untied = [(a, b) for a, b in apart
+              if frozenset((a, b)) not in tied and not (codes[a] and codes[b] and codes[a] != codes[b])]
+    assert len(pairs) > 50 and apart, "the generated register should hold uncertain pairs"
+    assert untied == [], f"{len(untied)} of {len(apart)} pairs above the review threshold are tied by no review"
