@@ -64,6 +64,8 @@ def hostile_zone(tmp_path_factory) -> Path:
     generate(out, people=120, days=2, seed=11)
     _hostile_web(out / "landing" / "web" / "web_20261130.jsonl")
     _hostile_mail(out / "landing" / "mail" / "mail_20261130.csv")
+    for written in ("web/web_20261130.jsonl", "mail/mail_20261130.csv"):  # the exports have finished
+        (out / "landing" / f"{written}.ready").touch()
     return out
 
 
