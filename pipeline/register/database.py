@@ -212,17 +212,46 @@ def _run_alembic(engine_or_url: Engine | str | URL | None, action, *, exclusive:
     engine = make_engine(engine_or_url) if owned else engine_or_url
     try:
         with engine.connect() as connection:
+            rebuilds_tables = exclusive and connection.dialect.name == "sqlite"
             if exclusive:
                 connection.execution_options(sqlite_begin="IMMEDIATE")
-            with connection.begin():
-                if exclusive:
-                    lock_migrations(connection)
-                config = alembic_config()
-                config.attributes["connection"] = connection
-                action(config)
+            if rebuilds_tables:
+                _sqlite_foreign_keys(connection, on=False)
+            try:
+                with connection.begin():
+                    if exclusive:
+                        lock_migrations(connection)
+                    config = alembic_config()
+                    config.attributes["connection"] = connection
+                    action(config)
+                    if rebuilds_tables:
+                        _check_sqlite_foreign_keys(connection)
+            finally:
+                if rebuilds_tables:
+                    _sqlite_foreign_keys(connection, on=True)
     finally:
         if owned:
             engine.dispose()
+
+
+def _sqlite_foreign_keys(connection: sa.Connection, *, on: bool) -> None:
+    """Switch SQLite's foreign-key enforcement on this connection, outside any transaction
+    (inside one the PRAGMA does nothing).
+
+    SQLite changes a table's constraints by rebuilding it (copy, drop, rename), and the
+    drop fails while other tables' rows point at it. SQLite's own recipe for such a
+    change (https://www.sqlite.org/lang_altertable.html, "other kinds of table schema
+    changes") turns enforcement off around the transaction and checks the keys
+    before committing (`_check_sqlite_foreign_keys`).
+    """
+    connection.connection.dbapi_connection.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+
+
+def _check_sqlite_foreign_keys(connection: sa.Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise RuntimeError(f"migration left {len(broken)} broken foreign keys in {', '.join(tables)}")
 
 
 def migrate(engine_or_url: Engine | str | URL | None = None, revision: str = "head") -> None:
