@@ -388,7 +388,7 @@ def _damaged_zone(zone: Path, out: Path) -> dict[str, int]:
 def test_damaged_files_load_everything_else_and_the_counts_add_up(zone, tmp_path, register_engine):
     landing = tmp_path / "landing"
     damaged = _damaged_zone(zone, landing)
-    files = discover(landing)
+    files = discover(landing, settle_seconds=0)
     reads = [read_landed(f) for f in files]
     batch = build_batch(reads, TODAY)
     summary = load_intake(register_engine, batch, run_id="fault-test", now=NOW)
