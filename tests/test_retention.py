@@ -233,6 +233,9 @@ def test_a_second_writer_waits_for_the_register_pool(tmp_path):
     with dg.instance_for_test(overrides={"concurrency": pools}) as instance:
         storage = instance.event_log_storage
         storage.initialize_concurrency_limit_to_default("register_write")
+        # A live run elsewhere (no worker this host can check): its slot is not stale.
+        instance.add_run(dg.DagsterRun(job_name="register_load", run_id="another-run",
+                                       status=dg.DagsterRunStatus.STARTED))
         held = storage.claim_concurrency_slot("register_write", "another-run", "register")
         assert held.slot_status == ConcurrencySlotStatus.CLAIMED
 
