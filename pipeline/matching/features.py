@@ -14,6 +14,9 @@ columns and the register can fetch a new batch's candidates by the same keys.
   part.
 - `name_key` is the first name and surname in alphabetical order, so a name
   written surname first where given names were expected still blocks together.
+- `name_sorted` is every name part in alphabetical order: the same whichever
+  order the parts were written in and whichever field they were typed into
+  ("Liukkonen" / "Viivi Nea Sisko" and "Viivi Nea Sisko" / "Liukkonen").
 - `postal_code` is the record's, or the five digits an address line without a
   street left at the start of the street field.
 - `street_key` is the street name and house number with the Finnish and Swedish
@@ -75,6 +78,7 @@ _APARTMENT = r"^ ?(?:(?:as|asunto|bst|lgh)\.? ?(?P<flat1>[0-9]+)|(?P<stair>[a-z]
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "record_key", "has_personal_id", "first_name", "first_names_all", "last_name", "name_tokens", "name_key",
+    "name_sorted",
     "street_key", "apartment", "postal_code", "city", "phone", "email", "email_local", "iban",
     "birth_date", "birth_year", "observed_at", "channel",
 )
@@ -187,6 +191,12 @@ def _postal_code(postal: pa.Array, street: pa.Array) -> pa.Array:
     return pc.replace_with_mask(postal, missing, pc.utf8_slice_codeunits(street.filter(missing), 0, 5))
 
 
+def _sorted_parts(names: pa.Array) -> pa.Array:
+    """Each value's space-separated parts in alphabetical order (Arrow has no list sort)."""
+    return pa.array([None if name is None else " ".join(sorted(name.split())) for name in names.to_pylist()],
+                    pa.large_string())
+
+
 def _strings(data: pa.Array, index: pd.Index) -> pd.Series:
     return _text.to_series(data, index)
 
@@ -212,6 +222,7 @@ def match_features(records: pd.DataFrame) -> pd.DataFrame:
     first_before = pc.fill_null(pc.less_equal(first, last), True)
     name_key = pc.if_else(first_before, pc.binary_join_element_wise(first, last, _SPACE),
                           pc.binary_join_element_wise(last, first, _SPACE))
+    name_sorted = _per_distinct(tokens, _sorted_parts)
     street = arrow("street_address")
     street_key, apartment = _per_distinct(street,
                                           lambda streets: pa.StructArray.from_arrays(
@@ -232,6 +243,7 @@ def match_features(records: pd.DataFrame) -> pd.DataFrame:
         "last_name": _strings(last, index),
         "name_tokens": _strings(tokens, index),
         "name_key": _strings(name_key, index),
+        "name_sorted": _strings(name_sorted, index),
         "street_key": _strings(street_key, index),
         "apartment": _strings(apartment, index),
         "postal_code": _strings(_postal_code(arrow("postal_code"), street), index),

@@ -55,7 +55,13 @@ HOUSEHOLD_LEVELS: tuple[str, ...] = (ADDRESS_SAME, ADDRESS_SAME_PART_UNKNOWN, AD
 HOUSEHOLD_TRAINING_RULE = ('l.street_key = r.street_key AND l.postal_code = r.postal_code '
                            'AND l.apartment IS NOT DISTINCT FROM r.apartment')
 
-# Candidate pairs: records equal on all columns of at least one key.
+# Every name part the same, in another order or another field (surname written first,
+# given names typed into the surname field): a level of both name comparisons.
+SAME_NAMES_REORDERED = "the same names in another order or field"
+SAME_NAMES_REORDERED_SQL = "name_sorted_l = name_sorted_r"
+
+# Candidate pairs: records equal on all columns of at least one key. New keys go at the
+# end: a key's number is part of its hash in the register's `match_key` index.
 BLOCKING_KEYS: list[tuple[str, ...]] = [
     ("phone",),
     ("email",),
@@ -84,8 +90,10 @@ def comparisons() -> list:
             cll.CustomLevel("first_names_all_l = first_names_all_r AND contains(first_names_all_l, ' ')",
                             "all given names exact"),
             cll.ExactMatchLevel("first_name", term_frequency_adjustments=True),
+            cll.CustomLevel(SAME_NAMES_REORDERED_SQL, SAME_NAMES_REORDERED),
             cll.JaroWinklerLevel("first_name", 0.92),
             cll.JaroWinklerLevel("first_name", 0.88),
+            cll.CustomLevel("damerau_levenshtein(first_name_l, first_name_r) <= 1", "one letter off"),
             cll.CustomLevel(f"list_contains({tokens('name_tokens', 'r')}, first_name_l) "
                             f"OR list_contains({tokens('name_tokens', 'l')}, first_name_r)",
                             "first name among the other's names"),
@@ -98,6 +106,7 @@ def comparisons() -> list:
         comparison_levels=[
             cll.NullLevel("last_name"),
             cll.ExactMatchLevel("last_name", term_frequency_adjustments=True),
+            cll.CustomLevel(SAME_NAMES_REORDERED_SQL, SAME_NAMES_REORDERED),
             cll.JaroWinklerLevel("last_name", 0.92),
             cll.JaroWinklerLevel("last_name", 0.88),
             cll.CustomLevel("list_has_any(string_split(last_name_l, '-'), string_split(name_tokens_r, ' ')) "

@@ -44,7 +44,7 @@ from pipeline.matching.model import MatchModel
 DEFAULT_RECORDS = 200_000
 INTAKE_DAY = dt.date(2027, 6, 1)  # after every export day the generator writes by default
 U_MAX_PAIRS = 1e7
-EM_RULES: tuple[tuple[str, ...], ...] = (("first_name", "last_name"), ("birth_date",))
+EM_RULES: tuple[tuple[str, ...], ...] = (("first_name", "last_name"), ("birth_date",), ("phone",))
 # Pairs that are surely one person, and the share of all true pairs they are thought
 # to find: the prior is (pairs found / recall) / all pairs.
 PRIOR_RULES: tuple[tuple[str, ...], ...] = (
@@ -131,6 +131,7 @@ def train_model(records: pd.DataFrame, *, seed: int = 0, u_max_pairs: float = U_
     timings["em_s"] = time.perf_counter() - step
     general = linker.misc.save_model_to_json()
     general.pop("linker_uid", None)
+    general = _reordered_names_counted_once(general, u_max_pairs)
 
     # The household model starts from the general one, without the address comparison
     # (every pair it is trained on shares the address), and lets EM move u as well.
@@ -139,6 +140,12 @@ def train_model(records: pd.DataFrame, *, seed: int = 0, u_max_pairs: float = U_
     household_start["comparisons"] = [c for c in household_start["comparisons"]
                                       if c["output_column_name"] != "address"]
     household_start["probability_two_random_records_match"] = HOUSEHOLD_START_PRIOR
+    # Reordered names stay as the general model weighs them: EM on a household's few
+    # such pairs drives u to zero (an infinite weight).
+    for comparison in household_start["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("label_for_charts") == match_model.SAME_NAMES_REORDERED:
+                level["fix_m_probability"] = level["fix_u_probability"] = True
     household_linker = Linker(db_api.register(features, table_name="train_records_household"), household_start,
                               log_level=logging.WARNING)
     _register_tf(household_linker, db_api, tf, "household")
@@ -157,6 +164,27 @@ def train_model(records: pd.DataFrame, *, seed: int = 0, u_max_pairs: float = U_
     _log("training steps: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return MatchModel(version=f"{match_model.MODEL_FORMAT}.{digest}", splink_settings=general,
                       term_frequencies=tf, household_settings=household, trained=trained)
+
+
+def _reordered_names_counted_once(settings: dict[str, Any], u_max_pairs: float) -> dict[str, Any]:
+    """Names in another order or field are one piece of evidence, not two.
+
+    Both name comparisons have the level (so neither falls to its 'different'
+    level), but it is weighed once, in first_name: last_name's level gets m = u
+    (no weight). Random sampling seldom or never sees two strangers with the same
+    names in another order; an unseen u is taken as one in the pairs sampled
+    (the most it can be), not left to Splink's default."""
+    settings = copy.deepcopy(settings)
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("label_for_charts") != match_model.SAME_NAMES_REORDERED:
+                continue
+            if comparison["output_column_name"] == "first_name":
+                if level.get("u_probability") is None:
+                    level["u_probability"] = 1.0 / u_max_pairs
+            else:
+                level["m_probability"] = level["u_probability"] = 0.5
+    return settings
 
 
 _PARAMETER_KEYS = frozenset({"m_probability", "u_probability", "probability_two_random_records_match"})
