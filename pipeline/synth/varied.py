@@ -121,8 +121,6 @@ from pipeline.synth.plan import EMAIL, IN_PERSON, MAIL, PHONE, WEB, Plan
 from pipeline.synth.population import Population
 from pipeline.synth.typed import Typed, _product_words, format_phone, personal_id_spaces
 
-PROFILES = ("default", "varied")
-
 POPULATION_RATES = {
     "junior": 0.30,
     "twins": 0.25,
