@@ -70,6 +70,7 @@ def pairwise_scores(predicted: pd.Series, truth: pd.Series) -> dict[str, float]:
 
 def _joined(predicted: pd.Series, truth: pd.DataFrame) -> pd.DataFrame:
     """The truth of the records that have a prediction, with integer person and cluster codes."""
+    predicted = predicted[~predicted.index.duplicated()]
     frame = truth.assign(_predicted=predicted.reindex(truth.index).to_numpy())
     frame = frame[frame["_predicted"].notna()]
     frame["_person"] = pd.factorize(frame["person_key"])[0]
