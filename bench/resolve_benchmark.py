@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import resource
 import shutil
@@ -77,7 +78,10 @@ def stage_zone(landing: Path, target: Path, days: set[str]) -> Path:
         if day_of(path) in days:
             out = target / path.parent.name / path.name
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.symlink_to(path)
+            try:  # a hard link, not a symbolic one: the intake never follows symbolic links
+                os.link(path, out)
+            except OSError:
+                shutil.copyfile(path, out)
     return target
 
 
