@@ -1,17 +1,21 @@
 """Benchmark: identity resolution scored against the generator's ground truth.
 
     .venv/bin/python bench/resolve_benchmark.py --records 1000000 --days 100 [--nightly-days 1]
+        [--noise-profile {default,varied}]
 
-1. Generates a landing zone (cached under bench/out/) with its ground truth.
+1. Generates a landing zone (cached under bench/out/, per size, seed and noise
+   profile) with its ground truth; `--noise-profile varied` writes the profile the
+   matcher was not tuned on (pipeline/synth/varied.py).
 2. *Whole load*: every day but the last `--nightly-days` at once into an empty SQLite
    register (or `--database-url`: PostgreSQL) (ingest, match, load), timed by stage,
    peak memory of the process. The register is kept as a snapshot (a copy of the
    SQLite file; on PostgreSQL the database `<name>_whole`), from which
    `--from-snapshot` repeats only the nightly batch (`--profile` profiles it).
 3. *Nightly*: the remaining day(s) as one batch against that register, timed.
-4. Scores the register's grouping of records into customers against the truth:
-   pairwise precision, recall and F1, overall and for records without a valid
-   code, and the number of customers holding two different valid codes.
+4. Scores the register's grouping of records into customers against the truth
+   (pipeline/synth/truth.py): pairwise precision, recall and F1, overall and for
+   records without a valid code, per noise kind and per household pair and role,
+   and the number of customers holding two different valid codes.
 5. Scores a plain Splink-alone baseline on the same accepted records (standard
    configuration trained on the data, personal_id as an ordinary comparison,
    connected components at 0.99) side by side.
@@ -22,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gzip
 import json
+import os
 import re
 import resource
 import shutil
@@ -43,7 +47,8 @@ from pipeline.matching.score import baseline_splink_pairs  # noqa: E402
 from pipeline.register.database import downgrade, make_engine, migrate  # noqa: E402
 from pipeline.register.load import load_intake  # noqa: E402
 from pipeline.register.resolve import MatchSettings, resolve_identities  # noqa: E402
-from pipeline.synth import generate  # noqa: E402
+from pipeline.synth import GROUND_TRUTH_FILE, NOISE_PROFILES, generate  # noqa: E402
+from pipeline.synth import truth as scoring  # noqa: E402
 
 TODAY = dt.date(2026, 12, 31)
 
@@ -52,30 +57,12 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def pairs(sizes: pd.Series) -> int:
-    n = sizes.to_numpy(dtype=np.int64)
-    return int((n * (n - 1) // 2).sum())
-
-
-def pairwise_scores(predicted: pd.Series, truth: pd.Series) -> dict[str, float]:
-    """Pairwise precision/recall/F1 of a grouping (both Series indexed alike)."""
-    frame = pd.DataFrame({"p": predicted, "t": truth}).dropna()
-    tp = pairs(frame.groupby(["p", "t"]).size())
-    predicted_pairs = pairs(frame.groupby("p").size())
-    true_pairs = pairs(frame.groupby("t").size())
-    precision = tp / predicted_pairs if predicted_pairs else 1.0
-    recall = tp / true_pairs if true_pairs else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "true_pairs": true_pairs,
-            "predicted_pairs": predicted_pairs, "false_pairs": predicted_pairs - tp}
+pairwise_scores = scoring.pairwise_scores
 
 
 def truth_of(zone: Path) -> pd.DataFrame:
-    with gzip.open(zone / "ground_truth.csv.gz", "rt", encoding="utf-8") as handle:
-        truth = pd.read_csv(handle, dtype=str, keep_default_na=False)
-    truth = truth[truth["person_key"] != ""]
-    truth["source_record_id"] = truth["source_record_id"].str.strip("<>")
-    return truth.drop_duplicates(["channel", "source_record_id"])[["channel", "source_record_id", "person_key"]]
+    """The ground truth, one row per record, indexed by (channel, source_record_id)."""
+    return scoring.read_truth(zone / GROUND_TRUTH_FILE)
 
 
 def day_of(path: Path) -> str:
@@ -91,7 +78,10 @@ def stage_zone(landing: Path, target: Path, days: set[str]) -> Path:
         if day_of(path) in days:
             out = target / path.parent.name / path.name
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.symlink_to(path)
+            try:  # a hard link, not a symbolic one: the intake never follows symbolic links
+                os.link(path, out)
+            except OSError:
+                shutil.copyfile(path, out)
     return target
 
 
@@ -133,30 +123,34 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--nightly-days", type=int, default=1)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--noise-profile", choices=NOISE_PROFILES, default="default",
+                        help="the generator's noise profile (default: the one the matcher was tuned on)")
     parser.add_argument("--database-url", default=None,
                         help="an empty database to load into instead of bench/out/resolve-bench.db "
                              "(e.g. a PostgreSQL one); its tables are dropped and recreated first")
     parser.add_argument("--profile", action="store_true", help="print the nightly batch's cProfile (top 40)")
     parser.add_argument("--from-snapshot", action="store_true",
                         help="skip the whole load: start the nightly batch from the register the last whole "
-                             "load of these arguments left (bench/out/resolve-bench-<records>-<days>-<seed>-whole.db)")
+                             "load of these arguments left "
+                             "(bench/out/resolve-bench-<records>-<days>-<seed>-<noise profile>-whole.db)")
     parser.add_argument("--link-threshold", type=float, default=MatchSettings().link_threshold)
     parser.add_argument("--review-threshold", type=float, default=MatchSettings().review_threshold)
     parser.add_argument("--ambiguity-margin", type=float, default=MatchSettings().ambiguity_margin)
     args = parser.parse_args()
 
     out = ROOT / "bench" / "out"
-    zone = out / f"zone-{args.records}-{args.days}-{args.seed}"
+    key = f"{args.records}-{args.days}-{args.seed}-{args.noise_profile}"
+    zone = out / f"zone-{key}"
     if not (zone / "landing").is_dir():
         t = time.perf_counter()
-        generate(zone, records=args.records, days=args.days, seed=args.seed)
+        generate(zone, records=args.records, days=args.days, seed=args.seed, noise_profile=args.noise_profile)
         print(f"generated {args.records:,} records over {args.days} days in {time.perf_counter() - t:.1f} s")
     landing = zone / "landing"
     days = sorted({day_of(p) for p in landing.rglob("*_*.*")})
     first, last = set(days[:-args.nightly_days]), set(days[-args.nightly_days:])
 
     db = out / "resolve-bench.db"
-    snapshot = out / f"resolve-bench-{args.records}-{args.days}-{args.seed}-whole.db"
+    snapshot = out / f"resolve-bench-{key}-whole.db"
     for p in out.glob("resolve-bench.db*"):
         p.unlink()
     settings = MatchSettings(link_threshold=args.link_threshold, review_threshold=args.review_threshold,
@@ -223,17 +217,18 @@ def main() -> None:
             "SELECT COUNT(*) FROM (SELECT customer_id FROM source_record WHERE personal_id IS NOT NULL "
             "GROUP BY customer_id HAVING COUNT(DISTINCT personal_id) > 1) x").scalar()
     truth = truth_of(zone)
-    joined = held.merge(truth, on=["channel", "source_record_id"], how="inner")
-    overall = pairwise_scores(joined["customer_id"], joined["person_key"])
-    codeless = joined[joined["personal_id"].isna()]
-    without_code = pairwise_scores(codeless["customer_id"], codeless["person_key"])
-    results = {"whole": whole, "nightly": nightly, "overall": overall, "without_code": without_code,
-               "customers_with_two_codes": int(two_codes), "records_scored": len(joined)}
-    print(f"project: precision {overall['precision']:.5f} recall {overall['recall']:.5f} F1 {overall['f1']:.5f} "
-          f"({overall['false_pairs']:,} false pairs of {overall['predicted_pairs']:,}); "
+    held = held.set_index(["channel", "source_record_id"])
+    scored = scoring.report(held["customer_id"], truth, held["personal_id"].isna())
+    overall, without_code = scored["overall"], scored["without_code"]
+    results = {"noise_profile": args.noise_profile, "whole": whole, "nightly": nightly, "overall": overall,
+               "without_code": without_code, "by_kind": scored["by_kind"], "households": scored.get("households"),
+               "customers_with_two_codes": int(two_codes), "records_scored": scored["records"]}
+    print(f"project ({args.noise_profile} noise): precision {overall['precision']:.5f} recall {overall['recall']:.5f} "
+          f"F1 {overall['f1']:.5f} ({overall['false_pairs']:,} false pairs of {overall['predicted_pairs']:,}); "
           f"customers holding two valid codes: {two_codes}")
     print(f"project, records without a valid code: precision {without_code['precision']:.5f} "
           f"recall {without_code['recall']:.5f} F1 {without_code['f1']:.5f}")
+    print("\n".join(scoring.format_report(scored)[2:]))
 
     if not args.no_baseline:
         t = time.perf_counter()
@@ -252,7 +247,7 @@ def main() -> None:
         baseline_cluster = pd.Series(labels, index=keys)
         base = records[["record_key", "channel", "source_record_id", "personal_id"]].assign(
             cluster=baseline_cluster.reindex(keys).to_numpy())
-        base = base.merge(truth, on=["channel", "source_record_id"], how="inner")
+        base = base.merge(truth["person_key"].reset_index(), on=["channel", "source_record_id"], how="inner")
         b_all = pairwise_scores(base["cluster"], base["person_key"])
         b_codeless = base[base["personal_id"].isna()]
         b_nocode = pairwise_scores(b_codeless["cluster"], b_codeless["person_key"])
@@ -264,7 +259,7 @@ def main() -> None:
               f"without a valid code: P {b_nocode['precision']:.5f} R {b_nocode['recall']:.5f} "
               f"F1 {b_nocode['f1']:.5f}; clusters holding two valid codes: {(crossed > 1).sum()}; "
               f"{time.perf_counter() - t:.1f} s")
-    (out / "resolve_benchmark.json").write_text(json.dumps(results, indent=2, default=float))
+    (out / f"resolve_benchmark-{args.noise_profile}.json").write_text(json.dumps(results, indent=2, default=float))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 `generate(out_dir, records=...)` writes five channels' daily export files, byte
 for byte in the formats of INTAKE.md, for synthetic people living in households,
-with honest typing noise, re-sends and (optionally) bad input; and a ground
-truth saying who sent each record. `register-synth` is its command line.
+with honest typing noise (two profiles: `default`, and `varied`, written apart
+from the matcher), re-sends and (optionally) bad input; and a ground truth saying
+who sent each record (`truth.py` scores a grouping against it). `register-synth`
+is its command line.
 """
 
-from pipeline.synth.landing_zone import GROUND_TRUTH_FILE, TRUTH_COLUMNS, FileSummary, Summary, generate
+from pipeline.synth.landing_zone import (GROUND_TRUTH_FILE, NOISE_PROFILES, TRUTH_COLUMNS, FileSummary, Summary,
+                                         generate)
 
-__all__ = ["GROUND_TRUTH_FILE", "TRUTH_COLUMNS", "FileSummary", "Summary", "generate"]
+__all__ = ["GROUND_TRUTH_FILE", "NOISE_PROFILES", "TRUTH_COLUMNS", "FileSummary", "Summary", "generate"]

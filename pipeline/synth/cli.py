@@ -1,7 +1,8 @@
 """`register-synth`: write a synthetic landing zone and its ground truth.
 
     register-synth --out DIR [--people N | --records N] [--days D] [--seed S]
-                   [--start YYYY-MM-DD] [--noise X] [--no-bad-input] [--force]
+                   [--start YYYY-MM-DD] [--noise X] [--noise-profile {default,varied}]
+                   [--no-bad-input] [--force]
 
 Prints counts per channel and the files written; never a personal value.
 """
@@ -14,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from pipeline.synth.landing_zone import DEFAULT_RECORDS, GROUND_TRUTH_FILE, generate
+from pipeline.synth.landing_zone import DEFAULT_RECORDS, GROUND_TRUTH_FILE, NOISE_PROFILES, generate
 
 
 def _positive(text: str) -> int:
@@ -35,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=datetime.date.fromisoformat, default=datetime.date(2026, 11, 1),
                    help="first export day (default 2026-11-01)")
     p.add_argument("--noise", type=float, default=1.0, help="scale of the typing noise (default 1.0; 0 = clean)")
+    p.add_argument("--noise-profile", choices=NOISE_PROFILES, default="default",
+                   help="the kinds and rates of noise: default, or varied (pipeline/synth/varied.py: "
+                        "written apart from the matcher, harder)")
     p.add_argument("--no-bad-input", dest="bad_input", action="store_false",
                    help="no malformed records, missing ids or unreadable files")
     p.add_argument("--force", action="store_true",
@@ -49,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / GROUND_TRUTH_FILE).unlink(missing_ok=True)
     try:
         summary = generate(args.out, people=args.people, records=args.records, days=args.days, seed=args.seed,
-                           start=args.start, noise=args.noise, bad_input=args.bad_input)
+                           start=args.start, noise=args.noise, bad_input=args.bad_input,
+                           noise_profile=args.noise_profile)
     except (ValueError, FileExistsError) as error:
         print(f"register-synth: {error}", file=sys.stderr)
         return 2

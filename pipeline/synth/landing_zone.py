@@ -26,6 +26,14 @@ record number 0 for each file that holds no records. Columns:
 - noise: every change made while typing ("field:operation" tokens)
 - events: life changes in force (household_moved, moved, surname_changed,
   marketing_prohibited, marketing_prohibition_withdrawn)
+- role: the sender's place in the household (head, partner, child, mate);
+  household_kind: single, couple, parent_child, flatmates, family, single_parent;
+  junior: '1' for a son with his father's exact names; twin: '1' for either twin
+  ('' for a message that is no registration)
+
+The noise profile (`noise_profile`) decides the households' make-up, the life
+events and the typing: "default" (pipeline.synth.typed) or "varied"
+(pipeline.synth.varied, written apart from the matcher, with other rates and kinds).
 """
 
 from __future__ import annotations
@@ -44,13 +52,15 @@ import numpy as np
 
 from pipeline.codes import Reason
 from pipeline.intake import READY_SUFFIX
-from pipeline.synth import formats, plan as planning, population
+from pipeline.synth import formats, plan as planning, population, varied
 from pipeline.synth.noise import Noiser
 from pipeline.synth.plan import CHANNELS, EMAIL, IN_PERSON, MAIL, PHONE, WEB, Plan
 from pipeline.synth.typed import Typed, type_channel
 
 TRUTH_COLUMNS = ("file_name", "record_number", "channel", "source_record_id", "kind", "expected_reason",
-                 "person_key", "household_key", "personal_id_true", "personal_id_noise", "noise", "events")
+                 "person_key", "household_key", "personal_id_true", "personal_id_noise", "noise", "events",
+                 "role", "household_kind", "junior", "twin")
+NOISE_PROFILES = ("default", "varied")
 GROUND_TRUTH_FILE = "ground_truth.csv.gz"
 DEFAULT_RECORDS = 1000
 
@@ -135,7 +145,7 @@ def _pick(rng: np.random.Generator, eligible: np.ndarray, rate: float, at_least_
 
 def generate(out_dir: Path, *, people: int | None = None, records: int | None = None, days: int = 7,
              seed: int = 0, start: datetime.date = datetime.date(2026, 11, 1), noise: float = 1.0,
-             bad_input: bool = True, ready_markers: bool = True) -> Summary:
+             bad_input: bool = True, ready_markers: bool = True, noise_profile: str = "default") -> Summary:
     """Write `out_dir/landing/<channel>/...` and `out_dir/ground_truth.csv.gz`.
 
     Like a well-behaved source system, each export is followed by its empty
@@ -144,7 +154,8 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
 
     Give `people` (that many people, each with one or more records) or `records`
     (that many intended records in the channel mix); neither means
-    DEFAULT_RECORDS records. Same arguments, same bytes.
+    DEFAULT_RECORDS records. `noise_profile` is "default" or "varied"
+    (pipeline.synth.varied). Same arguments, same bytes.
     """
     began = time.perf_counter()
     if people is not None and records is not None:
@@ -157,6 +168,9 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
         raise ValueError("days must be at least 1")
     if noise < 0:
         raise ValueError("noise must not be negative")
+    if noise_profile not in NOISE_PROFILES:
+        raise ValueError(f"noise profile must be one of {', '.join(NOISE_PROFILES)}")
+    is_varied = noise_profile == "varied"
     out_dir = Path(out_dir)
     landing = out_dir / "landing"
     if landing.exists() and any(p.is_file() for p in landing.rglob("*")):
@@ -168,7 +182,7 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
     # People and how many records each sends.
     target_people = people if people is not None else \
         int(math.ceil(records / planning.MEAN_RECORDS_PER_PERSON * 1.08)) + 10
-    pop = population.build(rng_people, target_people, start)
+    pop = population.build(rng_people, target_people, start, varied.POPULATION_RATES if is_varied else None)
     counts = planning.records_per_person(rng_plan, len(pop))
     if people is not None:
         counts[people:] = 0
@@ -180,9 +194,10 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
             last = int(np.searchsorted(cumulative, records))
             counts[last + 1:] = 0
             counts[last] -= int(cumulative[last]) - records
-    plan = planning.build(rng_plan, pop, counts, days, start)
+    plan = planning.build(rng_plan, pop, counts, days, start, varied.PLAN_RATES if is_varied else None)
 
     nz = Noiser(rng_typed, noise)
+    traits = varied.person_traits(rng_typed, pop) if is_varied else None
     dates = [start + datetime.timedelta(days=d) for d in range(days)]
     per_day = np.zeros((len(CHANNELS), days), dtype=np.int64)
     np.add.at(per_day, (plan.channel, plan.day), 1)
@@ -200,7 +215,7 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
         truth_writer = csv.writer(text, lineterminator="\n")
         truth_writer.writerow(TRUTH_COLUMNS)
         for c, channel in enumerate(CHANNELS):
-            typed = type_channel(c, plan, pop, nz)
+            typed = varied.type_channel(c, plan, pop, nz, traits) if is_varied else type_channel(c, plan, pop, nz)
             daily = _channel_entries(c, typed, plan, pop, rng_render, rng_bad, dates, bad_input, noise)
             del typed
             files: dict[str, tuple[str, list[tuple], bytes]] = {}  # name -> (kind, entries, content)
@@ -318,7 +333,9 @@ def _channel_entries(c: int, t: Typed, plan: Plan, pop: population.Population, r
                      [f"P{p + 1:07d}" for p in person.tolist()],
                      [f"H{h + 1:07d}" for h in pop.household[person].tolist()],
                      pop.personal_id[person].tolist(), t.personal_id_noise.tolist(), t.tags.tolist(),
-                     plan.events[t.index].tolist()))
+                     plan.events[t.index].tolist(), pop.role[person].tolist(),
+                     pop.household_kind[pop.household[person]].tolist(),
+                     np.where(pop.junior[person], "1", "0").tolist(), np.where(pop.twin[person], "1", "0").tolist()))
 
     day = plan.day[t.index]
     seconds = plan.seconds[t.index]

@@ -145,8 +145,12 @@ def _ids(rng: np.random.Generator, channel: np.ndarray, day: np.ndarray, seconds
 
 
 def build(rng: np.random.Generator, pop: Population, counts: np.ndarray, days: int,
-          start: datetime.date) -> Plan:
-    """Records for every person: counts[p] records for person p (0 for none)."""
+          start: datetime.date, rates: dict | None = None) -> Plan:
+    """Records for every person: counts[p] records for person p (0 for none).
+
+    `rates` replaces RATES (a noise profile's life events: pipeline.synth.varied).
+    """
+    rates = RATES if rates is None else {**RATES, **rates}
     person = np.repeat(np.arange(len(pop)), counts)
     n = len(person)
     channel = rng.choice(len(CHANNELS), size=n, p=CHANNEL_MIX)
@@ -175,7 +179,7 @@ def build(rng: np.random.Generator, pop: Population, counts: np.ndarray, days: i
     address = pop.household_address[pop.household[person]].copy()
     household_of_record = pop.household[person]
     per_household = np.bincount(household_of_record, minlength=pop.households)
-    moving = np.flatnonzero((per_household > 1) & (rng.random(pop.households) < RATES["household_move"]))
+    moving = np.flatnonzero((per_household > 1) & (rng.random(pop.households) < rates["household_move"]))
     if len(moving):
         lo = pd.Series(seconds).groupby(household_of_record).min().reindex(moving).to_numpy()
         hi = pd.Series(seconds).groupby(household_of_record).max().reindex(moving).to_numpy()
@@ -191,7 +195,7 @@ def build(rng: np.random.Generator, pop: Population, counts: np.ndarray, days: i
         mark(moved, "household_moved")
 
     # Moving alone (out of a shared home, or a single person moving).
-    alone = multi & (rng.random(n_people) < RATES["move_alone"])
+    alone = multi & (rng.random(n_people) < rates["move_alone"])
     alone_people = np.flatnonzero(alone)
     if len(alone_people):
         city = np.where(rng.random(len(alone_people)) < 0.6, pop.household_city[pop.household[alone_people]],
@@ -204,7 +208,7 @@ def build(rng: np.random.Generator, pop: Population, counts: np.ndarray, days: i
 
     # Surname change at marriage: the partner's surname, a double name, or a new one.
     age = (np.datetime64(start) - pop.birth_date).astype(int) // 365
-    change = multi & (age >= 20) & (age <= 55) & (rng.random(n_people) < RATES["surname_change"])
+    change = multi & (age >= 20) & (age <= 55) & (rng.random(n_people) < rates["surname_change"])
     last_name = pop.last_name[person].copy()
     changers = np.flatnonzero(change)
     if len(changers):
@@ -228,7 +232,7 @@ def build(rng: np.random.Generator, pop: Population, counts: np.ndarray, days: i
         mark(renamed, "surname_changed")
 
     # Direct-marketing prohibition given, or withdrawn, later.
-    flip = multi & (rng.random(n_people) < RATES["marketing_change"])
+    flip = multi & (rng.random(n_people) < rates["marketing_change"])
     marketing = pop.marketing_prohibited[person].copy()
     flipped = flip[person] & after_personal
     marketing[flipped] = ~marketing[flipped]
@@ -238,10 +242,10 @@ def build(rng: np.random.Generator, pop: Population, counts: np.ndarray, days: i
     # Products: later records often concern the first record's product again.
     product = rng.choice(len(pools.PRODUCTS), size=n, p=pools.PRODUCT_WEIGHTS)
     first_product = product[np.repeat(first_of_person, counts)]
-    product = np.where((order > 0) & (rng.random(n) < RATES["same_product_again"]), first_product, product)
+    product = np.where((order > 0) & (rng.random(n) < rates["same_product_again"]), first_product, product)
 
-    verified = np.where(channel == 0, rng.random(n) < RATES["web_authenticated"],
-                        (channel == IN_PERSON) & (rng.random(n) < RATES["identity_checked"]))
+    verified = np.where(channel == 0, rng.random(n) < rates["web_authenticated"],
+                        (channel == IN_PERSON) & (rng.random(n) < rates["identity_checked"]))
     sender_domain = np.array([e.partition("@")[2] for e in pop.email[person]], dtype=object)
     ids = _ids(rng, channel, day, seconds, start, sender_domain)
 

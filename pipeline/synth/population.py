@@ -48,6 +48,12 @@ RATES = {
     "joint_account": 0.25,    # of partners whose head has an account
     "shared_email": 0.10,     # of households with a partner
     "marketing_prohibited": 0.18,
+    # Kinds of two-person households (couple, parent_child, flatmates) and of larger
+    # ones (family, single_parent, flatmates).
+    "two_person_kinds": (0.72, 0.15, 0.13),
+    "larger_kinds": (0.75, 0.15, 0.10),
+    "landline_old": 0.35,     # of households whose head is over 65
+    "landline_young": 0.06,   # of other households
 }
 
 
@@ -89,6 +95,9 @@ class Population:
     first_names: np.ndarray        # object str
     last_name: np.ndarray          # object str
     partner: np.ndarray            # person index of the partner, -1 if none
+    junior: np.ndarray             # bool: a son with his father's (the head's) exact names
+    twin: np.ndarray               # bool: both children of a pair of twins
+    household_kind: np.ndarray     # per household: single, couple, parent_child, flatmates, family, single_parent
     email: np.ndarray              # object str
     mobile: np.ndarray             # object str E.164, '' if none
     landline: np.ndarray           # object str E.164, '' if none
@@ -158,7 +167,8 @@ def _choose(rng: np.random.Generator, pool: pools.NamePool, n: int) -> np.ndarra
     return pool.names[rng.choice(len(pool.names), size=n, p=pool.weights)]
 
 
-def _first_names(rng: np.random.Generator, sex: np.ndarray, language: np.ndarray) -> np.ndarray:
+def _first_names(rng: np.random.Generator, sex: np.ndarray, language: np.ndarray,
+                 rates: dict = RATES) -> np.ndarray:
     """Space-separated first names, 1-4 of them, some hyphenated."""
     name_pools = pools.names().first
     n = len(sex)
@@ -168,7 +178,7 @@ def _first_names(rng: np.random.Generator, sex: np.ndarray, language: np.ndarray
         if len(where):
             drawn[where] = _choose(rng, pool, len(where) * 5).reshape(-1, 5)
     count = rng.choice(np.arange(1, 5), size=n, p=_FIRST_NAME_COUNT_P)
-    hyphen = rng.random(n) < RATES["hyphenated_first_name"]
+    hyphen = rng.random(n) < rates["hyphenated_first_name"]
     out = np.empty(n, dtype=object)
     for i in range(n):
         wanted = count[i] + (1 if hyphen[i] else 0)
@@ -184,13 +194,13 @@ def _first_names(rng: np.random.Generator, sex: np.ndarray, language: np.ndarray
     return out
 
 
-def _surnames(rng: np.random.Generator, language: np.ndarray) -> np.ndarray:
+def _surnames(rng: np.random.Generator, language: np.ndarray, rates: dict = RATES) -> np.ndarray:
     last_pools = pools.names().last
     out = np.empty(len(language), dtype=object)
     for lang, pool in last_pools.items():
         where = np.flatnonzero(language == lang)
         out[where] = _choose(rng, pool, len(where))
-    double = np.flatnonzero(rng.random(len(language)) < RATES["double_surname"])
+    double = np.flatnonzero(rng.random(len(language)) < rates["double_surname"])
     if len(double):
         other = _choose(rng, last_pools["fi"], len(double))
         out[double] = [a + "-" + b if a != b else a for a, b in zip(out[double], other)]
@@ -198,7 +208,8 @@ def _surnames(rng: np.random.Generator, language: np.ndarray) -> np.ndarray:
 
 
 def _individual_numbers(rng: np.random.Generator, birth_days: np.ndarray, sign: np.ndarray,
-                        male: np.ndarray, temporary: np.ndarray, classic: np.ndarray) -> np.ndarray:
+                        male: np.ndarray, temporary: np.ndarray, classic: np.ndarray,
+                        rates: dict = RATES) -> np.ndarray:
     """Individual numbers, unique per (birth date, sign); parity by sex; 900-999 for temporary codes."""
     frame = pd.DataFrame({"day": birth_days, "sign": sign, "male": male, "temp": temporary})
     rank = frame.groupby(["day", "sign", "male", "temp"], sort=False).cumcount().to_numpy()
@@ -219,7 +230,7 @@ def _individual_numbers(rng: np.random.Generator, birth_days: np.ndarray, sign: 
     if new_sign.any():
         old = pd.DataFrame({"day": birth_days[classic & ~temporary], "male": male[classic & ~temporary],
                             "rank": rank[classic & ~temporary], "number": number[classic & ~temporary]})
-        idx = np.flatnonzero(new_sign & (rng.random(len(sign)) < RATES["new_sign_same_number"]))
+        idx = np.flatnonzero(new_sign & (rng.random(len(sign)) < rates["new_sign_same_number"]))
         want = pd.DataFrame({"day": birth_days[idx], "male": male[idx], "rank": rank[idx], "i": idx})
         hit = want.merge(old, on=["day", "male", "rank"], how="inner")
         number[hit["i"].to_numpy()] = hit["number"].to_numpy()
@@ -312,8 +323,13 @@ def _accounts(rng: np.random.Generator, n: int) -> np.ndarray:
     return bban
 
 
-def build(rng: np.random.Generator, n_people: int, today: datetime.date) -> Population:
-    """At least `n_people` people in households (the last household may overshoot)."""
+def build(rng: np.random.Generator, n_people: int, today: datetime.date, rates: dict | None = None) -> Population:
+    """At least `n_people` people in households (the last household may overshoot).
+
+    `rates` replaces RATES (a noise profile's households: pipeline.synth.varied);
+    the same draws are made whatever the rates, only the thresholds differ.
+    """
+    rates = RATES if rates is None else {**RATES, **rates}
     places = pools.places()
     # Households
     mean_size = float((_SIZE * _SIZE_P).sum())
@@ -326,9 +342,9 @@ def build(rng: np.random.Generator, n_people: int, today: datetime.date) -> Popu
     size = size[:n_households]
     kind = np.where(size == 1, "single",
                     np.where(size == 2, rng.choice(["couple", "parent_child", "flatmates"], size=n_households,
-                                                   p=[0.72, 0.15, 0.13]),
+                                                   p=list(rates["two_person_kinds"])),
                              rng.choice(["family", "single_parent", "flatmates"], size=n_households,
-                                        p=[0.75, 0.15, 0.10])))
+                                        p=list(rates["larger_kinds"]))))
     city = rng.choice(len(places.cities), size=n_households, p=places.city_weights)
     household_language = np.where(rng.random(n_households) < places.swedish_share[city], "sv", "fi")
     addresses = Addresses(np.empty(0, dtype=object), np.empty(0, dtype=object), np.empty(0, dtype=np.int64))
@@ -352,7 +368,7 @@ def build(rng: np.random.Generator, n_people: int, today: datetime.date) -> Popu
     has_children = np.isin(kind, ["family", "single_parent", "parent_child"])
     head_age = np.where(has_children, np.minimum(95, child_base + 8 + rng.integers(20, 31, n_households)), head_age)
     child_age = child_base[household] + rng.integers(0, 9, n)
-    minor = (role == CHILD) & (rng.random(n) < RATES["minor"])
+    minor = (role == CHILD) & (rng.random(n) < rates["minor"])
     child_age = np.where(minor, rng.integers(16, 18, n), child_age)
     age = np.select([role == HEAD, role == PARTNER, role == CHILD],
                     [head_age[household], np.clip(head_age[household] + np.rint(rng.normal(0, 3.5, n)).astype(int), 18, 95),
@@ -370,9 +386,11 @@ def build(rng: np.random.Generator, n_people: int, today: datetime.date) -> Popu
 
     # Twins: the second child shares the first child's birth date.
     first_child = head_index + np.where(np.isin(hkind, ["family"]), 2, 1)
-    twin = (role == CHILD) & (member == first_child - head_index + 1) & (rng.random(n) < RATES["twins"])
+    twin = (role == CHILD) & (member == first_child - head_index + 1) & (rng.random(n) < rates["twins"])
     twin &= first_child < n
     birth_ordinal = np.where(twin, birth_ordinal[np.minimum(first_child, n - 1)], birth_ordinal)
+    twin_pair = twin.copy()
+    twin_pair[first_child[twin]] = True
 
     language = household_language[household].astype(object)
     # Mixed-language couples: a partner speaking the other language.
@@ -380,14 +398,14 @@ def build(rng: np.random.Generator, n_people: int, today: datetime.date) -> Popu
     language = np.where(switch, np.where(language == "sv", "fi", "sv"), language).astype(object)
 
     # Names
-    first_names = _first_names(rng, sex, language)
-    own_surname = _surnames(rng, language)
+    first_names = _first_names(rng, sex, language, rates)
+    own_surname = _surnames(rng, language, rates)
     family_surname = own_surname[head_index]
     u = rng.random(n)
     last_name = own_surname.copy()
-    partner_same = (role == PARTNER) & (u < RATES["couple_same_surname"])
-    partner_double = (role == PARTNER) & (u >= RATES["couple_same_surname"]) & \
-        (u < RATES["couple_same_surname"] + RATES["couple_double_surname"])
+    partner_same = (role == PARTNER) & (u < rates["couple_same_surname"])
+    partner_double = (role == PARTNER) & (u >= rates["couple_same_surname"]) & \
+        (u < rates["couple_same_surname"] + rates["couple_double_surname"])
     last_name[partner_same] = family_surname[partner_same]
     last_name[partner_double] = [f"{a}-{b}" if "-" not in a + b and a != b else b
                                  for a, b in zip(own_surname[partner_double], family_surname[partner_double])]
@@ -396,7 +414,7 @@ def build(rng: np.random.Generator, n_people: int, today: datetime.date) -> Popu
 
     # Junior: a son with his father's exact names.
     junior = child & (sex == "M") & (sex[head_index] == "M") & (member == first_child - head_index)
-    junior &= rng.random(n) < RATES["junior"]
+    junior &= rng.random(n) < rates["junior"]
     first_names[junior] = first_names[head_index[junior]]
     last_name[junior] = last_name[head_index[junior]]
 
@@ -411,34 +429,34 @@ def build(rng: np.random.Generator, n_people: int, today: datetime.date) -> Popu
     years = birth_date.astype("datetime64[Y]").astype(int) + 1970
     months = birth_date.astype("datetime64[M]").astype(int) % 12 + 1
     days = (birth_date - birth_date.astype("datetime64[M]")).astype(int) + 1
-    new_sign = rng.random(n) < RATES["new_century_sign"]
+    new_sign = rng.random(n) < rates["new_century_sign"]
     pick = rng.choice(5, size=n, p=[0.6, 0.2, 0.1, 0.06, 0.04])
     sign = np.where(years >= 2000,
                     np.where(new_sign, np.array(list("BCDEF"))[pick], "A"),
                     np.where(new_sign, np.array(list("YXWVU"))[pick], "-"))
-    temporary = rng.random(n) < RATES["temporary_code"]
+    temporary = rng.random(n) < rates["temporary_code"]
     classic = (sign == "-") | (sign == "A")
-    individual = _individual_numbers(rng, birth, sign, sex == "M", temporary, classic)
+    individual = _individual_numbers(rng, birth, sign, sex == "M", temporary, classic, rates)
     personal_id = identifiers.hetu_array(days, months, years, sign, individual)
 
     # Contact details
     email = _emails(rng, first_names, last_name, years)
-    shared = np.flatnonzero((role == PARTNER) & (rng.random(n) < RATES["shared_email"]))
+    shared = np.flatnonzero((role == PARTNER) & (rng.random(n) < rates["shared_email"]))
     email[shared] = email[head_index[shared]]
     mobile_prefix = np.array(pools.MOBILE_PREFIXES, dtype=object)[
         rng.choice(len(pools.MOBILE_PREFIXES), size=n, p=pools.MOBILE_PREFIX_WEIGHTS)]
     mobile = _unique_numbers(rng, mobile_prefix, 7)
-    mobile[(rng.random(n) < RATES["no_mobile"]) & (age > 60)] = ""
+    mobile[(rng.random(n) < rates["no_mobile"]) & (age > 60)] = ""
     old_household = head_age > 65
-    has_landline = rng.random(n_households) < np.where(old_household, 0.35, 0.06)
+    has_landline = rng.random(n_households) < np.where(old_household, rates["landline_old"], rates["landline_young"])
     landline_h = np.full(n_households, "", dtype=object)
     lh = np.flatnonzero(has_landline)
     landline_h[lh] = _unique_numbers(rng, places.area_code[city[lh]], 7)
     landline = landline_h[household]
 
     # Bank accounts: partners sometimes share the head's (a joint account).
-    bban = np.where(rng.random(n) < RATES["has_account"], _accounts(rng, n), 0)
-    joint = (role == PARTNER) & (bban[head_index] > 0) & (rng.random(n) < RATES["joint_account"])
+    bban = np.where(rng.random(n) < rates["has_account"], _accounts(rng, n), 0)
+    joint = (role == PARTNER) & (bban[head_index] > 0) & (rng.random(n) < rates["joint_account"])
     bban[joint] = bban[head_index[joint]]
     iban = np.full(n, "", dtype=object)
     has = bban > 0
@@ -448,6 +466,6 @@ def build(rng: np.random.Generator, n_people: int, today: datetime.date) -> Popu
         household_city=city, household_address=household_address,
         household=household, role=role, sex=sex, language=language, birth_date=birth_date,
         personal_id=personal_id, temporary_code=temporary, first_names=first_names, last_name=last_name,
-        partner=partner, email=email, mobile=mobile, landline=landline, bban=bban, iban=iban,
-        marketing_prohibited=rng.random(n) < RATES["marketing_prohibited"], addresses=addresses,
+        partner=partner, junior=junior, twin=twin_pair, household_kind=kind.astype(object), email=email, mobile=mobile, landline=landline, bban=bban, iban=iban,
+        marketing_prohibited=rng.random(n) < rates["marketing_prohibited"], addresses=addresses,
     )
