@@ -278,3 +278,98 @@ def test_score_pairs_checks_its_input():
     with pytest.raises(ValueError, match="record_key"):
         score_pairs(records)
     assert score_pairs(frame(record(1))).empty
+
+
+# --- real noise: each kind a person's two records show, and the household cases ------------
+
+def _scored(*rows: dict) -> tuple[float, dict]:
+    scored = score_pairs(frame(*rows), min_probability=0.0)
+    assert len(scored) == 1, "the two records were not even compared"
+    return float(scored["match_probability"].iloc[0]), json.loads(scored["evidence"].iloc[0])
+
+
+def test_names_in_another_order_or_field_are_the_same_names():
+    written = record(1, first_names="Viivi Nea Sisko", last_name="Liukkonen", email=None, channel="web")
+    assert match_features(frame(written))["name_sorted"].iloc[0] == "liukkonen nea sisko viivi"
+    # The call centre typed the surname into the given names and the given names into the surname.
+    probability, evidence = _scored(written, record(2, first_names="Liukkonen", last_name="Viivi Nea Sisko",
+                                                    email=None, channel="phone"))
+    assert evidence["first_name"][0] == match_model.SAME_NAMES_REORDERED
+    assert evidence["last_name"] == [match_model.SAME_NAMES_REORDERED, 0.0]  # weighed once, in first_name
+    assert probability >= 0.95
+    # Surname first in one field, as a letter writes it.
+    probability, evidence = _scored(written, record(2, first_names="Liukkonen Viivi", last_name="Nea Sisko",
+                                                    email=None, channel="mail"))
+    assert evidence["first_name"][0] == match_model.SAME_NAMES_REORDERED and probability >= 0.95
+
+
+def test_a_one_letter_typo_in_the_given_name_is_not_a_different_name():
+    typo = record(2, first_names="Huha Taisto", channel="phone")
+    probability, evidence = _scored(record(1, first_names="Juha Taisto"), typo)
+    assert evidence["first_name"][0] == "one letter off"
+    assert evidence["first_name"][1] > -1.0  # not the 'different names' weight
+    assert probability >= 0.95  # same address, phone and e-mail
+    # Two clearly different names (a household member) are still different.
+    _, other = _scored(record(1, first_names="Juha Taisto"), record(2, first_names="Pekka", channel="phone"))
+    assert other["first_name"][1] < -5
+
+
+def test_a_dropped_middle_name_or_first_name_only_still_links():
+    for written in ("Aino", "Aino Liisa", "Aino Maria Liisa"):
+        probability, evidence = _scored(record(1, first_names="Aino Maria"),
+                                        record(2, first_names=written, channel="mail"))
+        assert probability >= 0.95, written
+
+
+def test_double_surname_written_as_one_part_still_links():
+    probability, evidence = _scored(record(1, last_name="Mäkinen-Koski"),
+                                    record(2, last_name="Koski", channel="mail"))
+    assert evidence["last_name"][0] == "a surname part among the other's names"
+    assert probability >= 0.95
+
+
+def test_street_without_staircase_and_flat_is_the_same_home():
+    probability, evidence = _scored(record(1), record(2, street_address="Rautatienk. 5", channel="phone"))
+    assert evidence["address"][0] == match_model.ADDRESS_SAME_PART_UNKNOWN and probability >= 0.95
+
+
+def test_a_junior_with_his_fathers_names_at_the_same_address_is_not_a_sure_match():
+    father = record(1, first_names="Kari Ari", last_name="Pekkala", phone="+358401111111",
+                    email="kari.pekkala@example.fi", personal_id=hetu(dt.date(1970, 5, 4), 113), birth_date="1970-05-04")
+    son = record(2, first_names="Kari Ari", last_name="Pekkala", phone="+358402222222", email=None,
+                 channel="phone")  # no code, no birth date: only his own mobile tells him apart
+    probability, _ = _scored(father, son)
+    assert probability < 0.95
+
+
+def test_spouses_sharing_landline_email_and_account_stay_apart():
+    shared = dict(phone="+35854968030", email="koti.makinen@example.fi", iban="FI2112345600000785")
+    probability, _ = _scored(record(1, first_names="Aino Maria", **shared),
+                             record(2, first_names="Jarmo Juha", channel="phone", **shared))
+    assert probability < 0.95
+
+
+def test_twins_with_one_birth_date_and_home_stay_apart():
+    probability, _ = _scored(record(1, first_names="Emma Sofia", birth_date="2001-03-15", phone="+358401111111",
+                                    email="emma@example.fi"),
+                             record(2, first_names="Ella Maria", birth_date="2001-03-15", phone="+358402222222",
+                                    email="ella@example.fi", channel="phone"))
+    assert probability < 0.5
+
+
+def test_partners_sharing_an_email_and_account_away_from_home_are_weighed_as_a_household():
+    # One record has no address: the shared e-mail and joint account are what a household
+    # shares, not proof of one person, so different first names keep them apart.
+    shared = dict(email="koti.makinen@example.fi", iban="FI2112345600000785", phone=None)
+    probability, evidence = _scored(record(1, first_names="Pertti Johannes", **shared),
+                                    record(2, first_names="Maria Marjatta", street_address=None, postal_code=None,
+                                           city=None, channel="email", **shared))
+    assert probability < 0.5
+    household = MatchModel.load()
+    assert evidence["email"][1] == pytest.approx(
+        next(level.weight for level in household.household_levels["email"].values()
+             if level.label.startswith("Exact")), abs=1e-3)
+    # The same person, moved: same names, e-mail and account, another address: still one person.
+    moved, _ = _scored(record(1, **shared), record(2, street_address="Koulukatu 1", postal_code="00100",
+                                                  channel="email", **shared))
+    assert moved >= 0.95

@@ -82,6 +82,9 @@ def comparisons() -> list:
     def tokens(column: str, side: str) -> str:
         return f"string_split({column}_{side}, ' ')"
 
+    def given(side: str) -> str:  # the given names, a hyphenated one as its parts
+        return f"string_split(replace(first_names_all_{side}, '-', ' '), ' ')"
+
     first_name = cl.CustomComparison(
         output_column_name="first_name",
         comparison_description="first given name (all given names when both gave several)",
@@ -94,6 +97,11 @@ def comparisons() -> list:
             cll.JaroWinklerLevel("first_name", 0.92),
             cll.JaroWinklerLevel("first_name", 0.88),
             cll.CustomLevel("damerau_levenshtein(first_name_l, first_name_r) <= 1", "one letter off"),
+            cll.CustomLevel(f"list_has_all({given('r')}, {given('l')}) OR list_has_all({given('l')}, {given('r')})",
+                            "the given names of one among the other's given names"),
+            cll.CustomLevel(f"list_has_all({tokens('name_tokens', 'r')}, {tokens('name_tokens', 'l')}) "
+                            f"OR list_has_all({tokens('name_tokens', 'l')}, {tokens('name_tokens', 'r')})",
+                            "every name of one among the other's names"),
             cll.CustomLevel(f"list_contains({tokens('name_tokens', 'r')}, first_name_l) "
                             f"OR list_contains({tokens('name_tokens', 'l')}, first_name_r)",
                             "first name among the other's names"),

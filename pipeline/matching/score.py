@@ -6,14 +6,18 @@ Candidate pairs are the records equal on at least one of the model's blocking
 keys (`model.BLOCKING_KEYS`); Splink (DuckDB backend) computes each pair's
 comparison levels and match weight. Pairs in which both records hold a valid
 personal identity code are left to the deterministic tier (REGISTER.md rule 4)
-and never scored here. Pairs at the same address are scored with the household
-model (see `model.MatchModel`).
+and never scored here. Pairs at the same address, and pairs sharing a landline,
+an e-mail address or a bank account (what a household shares besides its home),
+are scored with the household model (see `model.MatchModel`): to strangers such a
+shared contact would make two records almost surely one person, but partners
+share them, and only the household model knows that.
 
 The result has one row per pair, `key_l < key_r`: `match_probability`,
 `match_weight` (log2 of the posterior odds) and `evidence`, a JSON object
 giving, per comparison, the level reached and its weight in bits (log2 Bayes
 factor, term-frequency adjustment included; for a pair at the same address the
-address weight is the household prior's, relative to the general prior). The
+address weight is the household prior's, relative to the general prior, and for
+a pair sharing a contact elsewhere that plus the general address weight). The
 prior's weight plus the evidence weights is the match weight. The evidence names
 levels, never values: it can go to the review queue and to run metadata.
 
@@ -48,6 +52,8 @@ SPLINK_INPUT_COLUMNS: tuple[str, ...] = (
     "apartment", "postal_code", "phone", "email", "iban", "birth_date",
 )
 _ADDRESS = "address"
+# Contacts a household shares: a pair sharing one is scored with the household model.
+HOUSEHOLD_CONTACTS: tuple[str, ...] = ("phone", "email", "iban")
 
 
 def _empty_pairs() -> pd.DataFrame:
@@ -203,9 +209,19 @@ def _weights(scorer: Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.nd
     household = np.zeros(len(predicted), dtype=bool)
     if model.household_levels is not None:
         gammas = [g for g, level in model.levels[_ADDRESS].items() if level.label in HOUSEHOLD_LEVELS]
-        household = predicted[f"gamma_{_ADDRESS}"].isin(gammas).to_numpy()
+        at_home = predicted[f"gamma_{_ADDRESS}"].isin(gammas).to_numpy()
+        # A landline, an e-mail address or an account is shared in a household as a home is:
+        # two records sharing one are weighed as household members would be, not as strangers
+        # (whose sharing one would make them almost surely one person).
+        shares_contact = np.zeros(len(predicted), dtype=bool)
+        for name in HOUSEHOLD_CONTACTS:
+            exact = [g for g, level in model.levels[name].items() if level.label.startswith("Exact match")]
+            shares_contact |= predicted[f"gamma_{name}"].isin(exact).to_numpy()
+        household = at_home | shares_contact
         if household.any():
-            parts[_ADDRESS] = np.where(household, model.household_prior_weight - model.prior_weight, parts[_ADDRESS])
+            lift = model.household_prior_weight - model.prior_weight
+            # Away from home the address still counts as it does between strangers.
+            parts[_ADDRESS] = np.where(at_home, lift, np.where(household, lift + parts[_ADDRESS], parts[_ADDRESS]))
             for name, levels in model.household_levels.items():
                 table = {g: level.weight for g, level in levels.items()}
                 by_level = predicted[f"gamma_{name}"].map(table).to_numpy(float)

@@ -195,7 +195,8 @@ def _strongest(key: int, pairs: pd.DataFrame, labels: dict[int, str], model: Mat
     fields = tuple(FieldWeight(FIELD_WORDS.get(name, name), level_in_words(label), float(weight))
                    for name, (label, weight) in evidence.items())
     # The evidence's weights add to the match weight from the general prior (at the same
-    # address the address weight carries the household prior's difference: score.py).
+    # home, or sharing a landline, an e-mail address or an account, the address weight carries
+    # the household prior's difference: score.py).
     return PairWeights(other=labels[other], prior=model.prior_weight, fields=fields,
                        match_weight=float(best["match_weight"]), probability=float(best["match_probability"]))
 
