@@ -45,6 +45,7 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
 
 # The landing protocol (INTAKE.md; docs/operations.md "The landing zone").
 READY_SUFFIX = ".ready"          # `<file>.ready` beside a file: its export has finished
+DONE_SUFFIX = ".done"            # `<file>.done`: the file renamed by its writer once finished
 DEFAULT_SETTLE_SECONDS = 60      # without a marker: ready once unchanged this long
 FILE_EXTENSIONS: dict[str, str] = {"web": "jsonl", "phone": "csv", "mail": "csv", "email": "mbox",
                                    "in_person": "xlsx"}
@@ -53,6 +54,15 @@ FILE_NAME_PATTERNS: dict[str, re.Pattern[str]] = {
     channel: re.compile(rf"{re.escape(channel)}_[0-9]{{8}}(?:_[0-9]+)?\.{extension}")
     for channel, extension in FILE_EXTENSIONS.items()
 }
+
+
+def exported_name(name: str) -> str:
+    """A landed file's name without the `.done` its writer may have renamed it to.
+
+    >>> exported_name("mail_20261204.csv.done"), exported_name("mail_20261204.csv")
+    ('mail_20261204.csv', 'mail_20261204.csv')
+    """
+    return name[: -len(DONE_SUFFIX)] if name.endswith(DONE_SUFFIX) else name
 
 
 class LandingZoneMissing(FileNotFoundError):
@@ -75,7 +85,8 @@ class LandedFile:
 
     @property
     def file_name(self) -> str:
-        return self.path.name
+        """The export's name as INTAKE.md gives it (a `.done` rename's suffix left off)."""
+        return exported_name(self.path.name)
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -226,14 +237,15 @@ def list_landing(landing_dir: Path, channels: Iterable[str], settle_seconds: flo
                     survey.refused_links.append(f"{channel}/{name}")
                 elif name.endswith(READY_SUFFIX) and entry.is_file(follow_symlinks=False):
                     markers[name[: -len(READY_SUFFIX)]] = entry
-                elif pattern.fullmatch(name) and entry.is_file(follow_symlinks=False):
+                elif pattern.fullmatch(exported_name(name)) and entry.is_file(follow_symlinks=False):
                     data[name] = entry
                 else:
                     survey.unexpected_names.append(f"{channel}/{name}")
         for name in sorted(data):
             status = data[name].stat(follow_symlinks=False)
             marker = markers[name].stat(follow_symlinks=False) if name in markers else None
-            ready = marker is not None or now - status.st_mtime_ns / 1e9 >= settle_seconds
+            ready = (marker is not None or name.endswith(DONE_SUFFIX)
+                     or now - status.st_mtime_ns / 1e9 >= settle_seconds)
             listed.append(ListedFile(channel, Path(data[name].path), status, marker, ready))
             if not ready:
                 survey.waiting.append(f"{channel}/{name}")
@@ -248,8 +260,8 @@ def survey_landing(landing_dir: Path, channels: Iterable[str] = CHANNELS, *,
     """Look at `<landing>/<channel>/` once: which files are ready to read, which wait,
     and what does not belong (see `LandingSurvey`).
 
-    A file is ready when its `<file>.ready` marker is beside it, or, without one, when
-    it has not changed for `settle_seconds` (its modification time; `now` is seconds
+    A file is ready when its `<file>.ready` marker is beside it, when its writer has
+    renamed it to `<file>.done`, or, without either, when it has not changed for `settle_seconds` (its modification time; `now` is seconds
     since the epoch, default the clock). It is read by descriptor without following
     links; one that changes while it is summed waits for a later run. Raises
     `LandingZoneMissing` when the directory is missing or holds no channel folder.

@@ -154,6 +154,36 @@ def test_without_a_marker_a_file_is_ready_once_unchanged_for_the_settle_time(tmp
     assert survey.waiting == [] and survey.unexpected_names == []
 
 
+def test_a_file_its_writer_renamed_to_done_is_ready_at_once_under_its_exported_name(tmp_path):
+    from pipeline.intake import build_batch, discover, read_all, survey_landing
+    from pipeline.synth import generate
+
+    generated = tmp_path / "generated"
+    generate(generated, people=60, days=1, seed=5, bad_input=False)
+    zone = tmp_path / "landing"
+    expected = {}
+    for source in sorted((generated / "landing").glob("*/*_*")):
+        if source.name.endswith(".ready"):
+            continue
+        target = zone / source.parent.name / (source.name + ".done")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        os.utime(target)  # just arrived: the settle time alone would make it wait
+        expected[source.parent.name] = source.name
+    assert set(expected) == {"web", "phone", "mail", "email", "in_person"}
+    now = time.time()
+    survey = survey_landing(zone, settle_seconds=3600, now=now)
+    assert survey.waiting == [] and survey.unexpected_names == []
+    assert {f.channel: f.file_name for f in survey.files} == expected
+    batch = build_batch(read_all(discover(zone, settle_seconds=3600, now=now)), dt.date(2026, 12, 31))
+    assert batch.files["file_reason"].isna().all(), "a .done file was not read as its format"
+    assert set(batch.files["file_name"]) == set(expected.values())
+    assert set(batch.accepted["channel"]) == set(expected)
+    # A name that is not `<export>.done` is still no export.
+    (zone / "mail" / "mail_20261124.csv.tmp").write_bytes(b"x")
+    assert survey_landing(zone, settle_seconds=3600, now=now).unexpected_names == ["mail/mail_20261124.csv.tmp"]
+
+
 def test_a_file_that_grows_after_it_was_summed_is_not_read(tmp_path):
     from pipeline.intake import discover
 
