@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import json
 import os
 import re
@@ -47,6 +48,7 @@ from pipeline.matching.score import baseline_splink_pairs  # noqa: E402
 from pipeline.register.database import downgrade, make_engine, migrate  # noqa: E402
 from pipeline.register.load import load_intake  # noqa: E402
 from pipeline.register.resolve import MatchSettings, resolve_identities  # noqa: E402
+from pipeline.normalise import hetu  # noqa: E402
 from pipeline.synth import GROUND_TRUTH_FILE, NOISE_PROFILES, generate  # noqa: E402
 from pipeline.synth import truth as scoring  # noqa: E402
 
@@ -58,6 +60,50 @@ def peak_mib() -> float:
 
 
 pairwise_scores = scoring.pairwise_scores
+
+
+def marketing_promises(engine, zone: Path) -> dict[str, int]:
+    """Who the marketing list reaches that it must not: people who prohibited direct
+    marketing (by their own latest statement either way, REGISTER.md rule 6, over all
+    their records whichever customers hold them) and minors (by their true birth date).
+    A prohibited person is listed when any customer on the list holds a record of theirs:
+    *split* when that customer holds only their records, *merged* when it mixes people."""
+    with engine.connect() as conn:
+        records = pd.read_sql("SELECT channel, source_record_id, customer_id, observed_at, marketing_prohibited "
+                              "FROM source_record", conn)
+        listed = set(pd.read_sql("SELECT customer_id FROM marketing_contacts", conn)["customer_id"].tolist())
+        doubt = conn.exec_driver_sql("SELECT COUNT(DISTINCT customer_id) FROM marketing_doubt").scalar()
+    with gzip.open(zone / GROUND_TRUTH_FILE, "rt", encoding="utf-8") as handle:
+        truth = pd.read_csv(handle, dtype=str, keep_default_na=False,
+                            usecols=["channel", "source_record_id", "person_key", "personal_id_true"])
+    truth = truth[truth["person_key"] != ""]
+    truth["source_record_id"] = truth["source_record_id"].str.strip().str.strip("<>")
+    truth = truth.drop_duplicates(["channel", "source_record_id"])
+    held = records.merge(truth, on=["channel", "source_record_id"], how="inner")
+    held["observed_at"] = pd.to_datetime(held["observed_at"], utc=True, format="mixed")
+    stated = held.dropna(subset=["marketing_prohibited"]).sort_values(["observed_at", "channel", "source_record_id"])
+    latest = stated.groupby("person_key")["marketing_prohibited"].last().astype(bool)
+    prohibited = set(latest[latest].index)
+    births = held.drop_duplicates("person_key").set_index("person_key")["personal_id_true"].map(_birth_of)
+    minors = set(births[births > pd.Timestamp(TODAY) - pd.DateOffset(years=18)].index)
+    people_per_customer = held.groupby("customer_id")["person_key"].nunique()
+    on_list = held[held["customer_id"].isin(listed)]
+    prohibited_listed = on_list[on_list["person_key"].isin(prohibited)]
+    mixed = people_per_customer.reindex(prohibited_listed["customer_id"]).to_numpy() > 1
+    by_person = pd.Series(mixed, index=prohibited_listed["person_key"]).groupby(level=0).any()
+    return {"listed_customers": len(listed), "prohibited_people": len(prohibited),
+            "prohibited_listed": int(len(by_person)), "prohibited_listed_merged": int(by_person.sum()),
+            "prohibited_listed_split": int((~by_person).sum()), "minors": len(minors),
+            "minors_listed": int(on_list.loc[on_list["person_key"].isin(minors), "person_key"].nunique()),
+            "held_under_doubt": int(doubt or 0)}
+
+
+def _birth_of(code: str):
+    """A true identity code's birth date (the generator's codes are valid), NaT if none."""
+    try:
+        return pd.Timestamp(hetu.birth_date(code))
+    except Exception:  # no code (a person without one), or a temporary code
+        return pd.NaT
 
 
 def truth_of(zone: Path) -> pd.DataFrame:
@@ -143,7 +189,12 @@ def main() -> None:
     zone = out / f"zone-{key}"
     if not (zone / "landing").is_dir():
         t = time.perf_counter()
-        generate(zone, records=args.records, days=args.days, seed=args.seed, noise_profile=args.noise_profile)
+        # Written aside and renamed when whole: an interrupted run leaves no half zone in the cache.
+        partial = zone.with_name(zone.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(zone, ignore_errors=True)
+        generate(partial, records=args.records, days=args.days, seed=args.seed, noise_profile=args.noise_profile)
+        partial.rename(zone)
         print(f"generated {args.records:,} records over {args.days} days in {time.perf_counter() - t:.1f} s")
     landing = zone / "landing"
     days = sorted({day_of(p) for p in landing.rglob("*_*.*")})
@@ -229,6 +280,13 @@ def main() -> None:
     print(f"project, records without a valid code: precision {without_code['precision']:.5f} "
           f"recall {without_code['recall']:.5f} F1 {without_code['f1']:.5f}")
     print("\n".join(scoring.format_report(scored)[2:]))
+    promises = marketing_promises(engine, zone)
+    results["marketing"] = promises
+    print(f"marketing list: {promises['listed_customers']:,} customers; people who prohibited direct marketing "
+          f"on it: {promises['prohibited_listed']} (split {promises['prohibited_listed_split']}, merged "
+          f"{promises['prohibited_listed_merged']}) of {promises['prohibited_people']:,}; minors on it: "
+          f"{promises['minors_listed']} of {promises['minors']:,}; customers held back under doubt: "
+          f"{promises['held_under_doubt']:,}")
 
     if not args.no_baseline:
         t = time.perf_counter()
