@@ -261,8 +261,9 @@ def survey_landing(landing_dir: Path, channels: Iterable[str] = CHANNELS, *,
     and what does not belong (see `LandingSurvey`).
 
     A file is ready when its `<file>.ready` marker is beside it, when its writer has
-    renamed it to `<file>.done`, or, without either, when it has not changed for `settle_seconds` (its modification time; `now` is seconds
-    since the epoch, default the clock). It is read by descriptor without following
+    renamed it to `<file>.done`, or, without either, when it has not changed for
+    `settle_seconds` (its modification time; `now` is seconds since the epoch, default
+    the clock). It is read by descriptor without following
     links; one that changes while it is summed waits for a later run. Raises
     `LandingZoneMissing` when the directory is missing or holds no channel folder.
     """

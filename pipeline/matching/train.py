@@ -11,7 +11,9 @@ as the intake does, and trains without labels:
    rules with an assumed recall;
 3. u probabilities from random record pairs (seeded);
 4. m probabilities by expectation maximisation over pairs blocked on
-   (first_name, last_name) and on birth_date;
+   (first_name, last_name), on birth_date and on phone (the last lets the name
+   levels learn from pairs that share a number, not a name); names in another
+   order or field are then weighed once, in first_name (`_reordered_names_counted_once`);
 5. the household model: m, u and the prior by expectation maximisation over
    pairs at the same address.
 
