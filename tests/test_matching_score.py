@@ -373,3 +373,12 @@ def test_partners_sharing_an_email_and_account_away_from_home_are_weighed_as_a_h
     moved, _ = _scored(record(1, **shared), record(2, street_address="Koulukatu 1", postal_code="00100",
                                                   channel="email", **shared))
     assert moved >= 0.95
+
+
+def test_same_account_and_full_name_at_an_address_without_its_flat_is_one_person():
+    account = dict(iban="FI2112345600000785", phone=None, email=None)
+    probability, evidence = _scored(record(1, first_names="Viivi Nea Sisko", last_name="Liukkonen", **account),
+                                    record(2, first_names="Viivi Nea Sisko", last_name="Liukkonen",
+                                           street_address="Rautatienkatu 5", channel="mail", **account))
+    assert evidence["address"][0] == match_model.ADDRESS_SAME_PART_UNKNOWN
+    assert evidence["iban"][0].startswith("Exact") and probability >= 0.95
