@@ -165,3 +165,28 @@ def test_a_sqlite_transaction_can_take_the_write_lock_up_front(tmp_path):
                 outcomes[mode] = other_writer_succeeds()
     assert outcomes == {"DEFERRED": True, "IMMEDIATE": False}
     engine.dispose()
+
+
+def test_switching_a_new_file_to_wal_waits_out_a_concurrent_opener():
+    """Concurrent first runs on a new SQLite file: changing the journal mode is refused
+    with "database is locked" at once (no busy handler), so it is retried; any other
+    error is not."""
+    import sqlite3
+
+    class Cursor:
+        def __init__(self, refusals: int, error: str = "database is locked"):
+            self.refusals, self.error, self.calls = refusals, error, 0
+
+        def execute(self, sql: str) -> None:
+            self.calls += 1
+            assert sql == "PRAGMA journal_mode = WAL"
+            if self.calls <= self.refusals:
+                raise sqlite3.OperationalError(self.error)
+
+    busy = Cursor(refusals=3)
+    database._use_wal(busy)
+    assert busy.calls == 4
+    broken = Cursor(refusals=1, error="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        database._use_wal(broken)
+    assert broken.calls == 1

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import time
 from collections.abc import Collection
 from pathlib import Path
 
@@ -99,6 +101,26 @@ def _ensure_sqlite_directory(url: URL) -> None:
     Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+def _use_wal(cursor) -> None:
+    """Switch the file to write-ahead logging (kept in the file: later connections find it).
+
+    Changing the journal mode needs the file to itself, and while another connection
+    is opening it (concurrent first runs on a new register) SQLite answers "database is
+    locked" at once, without waiting for its busy handler: retry within the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -109,7 +131,7 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if not in_memory:
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _use_wal(cursor)
         # WAL + NORMAL: a commit survives an application crash; only an OS crash or
         # power cut may lose the last transactions, never corrupt the file.
         cursor.execute("PRAGMA synchronous = NORMAL")
