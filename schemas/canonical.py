@@ -3,7 +3,7 @@
     channel reader ──► staged frame ──► normaliser ──► canonical frame
                   └──► read errors                      (reject_reason set → quarantine)
 
-*Staged* is what a channel's `to_staged` returns: the channel's own fields mapped
+*Staged* is what a channel's `read` returns (`ChannelRead`): the channel's own fields mapped
 onto shared names, still as people typed them (strings), except for the
 channel-specific parts that only the channel can read (its timestamp format,
 its yes/no encodings). *Canonical* is the normalised, validated record that the

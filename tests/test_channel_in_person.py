@@ -61,7 +61,6 @@ def unreadable(path: pathlib.Path) -> UnreadableFile:
 
 def test_module_contract():
     assert in_person.CHANNEL == "in_person"
-    assert in_person.FILE_GLOB == "in_person_*.xlsx"
 
 
 def test_reads_a_row_into_staged_columns(tmp_path):

@@ -44,7 +44,6 @@ def helsinki_utc(*parts, fold=0) -> pd.Timestamp:
 
 def test_module_contract():
     assert phone.CHANNEL == "phone"
-    assert phone.FILE_GLOB == "phone_*.csv"
 
 
 def test_reads_fields_as_typed_with_cp1252_letters(tmp_path):

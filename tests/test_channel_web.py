@@ -56,7 +56,6 @@ def both_ways(path):
 
 def test_module_contract():
     assert web.CHANNEL == "web"
-    assert web.FILE_GLOB == "web_*.jsonl"
 
 
 def test_full_submission_maps_onto_staged_columns(tmp_path):

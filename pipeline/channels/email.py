@@ -42,7 +42,6 @@ from pipeline.codes import Flag, Reason
 from schemas.canonical import GIVEN_FIRST
 
 CHANNEL = "email"
-FILE_GLOB = "email_*.mbox"
 
 # Label (lower case, inner spaces single) -> staged column ("marketing": the raw answer).
 LABELS: dict[str, str] = {

@@ -33,7 +33,6 @@ from pipeline.codes import Flag, Reason
 from pipeline.privacy import mask
 
 CHANNEL = "in_person"
-FILE_GLOB = "in_person_*.xlsx"
 SHEET = "Asioinnit"
 HEADER: tuple[str, ...] = (
     "Asiointi", "Päivämäärä", "Etunimet", "Sukunimi", "Henkilötunnus", "Lähiosoite", "Postinumero",

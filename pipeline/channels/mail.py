@@ -23,7 +23,6 @@ from pipeline.codes import Flag, Reason
 from schemas.canonical import GIVEN_FIRST
 
 CHANNEL = "mail"
-FILE_GLOB = "mail_*.csv"
 DELIMITER = ","
 BOM = b"\xef\xbb\xbf"
 HEADER: tuple[str, ...] = (

@@ -38,7 +38,6 @@ from pipeline.privacy import mask
 from schemas.canonical import SURNAME_FIRST
 
 CHANNEL = "phone"
-FILE_GLOB = "phone_*.csv"
 ENCODING = "cp1252"
 DELIMITER = ";"
 HEADER: tuple[str, ...] = (

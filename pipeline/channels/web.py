@@ -37,7 +37,6 @@ from pipeline.channels.phone import clean_text, constant_text, file_bytes
 from pipeline.codes import Flag, Reason
 
 CHANNEL = "web"
-FILE_GLOB = "web_*.jsonl"
 BOM = b"\xef\xbb\xbf"
 
 # The submission's shape: nested objects, text leaves (str) and JSON booleans (bool).

@@ -77,18 +77,6 @@ _EET = datetime.timezone(datetime.timedelta(hours=2))
 _EEST = datetime.timezone(datetime.timedelta(hours=3))
 
 
-def helsinki_offset(local: datetime.datetime) -> datetime.timedelta:
-    """UTC offset of Finnish local time (EU summer time), without a tz database.
-
-    >>> helsinki_offset(datetime.datetime(2026, 11, 24, 18, 3))
-    datetime.timedelta(seconds=7200)
-    >>> helsinki_offset(datetime.datetime(2026, 7, 1, 12, 0))
-    datetime.timedelta(seconds=10800)
-    """
-    begins, ends = _summer_time(local.year)
-    return datetime.timedelta(hours=3 if begins <= local < ends else 2)
-
-
 def aware(local: datetime.datetime) -> datetime.datetime:
     """Finnish local time with its UTC offset."""
     begins, ends = _summer_time(local.year)
@@ -163,20 +151,6 @@ def web_lines(columns: dict[str, list], null_bits: list[int]) -> list[str]:
         ['"person": ' + v for v in person], ['"contact": ' + v for v in contact], billing,
         ['"service": ' + v for v in service], ['"consents": ' + v for v in consents],
         ['"language": ' + _json_value(v) for v in columns["language"]])]
-
-
-def web_record(record_id: str, submitted_at: str, authenticated: bool, values: dict,
-               null_for_missing: int) -> str:
-    """One JSON line (`web_lines` for a single record).
-
-    >>> web_record('W-1', '2026-11-24T18:03:11+02:00', True, dict(first_names='Aino', last_name='',
-    ...     personal_id='', email='', phone='', street='', postal_code='', city='', account='', product='tv',
-    ...     metering_point='', marketing=None, language='fi'), 0)
-    '{"id": "W-1", "submitted_at": "2026-11-24T18:03:11+02:00", "authenticated": true, "person": {"first_names": "Aino"}, "contact": {}, "service": {"product": "tv"}, "consents": {}, "language": "fi"}'
-    """
-    columns = {key: [value] for key, value in values.items()}
-    columns.update(id=[record_id], submitted_at=[submitted_at], authenticated=[authenticated])
-    return web_lines(columns, [null_for_missing])[0]
 
 
 def web_file(lines: list[str]) -> bytes:
