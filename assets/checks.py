@@ -17,7 +17,7 @@ from pipeline.register.checks import (
     marketing_view_violations,
     unbalanced_files,
 )
-from pipeline.register.marketing import today_in_finland
+from pipeline.finland import today_in_finland
 from pipeline.resources import RegisterDatabase
 
 

@@ -11,11 +11,11 @@ metadata is plain numbers, so Dagster plots them run after run.
 
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
 
+from pipeline.finland import today_in_finland
 from pipeline.intake import FileRead, LandingSurvey, LandingZoneMissing, build_batch, channel_counts, new_files, \
     read_landed
 from pipeline.register.files import known_files
@@ -25,7 +25,6 @@ from pipeline.resources import LandingZone, MatchingConfig, RegisterDatabase
 from pipeline.validation import validate_canonical
 from schemas.canonical import CHANNELS
 
-HELSINKI = ZoneInfo("Europe/Helsinki")
 OWNERS = ["team:data-engineering"]
 
 
@@ -140,7 +139,7 @@ raw_intake_assets = [_raw_intake_asset(channel) for channel in CHANNELS]
 )
 def canonical_intake(context: dg.AssetExecutionContext, **raw: list[FileRead]) -> dg.Output[IntakeBatch]:
     reads = [r for c in CHANNELS for r in raw[f"raw_{c}"]]
-    today = dt.datetime.now(HELSINKI).date()
+    today = today_in_finland()
     batch = build_batch(reads, today)
     report = validate_canonical(batch.accepted)
     if not report.ok:

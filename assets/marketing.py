@@ -10,7 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.register.marketing import ExtractRefused, today_in_finland, verify_extract, write_extract
+from pipeline.finland import today_in_finland
+from pipeline.register.marketing import ExtractRefused, verify_extract, write_extract
 from pipeline.resources import ExtractDirectory, RegisterDatabase
 
 OWNERS = ["team:data-engineering"]

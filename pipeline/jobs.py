@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.register.marketing import today_in_finland
+from pipeline.finland import TIME_ZONE, today_in_finland
 from pipeline.register.retention import purge, purge_extracts
 from pipeline.resources import ExtractDirectory, RegisterDatabase, RetentionPolicy
 
@@ -28,7 +28,7 @@ nightly_register_load = dg.ScheduleDefinition(
     name="nightly_register_load",
     job=register_load,
     cron_schedule="0 2 * * *",
-    execution_timezone="Europe/Helsinki",
+    execution_timezone=TIME_ZONE,
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Every night at 02:00 Finnish time, after the channels' daily exports have landed.",
 )
@@ -65,7 +65,7 @@ daily_register_retention = dg.ScheduleDefinition(
     name="daily_register_retention",
     job=register_retention,
     cron_schedule="30 3 * * *",
-    execution_timezone="Europe/Helsinki",
+    execution_timezone=TIME_ZONE,
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Every day at 03:30 Finnish time, after the nightly load.",
 )

@@ -22,7 +22,7 @@ from dagster._utils.concurrency import ConcurrencySlotStatus
 from pipeline.definitions import defs
 from pipeline.register.checks import unbalanced_files
 from pipeline.register.load import load_intake
-from pipeline.register.marketing import today_in_finland
+from pipeline.finland import today_in_finland
 from pipeline.register.retention import PurgeSummary, purge, purge_extracts
 from pipeline.register.tombstones import key_hash
 from pipeline.resources import ExtractDirectory, RegisterDatabase, RetentionPolicy, retention_policy_from_env

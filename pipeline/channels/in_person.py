@@ -30,6 +30,7 @@ import python_calamine
 
 from pipeline.channels.base import ChannelRead, UnreadableFile, is_rust_panic, read_errors, staged_frame
 from pipeline.codes import Flag, Reason
+from pipeline.finland import TIME_ZONE
 from pipeline.privacy import mask
 
 CHANNEL = "in_person"
@@ -47,7 +48,6 @@ TEXT_COLUMNS: dict[str, str] = {
     "Tuote": "product",
 }
 YES_NO: dict[str, bool] = {"kyllä": True, "ei": False}
-LOCAL_TIME_ZONE = "Europe/Helsinki"
 
 # Floats hold 15 significant decimal digits exactly; beyond that a number is a guess.
 _EXACT_FLOAT_LIMIT = 10**15
@@ -199,7 +199,7 @@ Timestamp('2026-11-23 22:00:00+0000', tz='UTC'), Timestamp('2026-11-23 22:00:00+
         local.append(moment)
     times = pd.Series(pd.to_datetime(pd.Series(local, dtype=object), errors="coerce"), dtype="datetime64[ns]")
     # Ambiguous autumn hour: the first (summer-time) instant; the skipped spring hour moves forward.
-    return times.dt.tz_localize(LOCAL_TIME_ZONE, ambiguous=np.ones(len(times), dtype=bool),
+    return times.dt.tz_localize(TIME_ZONE, ambiguous=np.ones(len(times), dtype=bool),
                                 nonexistent="shift_forward").dt.tz_convert("UTC")
 
 

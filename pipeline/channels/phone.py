@@ -34,6 +34,7 @@ import pyarrow.csv as pacsv
 
 from pipeline.channels.base import ChannelRead, UnreadableFile, read_errors, staged_frame
 from pipeline.codes import Flag, Reason
+from pipeline.finland import TIME_ZONE
 from pipeline.privacy import mask
 from schemas.canonical import SURNAME_FIRST
 
@@ -65,7 +66,6 @@ TIME_PATTERN = (r"^(?P<day>\d{1,2})\.(?P<month>\d{1,2})\.(?P<year>\d{4}) +"
                 r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?$")
 MARKETING_ANSWERS: dict[str, bool] = {"K": True, "E": False}
 
-HELSINKI = "Europe/Helsinki"
 
 
 # ---------------------------------------------------------------- shared CSV helpers
@@ -448,7 +448,7 @@ def helsinki_to_utc(text: pd.Series, pattern: str) -> pd.Series:
     """
     local = _wall_clock(text, pattern)
     summer_first = np.ones(len(local), dtype=bool)
-    aware = local.dt.tz_localize(HELSINKI, ambiguous=summer_first, nonexistent=pd.Timedelta(hours=1))
+    aware = local.dt.tz_localize(TIME_ZONE, ambiguous=summer_first, nonexistent=pd.Timedelta(hours=1))
     return aware.dt.tz_convert("UTC")
 
 

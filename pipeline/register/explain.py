@@ -29,7 +29,8 @@ import sqlalchemy as sa
 
 from pipeline.matching.model import MatchModel
 from pipeline.matching.rescore import score_every_pair
-from pipeline.register.marketing import doubt, today_in_finland
+from pipeline.finland import today_in_finland
+from pipeline.register.marketing import doubt
 from pipeline.register.resolve import read_records_by_key
 from pipeline.register.steward import SHOWN_FIELDS, StewardError, masked_value
 from schemas.register import customer, customer_merge, review_queue, source_record

@@ -49,15 +49,14 @@ import tempfile
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from pipeline.csv_safety import is_formula_leading, safe_writer
+from pipeline.finland import today_in_finland
 from schemas.canonical import PRODUCTS
 from schemas.register import customer, review_queue, source_record
 
-HELSINKI = ZoneInfo("Europe/Helsinki")
 ADULT_AGE = 18
 EXTRACT_COLUMNS: tuple[str, ...] = (
     "customer_id", "first_names", "last_name", "street_address", "postal_code", "city", "email", "phone",
@@ -72,11 +71,6 @@ _ID_CHUNK = 5_000  # ids per IN list: well inside SQLite's and PostgreSQL's bind
 
 marketing_contacts = sa.table(
     "marketing_contacts", *[sa.column(c) for c in EXTRACT_COLUMNS], sa.column("product"))
-
-
-def today_in_finland(now: dt.datetime | None = None) -> dt.date:
-    """The date in Finland now: age and the extract's folder go by the Finnish calendar."""
-    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(HELSINKI).date()
 
 
 def adult_born_on_or_before(today: dt.date) -> dt.date:

@@ -62,7 +62,8 @@ def list_reviews(connection: sa.Connection, status: str = "open", limit: int = 5
         .where(review_queue.c.status == status).order_by(review_queue.c.probability.desc(),
                                                          review_queue.c.review_id).limit(limit)).mappings().all()
     # Which open reviews keep someone off the marketing list: worth deciding first.
-    from pipeline.register.marketing import doubt, today_in_finland
+    from pipeline.finland import today_in_finland
+    from pipeline.register.marketing import doubt
 
     holding: dict[int, set[str]] = {}
     if status == "open":
