@@ -67,6 +67,11 @@ def _known_flags(flags: str) -> bool:
 
 # Validation of the canonical record. Checks report counts per check and column in
 # our own metadata; never put pandera's failure cases (the values) in a log.
+# The shape of a personal identity code as stored: six date digits, a century sign,
+# three digits and a check character (its validity is pipeline.normalise.hetu's). Also
+# what the steward's reasons are checked against, so no code is written there.
+PERSONAL_ID_SHAPE = r"\d{6}[-+ABCDEFYXWVU]\d{3}[0-9A-Y]"
+
 CanonicalIntake = pa.DataFrameSchema(
     {
         "channel": pa.Column(str, pa.Check.isin(CHANNELS)),
@@ -75,7 +80,7 @@ CanonicalIntake = pa.DataFrameSchema(
         "observed_at": pa.Column("datetime64[ns, UTC]"),
         "first_names": pa.Column(str, nullable=True),
         "last_name": pa.Column(str, nullable=True),
-        "personal_id": pa.Column(str, pa.Check.str_matches(r"^\d{6}[-+ABCDEFYXWVU]\d{3}[0-9A-Y]$"), nullable=True),
+        "personal_id": pa.Column(str, pa.Check.str_matches(f"^{PERSONAL_ID_SHAPE}$"), nullable=True),
         "birth_date": pa.Column("datetime64[ns]", nullable=True),
         "street_address": pa.Column(str, nullable=True),
         "postal_code": pa.Column(str, pa.Check.str_matches(r"^\d{5}$"), nullable=True),

@@ -245,3 +245,14 @@ def test_column_path_keeps_the_index_and_never_outputs_an_invalid_code() -> None
     assert frame["status"].tolist() == [hetu.VALID, hetu.TEMPORARY, hetu.FUTURE, hetu.MISSING, hetu.MISSING,
                                         hetu.BAD_CHECK]
     assert frame["birth_date_from_invalid_code"].tolist() == [False, True, False, False, False, True]
+
+
+def test_the_stored_shape_takes_every_century_sign_and_no_other():
+    import re
+
+    from schemas.canonical import PERSONAL_ID_SHAPE
+
+    for sign in hetu.CENTURY_SIGNS:
+        assert re.fullmatch(PERSONAL_ID_SHAPE, f"010101{sign}123N"), sign
+    for sign in "GZO/ ":
+        assert not re.fullmatch(PERSONAL_ID_SHAPE, f"010101{sign}123N"), sign

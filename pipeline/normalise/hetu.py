@@ -74,7 +74,7 @@ FIRST_INDIVIDUAL = 2  # for historical reasons individual numbers start at 002
 # First ten characters well formed; the check character is judged on its own, so
 # any wrong letter or digit there (even G or Z, outside the check alphabet) is a
 # checksum error, and the date part stays readable for `birth_date`.
-_BODY_RE = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})([-+ABCDEFYXWVU])([0-9]{3})")
+_BODY_RE = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})([" + re.escape("".join(CENTURY_SIGNS)) + r"])([0-9]{3})")
 _CHECK_SHAPE_RE = re.compile(r"[0-9A-Z]")
 
 # Status codes of `normalise_series` (and `inspect`).

@@ -57,7 +57,7 @@ from pipeline.register.locks import register_transaction
 from pipeline.register.resolve import read_records_by_key
 from pipeline.register.steward import StewardError
 from pipeline.register.versions import content_hashes
-from schemas.canonical import CHANNEL_ORDER
+from schemas.canonical import CHANNEL_ORDER, PERSONAL_ID_SHAPE
 from schemas.register import (PROVENANCE_UNITS, UTCDateTime, customer, customer_merge, golden_provenance,
                               intake_file, match_key, quarantine, review_queue, rights_request, service,
                               source_record, source_record_version)
@@ -544,7 +544,7 @@ def _mentions(text: str, values: Iterable[object]) -> bool:
 # starts with 0, an international one with + or 00.
 _BOUNDED = r"(?<![0-9A-Za-z]){}(?![0-9A-Za-z])"
 PERSONAL_SHAPES: dict[str, re.Pattern[str]] = {
-    "an identity code": re.compile(_BOUNDED.format(r"\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]"), re.IGNORECASE),
+    "an identity code": re.compile(_BOUNDED.format(PERSONAL_ID_SHAPE), re.IGNORECASE),
     "an IBAN": re.compile(_BOUNDED.format(r"[A-Z]{2}\d{2} ?(?:[A-Z0-9]{4} ?){2,7}[A-Z0-9]{1,4}"), re.IGNORECASE),
     "an e-mail address": re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+"),
     "a phone number": re.compile(r"(?<![\w+])(?:(?:\+|00)\d(?:[ -]?\d){6,14}|0\d(?:[ -]?\d){5,11})(?!\w)"),
