@@ -47,7 +47,8 @@ from pipeline.matching.cluster import connected_components  # noqa: E402
 from pipeline.matching.score import baseline_splink_pairs  # noqa: E402
 from pipeline.register.database import downgrade, make_engine, migrate  # noqa: E402
 from pipeline.register.load import load_intake  # noqa: E402
-from pipeline.register.resolve import MatchSettings, resolve_identities  # noqa: E402
+from pipeline.matching.settings import MatchSettings  # noqa: E402
+from pipeline.register.resolve import resolve_identities  # noqa: E402
 from pipeline.normalise import hetu  # noqa: E402
 from pipeline.synth import GROUND_TRUTH_FILE, NOISE_PROFILES, generate  # noqa: E402
 from pipeline.synth import truth as scoring  # noqa: E402

@@ -271,7 +271,7 @@ def _explain(args, engine) -> int:
 
 def _retrain(args, engine) -> int:
     from pipeline.matching import retrain
-    from pipeline.register.resolve import MatchSettings
+    from pipeline.matching.settings import MatchSettings
 
     defaults = MatchSettings()
     options = {"seed": args.seed, "link_threshold": args.link_threshold or defaults.link_threshold,

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from pipeline.intake import DEFAULT_SETTLE_SECONDS, LandedFile, LandingSurvey, survey_landing
 from pipeline.register.database import DEFAULT_DATABASE_URL, make_engine, migrate
-from pipeline.register.resolve import MatchSettings
+from pipeline.matching.settings import MatchSettings
 from pipeline.register.retention import DEFAULT_EXTRACT_DAYS, DEFAULT_QUARANTINE_DAYS
 from pipeline.register.transient import is_transient
 

@@ -20,7 +20,8 @@ from stdnum import iban as stdnum_iban
 
 from pipeline.register.database import ENVIRONMENT_VARIABLE, database_url, make_engine, migrate
 from pipeline.register.load import load_intake
-from pipeline.register.resolve import MatchSettings, resolve_identities
+from pipeline.matching.settings import MatchSettings
+from pipeline.register.resolve import resolve_identities
 from pipeline.resources import register_database_from_env
 from schemas.register import REGISTER_TABLES, customer, service
 from test_asset_checks import database_today, migration_0003

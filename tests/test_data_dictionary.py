@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from pipeline.intake import build_batch, discover, read_all
 from pipeline.register.database import make_engine, migrate
 from pipeline.register.load import load_intake
-from pipeline.register.resolve import MatchSettings, resolve_identities
+from pipeline.matching.settings import MatchSettings
+from pipeline.register.resolve import resolve_identities
 from pipeline.synth import generate
 from schemas.register import ANALYST_VIEWS, REGISTER_TABLES
 from test_access import years_before

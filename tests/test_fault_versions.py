@@ -19,7 +19,8 @@ from pipeline.register import rights, steward
 from pipeline.register.checks import unbalanced_files
 from pipeline.register.load import ACCEPTED_COLUMNS, FILE_COLUMNS, QUARANTINED_COLUMNS, IntakeBatch, load_intake
 from pipeline.register.marketing import marketing_contacts
-from pipeline.register.resolve import MatchSettings, resolve_identities
+from pipeline.matching.settings import MatchSettings
+from pipeline.register.resolve import resolve_identities
 from test_register_helpers import checksum, clear, personal_id
 
 NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone.utc)

@@ -25,7 +25,7 @@ from pipeline.matching.score import score_pairs
 from pipeline.register import steward
 from pipeline.register.checks import held_under_doubt
 from pipeline.register.marketing import ExtractRefused, doubt, verify_extract, write_extract
-from pipeline.register.resolve import MatchSettings
+from pipeline.matching.settings import MatchSettings
 from pipeline.synth import generate
 from schemas.register import review_queue
 from test_asset_checks import (

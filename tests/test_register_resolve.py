@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from pipeline.intake import build_batch, discover, read_all
 from pipeline.register import steward
 from pipeline.register.load import IntakeBatch, load_intake
-from pipeline.register.resolve import MatchSettings, resolve_identities
+from pipeline.matching.settings import MatchSettings
+from pipeline.register.resolve import resolve_identities
 from pipeline.synth import generate
 from test_register_helpers import checksum, personal_id
 

@@ -44,6 +44,7 @@ import sqlalchemy as sa
 
 from pipeline.matching.model import TF_COLUMNS, MatchModel
 from pipeline.matching.rescore import score_listed_pairs
+from pipeline.matching.settings import MatchSettings
 from pipeline.matching.train import U_MAX_PAIRS, train_model
 
 MIN_LABELS = 20            # fewer decided reviews than this: report, but advise nothing
@@ -240,7 +241,8 @@ def _write_new(path: Path, text: str) -> bool:
 
 
 def retrain_from_register(engine: sa.Engine, out_dir: Path | str, *, current: MatchModel | None = None,
-                          link_threshold: float = 0.95, review_threshold: float = 0.80, seed: int = 0,
+                          link_threshold: float = MatchSettings.link_threshold,
+                          review_threshold: float = MatchSettings.review_threshold, seed: int = 0,
                           u_max_pairs: float = U_MAX_PAIRS, now: dt.datetime | None = None) -> Retrained:
     """Estimate a new model from the register's records, write it and its report (see the module doc)."""
     current = current or MatchModel.load()

@@ -41,6 +41,7 @@ from pipeline.matching.cluster import resolve_clusters
 from pipeline.matching.features import match_features
 from pipeline.matching.model import BLOCKING_KEYS, MatchModel
 from pipeline.matching.score import Scorer, open_scorer, score_pairs
+from pipeline.matching.settings import MatchSettings
 from pipeline.matching.survivorship import golden_records, services
 from pipeline.register.database import temp_values
 from pipeline.register.load import _writer
@@ -87,16 +88,6 @@ def provenance_rows(provenance: pd.DataFrame, clusters: pd.Index) -> pd.DataFram
     wide = first.unstack("unit").reindex(index=clusters, columns=range(len(unit_names)))
     wide.columns = list(PROVENANCE_COLUMNS)
     return wide.astype("Int64")
-
-
-@dataclass(frozen=True)
-class MatchSettings:
-    """Thresholds of the three outcomes (probability), from configuration."""
-
-    link_threshold: float = 0.95
-    review_threshold: float = 0.80
-    ambiguity_margin: float = 3.0  # match weight (log2 Bayes factor) between two candidate people
-    max_rounds: int = 200
 
 
 @dataclass

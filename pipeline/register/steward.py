@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from pipeline.matching.settings import MatchSettings
 from pipeline.privacy import mask, mask_email
 from pipeline.register.locks import register_transaction
-from pipeline.register.resolve import MatchSettings, ResolveSummary, resolve_identities
+from pipeline.register.resolve import ResolveSummary, resolve_identities
 from schemas.register import quarantine, review_queue, source_record
 
 SHOWN_FIELDS = ("channel", "source_record_id", "observed_at", "first_names", "last_name", "personal_id",
