@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.channels import READERS, UnreadableFile, in_person, mail, phone, web
+from pipeline.channels import READERS, UnreadableFile, delimited, in_person, mail, phone, web
 from pipeline.codes import Flag, Reason
 from pipeline.intake import LandedFile, build_batch, discover, file_checksum, read_landed
 from pipeline.normalise.limits import FIELD_LIMITS, RAW_RECORD_LIMIT, RAW_VALUE_LIMIT
@@ -432,18 +432,18 @@ def test_reading_record_by_record_gives_what_pyarrow_gives_on_a_clean_file(zone,
     module = mail if channel == "mail" else phone
     fast = module.read(source)
     # Force the record-by-record path: pyarrow's first reading "disagrees" with the line count.
-    monkeypatch.setattr(phone, "_non_empty_lines", lambda data: -1)
+    monkeypatch.setattr(delimited, "_non_empty_lines", lambda data: -1)
     slow = module.read(source)
     pd.testing.assert_frame_equal(slow.records, fast.records)
     # And the scan's own fields, should pyarrow's second reading disagree with the scan.
     calls = []
-    arrow_read = phone._arrow_read
+    arrow_read = delimited._arrow_read
 
     def refusing_second_reading(*args, **kwargs):
         calls.append(1)
         return (None, []) if len(calls) > 1 else arrow_read(*args, **kwargs)
 
-    monkeypatch.setattr(phone, "_arrow_read", refusing_second_reading)
+    monkeypatch.setattr(delimited, "_arrow_read", refusing_second_reading)
     fallback = module.read(source)
     pd.testing.assert_frame_equal(fallback.records, fast.records)
 

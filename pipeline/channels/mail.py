@@ -16,9 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.channels.base import ChannelRead, UnreadableFile, read_errors, staged_frame
-# The delimited-file helpers live with the phone reader, the other CSV channel.
-from pipeline.channels.phone import (clean_text, constant_text, decode_by_bom, file_bytes, flag_where,
-                                    helsinki_to_utc, read_delimited, yes_no)
+from pipeline.channels.delimited import (clean_text, constant_text, decode_by_bom, file_bytes, flag_where,
+                                        helsinki_to_utc, read_delimited, yes_no)
 from pipeline.codes import Flag, Reason
 from schemas.canonical import GIVEN_FIRST
 

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from pipeline.channels.base import ChannelRead, UnreadableFile, read_errors, staged_frame
-from pipeline.channels.phone import clean_text, constant_text, file_bytes
+from pipeline.channels.delimited import clean_text, constant_text, file_bytes
 from pipeline.codes import Flag, Reason
 
 CHANNEL = "web"
