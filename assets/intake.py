@@ -15,11 +15,12 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from pipeline.batch import IntakeBatch, LoadSummary
 from pipeline.finland import today_in_finland
 from pipeline.intake import FileRead, LandingSurvey, LandingZoneMissing, build_batch, channel_counts, new_files, \
     read_landed
 from pipeline.register.files import known_files
-from pipeline.register.load import IntakeBatch, LoadSummary, load_intake
+from pipeline.register.load import load_intake
 from pipeline.register.resolve import resolve_identities
 from pipeline.resources import LandingZone, MatchingConfig, RegisterDatabase
 from pipeline.validation import validate_canonical

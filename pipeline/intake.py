@@ -26,11 +26,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.batch import IntakeBatch
 from pipeline.channels import READERS
 from pipeline.channels.base import ChannelRead, UnreadableFile, is_rust_panic, without_controls
 from pipeline.codes import Reason
 from pipeline.normalise import limits, normalise_records
-from pipeline.register.load import IntakeBatch
 from schemas.canonical import CANONICAL_COLUMNS, CHANNELS, STAGED_COLUMNS, STAGED_STRING_COLUMNS
 
 # Raw fields kept in quarantine for the steward (the staged text as typed).

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-import pipeline.register.load as load
+import pipeline.register.bulk as bulk
 from pipeline.codes import Reason
 from pipeline.register.load import IntakeBatch, load_intake
 from pipeline.register.tombstones import bury, key_hash
@@ -263,7 +263,7 @@ def test_a_crash_mid_load_leaves_the_register_as_it_was(register_engine, monkeyp
     crashing = batch([day2, broken], [accepted_records(day2, ["W-2"] + [f"W-{i}" for i in range(3, 40)])],
                      [quarantined_records(day2, ["malformed_record"])])
     written = []
-    real_insert = {cls: cls.insert for cls in (load._SQLiteWriter, load._PostgreSQLWriter)}
+    real_insert = {cls: cls.insert for cls in (bulk._SQLiteWriter, bulk._PostgreSQLWriter)}
 
     def insert_then_crash(self, table, frame, columns):
         real_insert[type(self)](self, table, frame, columns)
@@ -273,7 +273,7 @@ def test_a_crash_mid_load_leaves_the_register_as_it_was(register_engine, monkeyp
             assert self.connection.scalar(sa.select(sa.func.count()).select_from(source_record)) == 2 + 37
             raise InjectedCrash("injected after writing")
 
-    monkeypatch.setattr(load, "CHUNK_ROWS", 5)  # several executemany/COPY chunks before the crash
+    monkeypatch.setattr(bulk, "CHUNK_ROWS", 5)  # several executemany/COPY chunks before the crash
     for cls in real_insert:
         monkeypatch.setattr(cls, "insert", insert_then_crash)
     with pytest.raises(InjectedCrash):

@@ -32,20 +32,19 @@ record keys are looked up by joining a temporary table of the batch's keys.
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
+from pipeline.batch import ACCEPTED_COLUMNS, FILE_COLUMNS, QUARANTINED_COLUMNS, FileLoad, IntakeBatch, LoadSummary
 from pipeline.codes import Reason
+from pipeline.register.bulk import PSYCOPG_ERROR, BulkWriter, bulk_writer, utc_series
 from pipeline.register.database import scrub_postgresql_error, temp_values
 from pipeline.register.erasure import delete_match_keys
 from pipeline.register.locks import register_transaction
@@ -61,146 +60,10 @@ from schemas.register import (
     source_record_version,
 )
 
-try:  # psycopg is a dependency, but SQLite-only use must not need it importable
-    import psycopg
-    _PSYCOPG_ERROR: type[BaseException] = psycopg.Error
-except ImportError:  # pragma: no cover
-    _PSYCOPG_ERROR = ()  # type: ignore[assignment]
-
 log = logging.getLogger(__name__)
-
-FILE_COLUMNS: tuple[str, ...] = ("channel", "file_name", "checksum", "size_bytes", "file_reason", "file_detail")
-ACCEPTED_COLUMNS: tuple[str, ...] = SOURCE_RECORD_CANONICAL_COLUMNS + ("checksum",)
-QUARANTINED_COLUMNS: tuple[str, ...] = (
-    "channel", "source_record_id", "checksum", "record_number", "reasons", "detail", "raw_values",
-)
-
-# Rows handed to the database per executemany call / COPY chunk: bounds the
-# Python objects alive at once (SQLite) and the CSV buffer (PostgreSQL).
-CHUNK_ROWS = 50_000
 
 _REASON_CODES = frozenset(r.value for r in Reason)
 _KEY = ["channel", "source_record_id"]
-
-
-# --- input and output -------------------------------------------------------------------------
-
-@dataclass
-class IntakeBatch:
-    """One run's intake, ready for the register.
-
-    files: one row per landed file: channel, file_name, checksum (sha256 hex),
-        size_bytes, file_reason (a Reason code for a file that could not be read
-        at all, else NA), file_detail (names file and column, no values; NA allowed).
-    accepted: the canonical columns of `schemas.canonical` except reject_reason,
-        plus `checksum` naming the record's file (with its `channel`).
-    quarantined: channel, source_record_id (NA allowed), checksum, record_number
-        (NA allowed), reasons (space-separated Reason codes), detail (no values),
-        raw_values (JSON text of the raw fields, for the steward).
-    """
-
-    files: pd.DataFrame
-    accepted: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(ACCEPTED_COLUMNS)))
-    quarantined: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(QUARANTINED_COLUMNS)))
-
-
-@dataclass(frozen=True)
-class FileLoad:
-    """What happened to one file of the batch. Numbers and the file name only."""
-
-    channel: str
-    file_name: str
-    status: str  # "loaded", "quarantined" (unreadable, held whole in quarantine) or "skipped" (already held)
-    read: int = 0
-    accepted: int = 0
-    resent: int = 0
-    versioned: int = 0  # accepted records that were a new version of a record already known
-    quarantined: int = 0
-    requarantined: int = 0  # quarantined records already held in quarantine (same raw content)
-    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
-    file_reason: str | None = None
-    intake_file_id: int | None = None
-
-    @property
-    def inserted(self) -> int:
-        """Accepted records stored as new source records."""
-        return self.accepted - self.resent - self.versioned
-
-
-@dataclass
-class LoadCounts:
-    """Counts over several files (a channel, or the whole batch)."""
-
-    files_loaded: int = 0
-    files_quarantined: int = 0
-    files_skipped: int = 0
-    read: int = 0
-    accepted: int = 0
-    resent: int = 0
-    versioned: int = 0
-    quarantined: int = 0
-    requarantined: int = 0
-    # Each code of a record's reasons counts once: a record with two reasons counts under both.
-    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
-    files_quarantined_by_reason: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def inserted(self) -> int:
-        return self.accepted - self.resent - self.versioned
-
-    def add(self, file: FileLoad) -> None:
-        if file.status == "skipped":
-            self.files_skipped += 1
-            return
-        if file.status == "quarantined":
-            self.files_quarantined += 1
-            if file.file_reason:
-                self.files_quarantined_by_reason[file.file_reason] = \
-                    self.files_quarantined_by_reason.get(file.file_reason, 0) + 1
-        else:
-            self.files_loaded += 1
-        self.read += file.read
-        self.accepted += file.accepted
-        self.resent += file.resent
-        self.versioned += file.versioned
-        self.quarantined += file.quarantined
-        self.requarantined += file.requarantined
-        for reason, n in file.quarantined_by_reason.items():
-            self.quarantined_by_reason[reason] = self.quarantined_by_reason.get(reason, 0) + n
-
-    def as_dict(self) -> dict[str, int]:
-        out = {name: getattr(self, name) for name in (
-            "files_loaded", "files_quarantined", "files_skipped",
-            "read", "accepted", "resent", "versioned", "inserted", "quarantined", "requarantined")}
-        out.update({f"quarantined.{r}": n for r, n in sorted(self.quarantined_by_reason.items())})
-        out.update({f"files_quarantined.{r}": n for r, n in sorted(self.files_quarantined_by_reason.items())})
-        return out
-
-
-@dataclass(frozen=True)
-class LoadSummary:
-    """The outcome of `load_intake`: counts per file, per channel and in total."""
-
-    files: tuple[FileLoad, ...]
-    channels: dict[str, LoadCounts]
-    total: LoadCounts
-    after_load: object = None
-
-    @classmethod
-    def of(cls, files: list[FileLoad]) -> LoadSummary:
-        channels = {c: LoadCounts() for c in CHANNELS if any(f.channel == c for f in files)}
-        total = LoadCounts()
-        for f in files:
-            channels[f.channel].add(f)
-            total.add(f)
-        return cls(tuple(files), channels, total)
-
-    def metadata(self) -> dict[str, int]:
-        """Flat counts for run metadata: "total.accepted", "web.quarantined.malformed_record", ..."""
-        out = {f"total.{k}": v for k, v in self.total.as_dict().items()}
-        for channel, counts in self.channels.items():
-            out.update({f"{channel}.{k}": v for k, v in counts.as_dict().items()})
-        return out
 
 
 # --- the load ----------------------------------------------------------------------------------
@@ -224,7 +87,7 @@ def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: date
             summary = _load(connection, files, accepted, quarantined, run_id=run_id, now=now)
             if after_load is not None:
                 summary = dataclasses.replace(summary, after_load=after_load(connection))
-    except _PSYCOPG_ERROR as error:
+    except PSYCOPG_ERROR as error:
         # Raw COPY errors bypass SQLAlchemy's handler: drop the DETAIL/CONTEXT quoting values.
         scrub_postgresql_error(error)
         raise
@@ -238,7 +101,7 @@ def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: date
 
 def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame,
           quarantined: pd.DataFrame, *, run_id: str, now: datetime) -> LoadSummary:
-    writer = _writer(connection)
+    writer = bulk_writer(connection)
     # A file's identity is (channel, checksum), carried below as one key, "channel/checksum".
     files = files.assign(file_key=_file_key(files))
     accepted = accepted.assign(file_key=_file_key(accepted))
@@ -400,7 +263,7 @@ def _no_rows(*columns: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="int64") for c in columns})
 
 
-def _plan_versions(connection: sa.Connection, writer: _BulkWriter, accepted: pd.DataFrame,
+def _plan_versions(connection: sa.Connection, writer: BulkWriter, accepted: pd.DataFrame,
                    file_name_of: dict[str, str]) -> _VersionPlan:
     """Sort the batch's accepted records into new records, versions and plain re-sends.
 
@@ -497,7 +360,7 @@ def _known_versions(connection: sa.Connection, pks: list[int]) -> tuple[pd.DataF
     return held[columns], known
 
 
-def _write_versions(connection: sa.Connection, writer: _BulkWriter, accepted: pd.DataFrame, plan: _VersionPlan,
+def _write_versions(connection: sa.Connection, writer: BulkWriter, accepted: pd.DataFrame, plan: _VersionPlan,
                     file_ids: dict[str, int], *, run_id: str, now: datetime) -> None:
     """Write the plan's versions: a held record replaced by a batch version keeps its
     `source_record_pk` (its customer, reviews and provenance point at it) and takes the
@@ -544,7 +407,7 @@ _VERSION_VALUE_COLUMNS: tuple[str, ...] = tuple(
     c for c in SOURCE_RECORD_CANONICAL_COLUMNS if c not in ("channel", "source_record_id", "record_number"))
 
 
-def _update_rows(connection: sa.Connection, writer: _BulkWriter, table: sa.Table, key: str, frame: pd.DataFrame,
+def _update_rows(connection: sa.Connection, writer: BulkWriter, table: sa.Table, key: str, frame: pd.DataFrame,
                  columns: list[str]) -> None:
     """UPDATE table SET columns FROM frame by key, through a temporary staging table."""
     stage = f"load_stage_{table.name}"
@@ -732,7 +595,7 @@ def _validated(batch: IntakeBatch) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
             continue
         accepted[name] = _string(accepted[name])
     accepted["record_number"] = accepted["record_number"].astype("int64")
-    accepted["observed_at"] = _utc(accepted["observed_at"], "accepted.observed_at")
+    accepted["observed_at"] = utc_series(accepted["observed_at"], "accepted.observed_at")
     birth_date = accepted["birth_date"]
     if not pd.api.types.is_datetime64_dtype(birth_date.dtype):  # tz-aware or not datetime at all
         birth_date = pd.to_datetime(birth_date)
@@ -772,179 +635,6 @@ def _validated(batch: IntakeBatch) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     return files, accepted, quarantined
 
 
-def _utc(series: pd.Series, name: str) -> pd.Series:
-    """The series as datetime64[ns, UTC]; a zone-less time is refused (ambiguous)."""
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert("UTC")
-    if pd.api.types.is_datetime64_dtype(series.dtype):
-        raise ValueError(f"load_intake: {name} must be timezone-aware")
-    return pd.to_datetime(series, utc=True)
-
-
 def _check_channels(series: pd.Series, name: str) -> None:
     if not series.dropna().isin(CHANNELS).all():
         raise ValueError(f"load_intake: {name} holds an unknown channel")
-
-
-# --- bulk writers ----------------------------------------------------------------------------------
-
-def _writer(connection: sa.Connection) -> _BulkWriter:
-    name = connection.dialect.name
-    if name == "sqlite":
-        return _SQLiteWriter(connection)
-    if name == "postgresql":
-        return _PostgreSQLWriter(connection)
-    raise NotImplementedError(f"load_intake: no bulk path for the {name} dialect")
-
-
-def _column_kind(column: sa.Column) -> str:
-    kind = column.type
-    if isinstance(kind, UTCDateTime):
-        return "timestamp"
-    if isinstance(kind, sa.Date):
-        return "date"
-    if isinstance(kind, sa.Boolean):
-        return "bool"
-    if isinstance(kind, (sa.Integer, sa.BigInteger)):
-        return "int"
-    if isinstance(kind, sa.Float):
-        return "float"
-    return "text"
-
-
-class _BulkWriter:
-    """Writes frames into register tables on the transaction's own DBAPI connection."""
-
-    timestamp_as_text = False
-
-    def __init__(self, connection: sa.Connection):
-        self.connection = connection
-        self.dbapi = connection.connection.dbapi_connection
-
-    def arrow_columns(self, frame: pd.DataFrame, table: sa.Table, columns: list[str]) -> pa.Table:
-        """The frame's columns in the database's wire form, as one arrow table."""
-        arrays = {}
-        for name in columns:
-            kind = _column_kind(table.c[name])
-            series = frame[name]
-            if kind == "timestamp":
-                values = pa.array(_utc(series, name), type=pa.timestamp("ns", tz="UTC"))
-                values = values.cast(pa.timestamp("us", tz="UTC"), safe=False)
-                if self.timestamp_as_text:
-                    # SQLAlchemy's SQLite DATETIME text: naive UTC, always with microseconds.
-                    values = values.cast(pa.timestamp("us")).cast(pa.string())
-            elif kind == "date":
-                values = pa.array(series, type=pa.timestamp("ns")).cast(pa.date32(), safe=False)
-                if self.timestamp_as_text:
-                    values = values.cast(pa.string())
-            elif kind == "bool":
-                values = pa.array(series.astype("boolean"), type=pa.bool_())
-            elif kind == "int":
-                values = pa.array(series.astype("Int64"), type=pa.int64())
-            elif kind == "float":
-                values = pa.array(series.astype("Float64"), type=pa.float64())
-            else:
-                values = pa.array(series.astype("string[pyarrow]"), type=pa.large_string())
-            arrays[name] = values
-        return pa.table(arrays)
-
-    def held_records(self, keys: pd.DataFrame) -> np.ndarray:
-        """For each (channel, source_record_id) row: its `source_record_pk` if the
-        register holds it, else -1. (Erased records hold none: see `tombstones.buried`.)"""
-        held = np.full(len(keys), -1, dtype=np.int64)
-        if len(keys) == 0:
-            return held
-        if self._any_records(keys["channel"].unique().tolist()):
-            found = self._held_positions(keys)
-            if found:
-                positions, pks = zip(*found)
-                held[np.asarray(positions, dtype=np.int64)] = np.asarray(pks, dtype=np.int64)
-        return held
-
-    def _any_records(self, channels: list[str]) -> bool:
-        # The common first load (empty register) needs no key lookup at all.
-        return self.connection.execute(sa.select(sa.exists().where(
-            source_record.c.channel.in_(channels)))).scalar_one()
-
-    def _held_positions(self, keys: pd.DataFrame) -> list[tuple[int, int]]:
-        """(position in keys, source_record_pk) of each key the register holds."""
-        raise NotImplementedError
-
-    def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
-        raise NotImplementedError
-
-
-class _SQLiteWriter(_BulkWriter):
-    timestamp_as_text = True
-
-    def _held_positions(self, keys: pd.DataFrame) -> list[tuple[int, int]]:
-        cursor = self.dbapi.cursor()
-        try:
-            cursor.execute("CREATE TEMP TABLE load_keys "
-                           "(position INTEGER PRIMARY KEY, channel TEXT NOT NULL, source_record_id TEXT NOT NULL)")
-            rows = zip(range(len(keys)), keys["channel"].tolist(), keys["source_record_id"].tolist())
-            cursor.executemany("INSERT INTO temp.load_keys VALUES (?, ?, ?)", rows)
-            cursor.execute("SELECT k.position, s.source_record_pk FROM temp.load_keys AS k "
-                           "JOIN main.source_record AS s "
-                           "ON s.channel = k.channel AND s.source_record_id = k.source_record_id")
-            positions = [(row[0], row[1]) for row in cursor.fetchall()]
-            cursor.execute("DROP TABLE temp.load_keys")
-            return positions
-        finally:
-            cursor.close()
-
-    def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
-        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-               f"VALUES ({', '.join('?' for _ in columns)})")
-        cursor = self.dbapi.cursor()
-        try:
-            for start in range(0, len(frame), CHUNK_ROWS):
-                chunk = self.arrow_columns(frame.iloc[start:start + CHUNK_ROWS], table, columns)
-                cursor.executemany(sql, zip(*(chunk.column(i).to_pylist() for i in range(chunk.num_columns))))
-        finally:
-            cursor.close()
-
-
-class _PostgreSQLWriter(_BulkWriter):
-    @staticmethod
-    def _copy_csv(cursor, sql: str, chunks) -> None:
-        """COPY arrow tables, chunk by chunk, as CSV. Non-null values are quoted and
-        nulls left empty: COPY CSV reads "" as an empty string, an empty field as NULL."""
-        options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
-        try:
-            with cursor.copy(sql) as copy:
-                for chunk in chunks:
-                    buffer = io.BytesIO()
-                    pa_csv.write_csv(chunk, buffer, options)
-                    copy.write(buffer.getbuffer())
-        except _PSYCOPG_ERROR as error:
-            # COPY's CONTEXT quotes the failing row: scrub it here, whoever called.
-            scrub_postgresql_error(error)
-            raise
-
-    def _held_positions(self, keys: pd.DataFrame) -> list[tuple[int, int]]:
-        table = pa.table({
-            "position": pa.array(np.arange(len(keys), dtype=np.int64)),
-            "channel": pa.array(keys["channel"].astype("string[pyarrow]"), type=pa.large_string()),
-            "source_record_id": pa.array(keys["source_record_id"].astype("string[pyarrow]"), type=pa.large_string()),
-        })
-        with self.dbapi.cursor() as cursor:
-            cursor.execute("CREATE TEMP TABLE load_keys "
-                           "(position bigint, channel text NOT NULL, source_record_id text NOT NULL) "
-                           "ON COMMIT DROP")
-            self._copy_csv(cursor, "COPY load_keys (position, channel, source_record_id) "
-                                   "FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')",
-                           (table.slice(start, CHUNK_ROWS) for start in range(0, table.num_rows, CHUNK_ROWS)))
-            cursor.execute("ANALYZE load_keys")
-            cursor.execute("SELECT k.position, s.source_record_pk FROM load_keys AS k JOIN source_record AS s "
-                           "ON s.channel = k.channel AND s.source_record_id = k.source_record_id")
-            positions = [(row[0], row[1]) for row in cursor.fetchall()]
-            cursor.execute("DROP TABLE load_keys")
-            return positions
-
-    def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
-        chunks = (self.arrow_columns(frame.iloc[start:start + CHUNK_ROWS], table, columns)
-                  for start in range(0, len(frame), CHUNK_ROWS))
-        with self.dbapi.cursor() as cursor:
-            self._copy_csv(cursor, f"COPY {table.name} ({', '.join(columns)}) "
-                                   "FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')", chunks)

@@ -43,8 +43,8 @@ from pipeline.matching.model import BLOCKING_KEYS, MatchModel
 from pipeline.matching.score import Scorer, open_scorer, score_pairs
 from pipeline.matching.settings import MatchSettings
 from pipeline.matching.survivorship import golden_records, services
+from pipeline.register.bulk import bulk_writer
 from pipeline.register.database import temp_values
-from pipeline.register.load import _writer
 from pipeline.register.locks import lock_register
 from schemas.register import (PROVENANCE_UNITS, customer, customer_merge, golden_provenance, match_key,
                               review_queue, service, source_record)
@@ -305,7 +305,7 @@ def _update_rows(connection: sa.Connection, table: sa.Table, key: str, frame: pd
     staging = sa.Table(stage, sa.MetaData(), *[sa.Column(c, table.c[c].type) for c in [key, *columns]],
                        prefixes=["TEMPORARY"])
     staging.create(connection)
-    _writer(connection).insert(staging, frame, [key, *columns])
+    bulk_writer(connection).insert(staging, frame, [key, *columns])
     assignments = ", ".join(f"{c} = {stage}.{c}" for c in columns)
     connection.exec_driver_sql(
         f"UPDATE {table.name} SET {assignments} FROM {stage} WHERE {table.name}.{key} = {stage}.{key}")
@@ -371,7 +371,7 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     golden = golden.copy()
     golden["customer_id"] = golden.index.map(carried).astype("int64")
     golden["updated_at"] = pd.Timestamp(now)
-    writer = _writer(connection)
+    writer = bulk_writer(connection)
     is_new = golden["customer_id"].isin(new_ids)
     if is_new.any():
         inserting = golden[is_new].assign(created_at=pd.Timestamp(now))

@@ -1,0 +1,203 @@
+"""Bulk writes into register tables, inside the caller's transaction.
+
+`bulk_writer(connection)` gives the writer for the connection's database: SQLite
+takes rows by `executemany`, PostgreSQL by `COPY ... FROM STDIN` (CSV). Frames go
+in chunks of `CHUNK_ROWS`, converted column-wise to the database's wire form. The
+loader and the resolver write through it; `temp_values` (database.py) is its
+counterpart for lookups.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import sqlalchemy as sa
+
+from pipeline.register.database import scrub_postgresql_error
+from schemas.register import UTCDateTime, source_record
+
+try:  # psycopg is a dependency, but SQLite-only use must not need it importable
+    import psycopg
+    PSYCOPG_ERROR: type[BaseException] = psycopg.Error
+except ImportError:  # pragma: no cover
+    PSYCOPG_ERROR = ()  # type: ignore[assignment]
+
+# Rows handed to the database per executemany call / COPY chunk: bounds the
+# Python objects alive at once (SQLite) and the CSV buffer (PostgreSQL).
+CHUNK_ROWS = 50_000
+
+
+def utc_series(series: pd.Series, name: str) -> pd.Series:
+    """The series as datetime64[ns, UTC]; a zone-less time is refused (ambiguous)."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(series.dtype):
+        raise ValueError(f"load_intake: {name} must be timezone-aware")
+    return pd.to_datetime(series, utc=True)
+
+
+def bulk_writer(connection: sa.Connection) -> BulkWriter:
+    """The bulk writer for the connection's database (executemany on SQLite, COPY on PostgreSQL)."""
+    name = connection.dialect.name
+    if name == "sqlite":
+        return _SQLiteWriter(connection)
+    if name == "postgresql":
+        return _PostgreSQLWriter(connection)
+    raise NotImplementedError(f"bulk_writer: no bulk path for the {name} dialect")
+
+
+def _column_kind(column: sa.Column) -> str:
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return "timestamp"
+    if isinstance(kind, sa.Date):
+        return "date"
+    if isinstance(kind, sa.Boolean):
+        return "bool"
+    if isinstance(kind, (sa.Integer, sa.BigInteger)):
+        return "int"
+    if isinstance(kind, sa.Float):
+        return "float"
+    return "text"
+
+
+class BulkWriter:
+    """Writes frames into register tables on the transaction's own DBAPI connection."""
+
+    timestamp_as_text = False
+
+    def __init__(self, connection: sa.Connection):
+        self.connection = connection
+        self.dbapi = connection.connection.dbapi_connection
+
+    def arrow_columns(self, frame: pd.DataFrame, table: sa.Table, columns: list[str]) -> pa.Table:
+        """The frame's columns in the database's wire form, as one arrow table."""
+        arrays = {}
+        for name in columns:
+            kind = _column_kind(table.c[name])
+            series = frame[name]
+            if kind == "timestamp":
+                values = pa.array(utc_series(series, name), type=pa.timestamp("ns", tz="UTC"))
+                values = values.cast(pa.timestamp("us", tz="UTC"), safe=False)
+                if self.timestamp_as_text:
+                    # SQLAlchemy's SQLite DATETIME text: naive UTC, always with microseconds.
+                    values = values.cast(pa.timestamp("us")).cast(pa.string())
+            elif kind == "date":
+                values = pa.array(series, type=pa.timestamp("ns")).cast(pa.date32(), safe=False)
+                if self.timestamp_as_text:
+                    values = values.cast(pa.string())
+            elif kind == "bool":
+                values = pa.array(series.astype("boolean"), type=pa.bool_())
+            elif kind == "int":
+                values = pa.array(series.astype("Int64"), type=pa.int64())
+            elif kind == "float":
+                values = pa.array(series.astype("Float64"), type=pa.float64())
+            else:
+                values = pa.array(series.astype("string[pyarrow]"), type=pa.large_string())
+            arrays[name] = values
+        return pa.table(arrays)
+
+    def held_records(self, keys: pd.DataFrame) -> np.ndarray:
+        """For each (channel, source_record_id) row: its `source_record_pk` if the
+        register holds it, else -1. (Erased records hold none: see `tombstones.buried`.)"""
+        held = np.full(len(keys), -1, dtype=np.int64)
+        if len(keys) == 0:
+            return held
+        if self._any_records(keys["channel"].unique().tolist()):
+            found = self._held_positions(keys)
+            if found:
+                positions, pks = zip(*found)
+                held[np.asarray(positions, dtype=np.int64)] = np.asarray(pks, dtype=np.int64)
+        return held
+
+    def _any_records(self, channels: list[str]) -> bool:
+        # The common first load (empty register) needs no key lookup at all.
+        return self.connection.execute(sa.select(sa.exists().where(
+            source_record.c.channel.in_(channels)))).scalar_one()
+
+    def _held_positions(self, keys: pd.DataFrame) -> list[tuple[int, int]]:
+        """(position in keys, source_record_pk) of each key the register holds."""
+        raise NotImplementedError
+
+    def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
+        raise NotImplementedError
+
+
+class _SQLiteWriter(BulkWriter):
+    timestamp_as_text = True
+
+    def _held_positions(self, keys: pd.DataFrame) -> list[tuple[int, int]]:
+        cursor = self.dbapi.cursor()
+        try:
+            cursor.execute("CREATE TEMP TABLE load_keys "
+                           "(position INTEGER PRIMARY KEY, channel TEXT NOT NULL, source_record_id TEXT NOT NULL)")
+            rows = zip(range(len(keys)), keys["channel"].tolist(), keys["source_record_id"].tolist())
+            cursor.executemany("INSERT INTO temp.load_keys VALUES (?, ?, ?)", rows)
+            cursor.execute("SELECT k.position, s.source_record_pk FROM temp.load_keys AS k "
+                           "JOIN main.source_record AS s "
+                           "ON s.channel = k.channel AND s.source_record_id = k.source_record_id")
+            positions = [(row[0], row[1]) for row in cursor.fetchall()]
+            cursor.execute("DROP TABLE temp.load_keys")
+            return positions
+        finally:
+            cursor.close()
+
+    def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
+        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+               f"VALUES ({', '.join('?' for _ in columns)})")
+        cursor = self.dbapi.cursor()
+        try:
+            for start in range(0, len(frame), CHUNK_ROWS):
+                chunk = self.arrow_columns(frame.iloc[start:start + CHUNK_ROWS], table, columns)
+                cursor.executemany(sql, zip(*(chunk.column(i).to_pylist() for i in range(chunk.num_columns))))
+        finally:
+            cursor.close()
+
+
+class _PostgreSQLWriter(BulkWriter):
+    @staticmethod
+    def _copy_csv(cursor, sql: str, chunks) -> None:
+        """COPY arrow tables, chunk by chunk, as CSV. Non-null values are quoted and
+        nulls left empty: COPY CSV reads "" as an empty string, an empty field as NULL."""
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+        try:
+            with cursor.copy(sql) as copy:
+                for chunk in chunks:
+                    buffer = io.BytesIO()
+                    pa_csv.write_csv(chunk, buffer, options)
+                    copy.write(buffer.getbuffer())
+        except PSYCOPG_ERROR as error:
+            # COPY's CONTEXT quotes the failing row: scrub it here, whoever called.
+            scrub_postgresql_error(error)
+            raise
+
+    def _held_positions(self, keys: pd.DataFrame) -> list[tuple[int, int]]:
+        table = pa.table({
+            "position": pa.array(np.arange(len(keys), dtype=np.int64)),
+            "channel": pa.array(keys["channel"].astype("string[pyarrow]"), type=pa.large_string()),
+            "source_record_id": pa.array(keys["source_record_id"].astype("string[pyarrow]"), type=pa.large_string()),
+        })
+        with self.dbapi.cursor() as cursor:
+            cursor.execute("CREATE TEMP TABLE load_keys "
+                           "(position bigint, channel text NOT NULL, source_record_id text NOT NULL) "
+                           "ON COMMIT DROP")
+            self._copy_csv(cursor, "COPY load_keys (position, channel, source_record_id) "
+                                   "FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')",
+                           (table.slice(start, CHUNK_ROWS) for start in range(0, table.num_rows, CHUNK_ROWS)))
+            cursor.execute("ANALYZE load_keys")
+            cursor.execute("SELECT k.position, s.source_record_pk FROM load_keys AS k JOIN source_record AS s "
+                           "ON s.channel = k.channel AND s.source_record_id = k.source_record_id")
+            positions = [(row[0], row[1]) for row in cursor.fetchall()]
+            cursor.execute("DROP TABLE load_keys")
+            return positions
+
+    def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
+        chunks = (self.arrow_columns(frame.iloc[start:start + CHUNK_ROWS], table, columns)
+                  for start in range(0, len(frame), CHUNK_ROWS))
+        with self.dbapi.cursor() as cursor:
+            self._copy_csv(cursor, f"COPY {table.name} ({', '.join(columns)}) "
+                                   "FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')", chunks)
