@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from schemas.canonical import CANONICAL_COLUMNS, CHANNELS
+from schemas.canonical import CHANNELS, STORED_CANONICAL_COLUMNS
 
 FILE_COLUMNS: tuple[str, ...] = ("channel", "file_name", "checksum", "size_bytes", "file_reason", "file_detail")
-# The canonical columns a source record stores (reject_reason never is: a rejected
-# record goes to quarantine), and the checksum of the file it came in.
-ACCEPTED_COLUMNS: tuple[str, ...] = tuple(c for c in CANONICAL_COLUMNS if c != "reject_reason") + ("checksum",)
+# The canonical columns a source record stores, and the checksum of the file it came in.
+ACCEPTED_COLUMNS: tuple[str, ...] = STORED_CANONICAL_COLUMNS + ("checksum",)
 QUARANTINED_COLUMNS: tuple[str, ...] = (
     "channel", "source_record_id", "checksum", "record_number", "reasons", "detail", "raw_values",
 )

@@ -56,6 +56,9 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "product", "metering_point", "marketing_prohibited", "identity_verified",
     "quality_flags", "reject_reason",
 )
+# The canonical columns a source record stores: reject_reason never is (a rejected
+# record goes to quarantine).
+STORED_CANONICAL_COLUMNS: tuple[str, ...] = tuple(c for c in CANONICAL_COLUMNS if c != "reject_reason")
 
 _flag_codes = {f.value for f in Flag}
 _reason_codes = {r.value for r in Reason}

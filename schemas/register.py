@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-from schemas.canonical import CANONICAL_COLUMNS, CHANNELS, PRODUCTS
+from schemas.canonical import CHANNELS, PRODUCTS, STORED_CANONICAL_COLUMNS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -371,9 +371,8 @@ erased_record = sa.Table(
 # Views for analysts (created by migration 0003; not tables, so not in `metadata`).
 ANALYST_VIEWS: tuple[str, ...] = ("customer_masked", "marketing_contacts")
 
-# Canonical columns stored on source_record, in canonical order (reject_reason is
-# never stored: a rejected record goes to quarantine).
-SOURCE_RECORD_CANONICAL_COLUMNS: tuple[str, ...] = tuple(c for c in CANONICAL_COLUMNS if c != "reject_reason")
+# Canonical columns stored on source_record, in canonical order.
+SOURCE_RECORD_CANONICAL_COLUMNS: tuple[str, ...] = STORED_CANONICAL_COLUMNS
 assert set(SOURCE_RECORD_CANONICAL_COLUMNS) <= set(source_record.c.keys()), "source_record lacks a canonical column"
 
 REGISTER_TABLES: tuple[sa.Table, ...] = tuple(metadata.sorted_tables)
