@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.normalise import address
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import InvalidFormat
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -48,7 +49,7 @@ def test_postal_code_invalid(typed: str) -> None:
     with pytest.raises(InvalidFormat) as caught:
         address.normalise_postal_code(typed)
     assert typed not in str(caught.value)
-    assert address.postal_code_status(typed) == (address.INVALID, None)
+    assert address.postal_code_status(typed) == (Status.INVALID, None)
 
 
 @pytest.mark.parametrize(("typed", "expected"), [
@@ -94,7 +95,7 @@ def test_frame_takes_each_part_from_the_first_source_that_has_it() -> None:
     assert frame["street_address"].tolist()[:2] == ["Rautatienkatu 5 B 12", "Kauppakatu 1"]
     assert frame["postal_code"].tolist()[:2] == ["00100", "49400"] and frame["postal_code"].iloc[2:3].isna().all()
     assert frame["city"].tolist()[:3] == ["Hamina", "Hamina", "Pedersöre"]
-    assert frame["postal_status"].tolist() == [address.PADDED, address.VALID, address.INVALID, address.PADDED]
+    assert frame["postal_status"].tolist() == [Status.PADDED, Status.VALID, Status.INVALID, Status.PADDED]
 
 
 words = st.sampled_from(["RAUTATIENKATU", "kauppakatu", "Aleksis", "Kiven", "katu", "as", "B", "bst", "Kirkko-oja",

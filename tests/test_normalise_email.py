@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.normalise import email
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import NormaliseError
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -50,11 +51,11 @@ def test_column_path_equals_scalar_path(values: list[str | None]) -> None:
         got = frame["email"].iloc[i]
         got = None if pd.isna(got) else got
         if value is None or not value.strip():
-            assert frame["status"].iloc[i] == email.MISSING and got is None
+            assert frame["status"].iloc[i] == Status.MISSING and got is None
         elif email.is_valid(value):
-            assert frame["status"].iloc[i] == email.VALID and got == email.validate(value)
+            assert frame["status"].iloc[i] == Status.VALID and got == email.validate(value)
         else:
-            assert frame["status"].iloc[i] == email.INVALID and got is None
+            assert frame["status"].iloc[i] == Status.INVALID and got is None
 
 
 @FAST

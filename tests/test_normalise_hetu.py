@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from stdnum.fi import hetu as stdnum_hetu
 
 from pipeline.normalise import hetu
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import (
     FutureBirthDate,
     InvalidChecksum,
@@ -116,7 +117,7 @@ def test_temporary_codes_are_rejected_as_identity(individual: int) -> None:
     assert stdnum_hetu.is_valid(code, allow_temporary=True)
     with pytest.raises(TemporaryCode):
         hetu.validate(code, TODAY)
-    assert hetu.inspect(code, TODAY) == (hetu.TEMPORARY, None, False, datetime.date(1970, 6, 1))
+    assert hetu.inspect(code, TODAY) == (Status.TEMPORARY, None, False, datetime.date(1970, 6, 1))
 
 
 @pytest.mark.parametrize("individual", [0, 1])
@@ -125,9 +126,9 @@ def test_individual_numbers_below_two_are_invalid(individual: int) -> None:
     for typed in (code, code[:-1] + "Z"):  # whatever the check character
         with pytest.raises(InvalidComponent):
             hetu.validate(typed, TODAY)
-        assert hetu.inspect(typed, TODAY).status == hetu.INVALID
+        assert hetu.inspect(typed, TODAY).status == Status.INVALID
         column = hetu.normalise_series(pd.Series([typed], dtype="string[pyarrow]"), TODAY)
-        assert column["status"].iloc[0] == hetu.INVALID
+        assert column["status"].iloc[0] == Status.INVALID
 
 
 def test_birth_date_in_the_future_is_invalid() -> None:
@@ -135,7 +136,7 @@ def test_birth_date_in_the_future_is_invalid() -> None:
     with pytest.raises(FutureBirthDate):
         hetu.validate(make_code(tomorrow, 123), TODAY)
     assert hetu.validate(make_code(TODAY, 123), TODAY) == make_code(TODAY, 123)
-    assert hetu.inspect(make_code(tomorrow, 123), TODAY) == (hetu.FUTURE, None, False, None)
+    assert hetu.inspect(make_code(tomorrow, 123), TODAY) == (Status.FUTURE, None, False, None)
 
 
 def test_spaces_and_lower_case_are_normalised() -> None:
@@ -149,7 +150,7 @@ def test_letter_o_for_zero_is_repaired_only_when_the_code_then_validates() -> No
     typed = code.replace("0", "O")
     assert hetu.repair(typed, TODAY) == (code, True)
     assert hetu.repair(code, TODAY) == (code, False)
-    assert hetu.inspect(typed.lower(), TODAY) == (hetu.VALID, code, True, datetime.date(1990, 10, 10))
+    assert hetu.inspect(typed.lower(), TODAY) == (Status.VALID, code, True, datetime.date(1990, 10, 10))
     # repaired but still wrong (check character off): the error of the code as written
     wrong = code[:-1] + ("1" if code[-1] != "1" else "2")
     with pytest.raises(InvalidFormat):
@@ -161,7 +162,7 @@ def test_letter_o_for_zero_is_repaired_only_when_the_code_then_validates() -> No
 def test_bad_check_character_keeps_a_past_birth_date_for_the_caller() -> None:
     code = make_code(datetime.date(1961, 4, 30), 455)
     wrong = code[:-1] + CHECK[(CHECK.index(code[-1]) + 1) % 31]
-    assert hetu.inspect(wrong, TODAY) == (hetu.BAD_CHECK, None, False, datetime.date(1961, 4, 30))
+    assert hetu.inspect(wrong, TODAY) == (Status.BAD_CHECK, None, False, datetime.date(1961, 4, 30))
 
 
 def test_errors_carry_no_value() -> None:
@@ -215,7 +216,7 @@ def test_column_path_equals_scalar_path(values: list[str | None]) -> None:
         assert bool(row["repaired"]) == expected.repaired
         got_born = None if pd.isna(row["birth_date"]) else row["birth_date"].date()
         assert got_born == expected.birth_date
-        assert bool(row["birth_date_from_invalid_code"]) == (expected.status != hetu.VALID
+        assert bool(row["birth_date_from_invalid_code"]) == (expected.status != Status.VALID
                                                              and expected.birth_date is not None)
 
 
@@ -228,8 +229,8 @@ def test_column_path_agrees_with_stdnum(values: list[str | None]) -> None:
         if value is None or repaired:
             continue
         compact = hetu.compact(value)
-        assert (status == hetu.VALID) == stdnum_hetu.is_valid(compact)
-        assert (status == hetu.TEMPORARY) == (stdnum_hetu.is_valid(compact, allow_temporary=True)
+        assert (status == Status.VALID) == stdnum_hetu.is_valid(compact)
+        assert (status == Status.TEMPORARY) == (stdnum_hetu.is_valid(compact, allow_temporary=True)
                                               and not stdnum_hetu.is_valid(compact))
 
 
@@ -242,8 +243,8 @@ def test_column_path_keeps_the_index_and_never_outputs_an_invalid_code() -> None
     frame = hetu.normalise_series(values, TODAY)
     assert list(frame.index) == [10, 11, 12, 13, 14, 15]
     assert frame["personal_id"].tolist()[:1] == [good] and frame["personal_id"].iloc[1:].isna().all()
-    assert frame["status"].tolist() == [hetu.VALID, hetu.TEMPORARY, hetu.FUTURE, hetu.MISSING, hetu.MISSING,
-                                        hetu.BAD_CHECK]
+    assert frame["status"].tolist() == [Status.VALID, Status.TEMPORARY, Status.FUTURE, Status.MISSING, Status.MISSING,
+                                        Status.BAD_CHECK]
     assert frame["birth_date_from_invalid_code"].tolist() == [False, True, False, False, False, True]
 
 

@@ -16,6 +16,7 @@ from stdnum import iban as stdnum_iban
 from stdnum import luhn
 
 from pipeline.normalise import iban
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import InvalidChecksum, NormaliseError, UnknownBankGroup
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -133,7 +134,7 @@ def test_bic_from_the_finnish_bank_code(bank_code: str, bic: str | None) -> None
 
 
 def test_foreign_ibans_validate_with_no_bic() -> None:
-    assert iban.inspect("DE89 3704 0044 0532 0130 00") == (iban.VALID, "DE89370400440532013000", None, False, False)
+    assert iban.inspect("DE89 3704 0044 0532 0130 00") == (Status.VALID, "DE89370400440532013000", None, False, False)
 
 
 def test_aland_iban_follows_the_finnish_format() -> None:
@@ -180,7 +181,7 @@ def test_finnish_column_path_agrees_with_stdnum(digits: str, country: str) -> No
     value = country + digits
     frame = iban.normalise_series(pd.Series([value], dtype="string[pyarrow]"))
     oracle = stdnum_iban.is_valid(("FI" if country == "AX" else country.upper()) + digits)
-    assert (frame["status"].iloc[0] == iban.VALID) == oracle
+    assert (frame["status"].iloc[0] == Status.VALID) == oracle
 
 
 @FAST

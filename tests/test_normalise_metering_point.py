@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from stdnum import ean
 
 from pipeline.normalise import metering_point
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -64,8 +65,8 @@ def test_column_path_equals_scalar_path(values: list[str | None]) -> None:
         got = frame["metering_point"].iloc[i]
         got = None if pd.isna(got) else got
         if value is None or not metering_point.compact(value):
-            assert frame["status"].iloc[i] == metering_point.MISSING and got is None
+            assert frame["status"].iloc[i] == Status.MISSING and got is None
         elif metering_point.is_valid(value):
-            assert frame["status"].iloc[i] == metering_point.VALID and got == metering_point.validate(value)
+            assert frame["status"].iloc[i] == Status.VALID and got == metering_point.validate(value)
         else:
-            assert frame["status"].iloc[i] == metering_point.INVALID and got is None
+            assert frame["status"].iloc[i] == Status.INVALID and got is None

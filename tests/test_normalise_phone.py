@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.normalise import _text, phone
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import NormaliseError
 
 FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -80,7 +81,7 @@ def test_fast_path_equals_phonenumbers(value: str) -> None:
     frame = phone.normalise_series(pd.Series([value], dtype="string[pyarrow]"))
     got = frame["phone"].iloc[0]
     assert (None if pd.isna(got) else got) == phonenumbers_e164(value)
-    assert frame["status"].iloc[0] == (phone.VALID if phonenumbers_e164(value) else phone.INVALID)
+    assert frame["status"].iloc[0] == (Status.VALID if phonenumbers_e164(value) else Status.INVALID)
 
 
 @settings(max_examples=100, deadline=None)

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.normalise import product
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import UnknownProduct
 from schemas.canonical import PRODUCTS
 
@@ -57,5 +58,5 @@ def test_column_path_equals_scalar_path(values: list[str | None]) -> None:
         got = frame["product"].iloc[i]
         assert (None if pd.isna(got) else got) == expected
         missing = value is None or not value.strip()
-        assert frame["status"].iloc[i] == (product.MISSING if missing else
-                                           product.VALID if expected else product.INVALID)
+        assert frame["status"].iloc[i] == (Status.MISSING if missing else
+                                           Status.VALID if expected else Status.INVALID)

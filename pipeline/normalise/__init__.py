@@ -21,6 +21,7 @@ import pandas as pd
 
 from pipeline.codes import Flag, Reason
 from pipeline.normalise import _text, address, email, hetu, iban, limits, metering_point, names, phone, product
+from pipeline.normalise.status import Status
 from schemas.canonical import CANONICAL_COLUMNS
 
 __all__ = ["normalise_records", "combine_flags"]
@@ -98,33 +99,33 @@ def normalise_records(staged: pd.DataFrame, today: datetime.date) -> pd.DataFram
     street_given = place["street_address"].notna().to_numpy()
     city_given = place["city"].notna().to_numpy()
     postal_status = place["postal_status"].to_numpy()
-    postal_ok = np.isin(postal_status, (address.VALID, address.PADDED))
-    any_address = street_given | city_given | (postal_status != address.MISSING)
+    postal_ok = np.isin(postal_status, (Status.VALID, Status.PADDED))
+    any_address = street_given | city_given | (postal_status != Status.MISSING)
     code_status = code["status"].to_numpy()
     raised: dict[Flag, np.ndarray] = {
-        Flag.PERSONAL_ID_MISSING: code_status == hetu.MISSING,
-        Flag.PERSONAL_ID_INVALID: np.isin(code_status, (hetu.INVALID, hetu.BAD_CHECK)),
-        Flag.PERSONAL_ID_TEMPORARY: code_status == hetu.TEMPORARY,
-        Flag.PERSONAL_ID_FUTURE_BIRTH_DATE: code_status == hetu.FUTURE,
+        Flag.PERSONAL_ID_MISSING: code_status == Status.MISSING,
+        Flag.PERSONAL_ID_INVALID: np.isin(code_status, (Status.INVALID, Status.BAD_CHECK)),
+        Flag.PERSONAL_ID_TEMPORARY: code_status == Status.TEMPORARY,
+        Flag.PERSONAL_ID_FUTURE_BIRTH_DATE: code_status == Status.FUTURE,
         Flag.PERSONAL_ID_REPAIRED: code["repaired"].to_numpy(),
         Flag.BIRTH_DATE_FROM_INVALID_CODE: code["birth_date_from_invalid_code"].to_numpy(),
         Flag.NAME_INCOMPLETE: (person["first_names"].isna() | person["last_name"].isna()).to_numpy(),
         Flag.ADDRESS_INCOMPLETE: any_address & ~(street_given & city_given & postal_ok),
-        Flag.POSTAL_CODE_INVALID: postal_status == address.INVALID,
-        Flag.POSTAL_CODE_PADDED: postal_status == address.PADDED,
-        Flag.PHONE_INVALID: phones["status"].to_numpy() == phone.INVALID,
-        Flag.EMAIL_INVALID: emails["status"].to_numpy() == email.INVALID,
-        Flag.ACCOUNT_INVALID: accounts["status"].to_numpy() == iban.INVALID,
+        Flag.POSTAL_CODE_INVALID: postal_status == Status.INVALID,
+        Flag.POSTAL_CODE_PADDED: postal_status == Status.PADDED,
+        Flag.PHONE_INVALID: phones["status"].to_numpy() == Status.INVALID,
+        Flag.EMAIL_INVALID: emails["status"].to_numpy() == Status.INVALID,
+        Flag.ACCOUNT_INVALID: accounts["status"].to_numpy() == Status.INVALID,
         Flag.ACCOUNT_CONVERTED_FROM_DOMESTIC: accounts["converted"].to_numpy(),
         Flag.ACCOUNT_REPAIRED: accounts["repaired"].to_numpy(),
         Flag.BIC_UNKNOWN: (accounts["iban"].notna() & accounts["bic"].isna()).to_numpy(),
-        Flag.PRODUCT_UNKNOWN: products["status"].to_numpy() == product.INVALID,
-        Flag.METERING_POINT_INVALID: metering["status"].to_numpy() == metering_point.INVALID,
+        Flag.PRODUCT_UNKNOWN: products["status"].to_numpy() == Status.INVALID,
+        Flag.METERING_POINT_INVALID: metering["status"].to_numpy() == Status.INVALID,
     }
 
     # Quarantine reasons, the reader's own first.
     staged_reason = _text.to_series(_text.arrow_collapse_whitespace(_text.to_arrow(staged["reject_reason"])), index)
-    no_identity = (person["first_names"].isna() & person["last_name"].isna()).to_numpy() & (code_status == hetu.MISSING)
+    no_identity = (person["first_names"].isna() & person["last_name"].isna()).to_numpy() & (code_status == Status.MISSING)
     reason = np.select(
         [staged_reason.notna().to_numpy(), too_long, record_id.isna().to_numpy(),
          staged["observed_at"].isna().to_numpy(), no_identity],

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.normalise import _text
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import EmptyValue, InvalidFormat
 
 # Generic words written in lower case when they stand alone after a proper name.
@@ -209,18 +210,17 @@ def split_address_line(value: str | None) -> tuple[str | None, str | None, str |
 
 # --- column-wise ----------------------------------------------------------------------------
 
-MISSING, VALID, PADDED, INVALID = 0, 1, 2, 3
 
 
 def postal_code_status(value: str | None) -> tuple[int, str | None]:
     """(status, code) of one raw postal code: the scalar reference of the column version."""
     if value is None or not _text.remove_whitespace(value):
-        return MISSING, None
+        return Status.MISSING, None
     try:
         code, padded = normalise_postal_code(value)
     except InvalidFormat:
-        return INVALID, None
-    return (PADDED if padded else VALID), code
+        return Status.INVALID, None
+    return (Status.PADDED if padded else Status.VALID), code
 
 
 def _postal_codes(codes: pa.Array) -> tuple[np.ndarray, pa.Array]:
@@ -229,7 +229,7 @@ def _postal_codes(codes: pa.Array) -> tuple[np.ndarray, pa.Array]:
     full = _text.fullmatch(codes, r"[0-9]{5}(?:\.0+)?")
     short = _text.fullmatch(codes, r"[0-9]{1,4}(?:\.0+)?")
     digits = pc.utf8_lpad(pc.replace_substring_regex(codes, r"\.0+$", ""), 5, "0")
-    status = np.select([full, short, present], [VALID, PADDED, INVALID], MISSING).astype(np.int8)
+    status = np.select([full, short, present], [Status.VALID, Status.PADDED, Status.INVALID], Status.MISSING).astype(np.int8)
     return status, pc.if_else(pa.array(full | short), digits, pa.scalar(None, pa.large_string()))
 
 
@@ -267,8 +267,8 @@ def normalise_addresses(street_address: pd.Series, postal_code: pd.Series, city:
 
     Sources in order: the separate field; `postal_code_and_city` (postal code and
     city); `address_line` (all three). Returns `street_address`, `postal_code`,
-    `city` (NA where missing or dropped) and `postal_status` (MISSING, VALID,
-    PADDED, INVALID).
+    `city` (NA where missing or dropped) and `postal_status` (Status.MISSING, Status.VALID,
+    Status.PADDED, Status.INVALID).
     """
     index = street_address.index
     n = len(index)

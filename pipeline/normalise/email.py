@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.normalise import _text
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import EmptyValue, InvalidFormat, InvalidLength
 
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -73,20 +74,19 @@ def is_valid(value: str) -> bool:
         return False
 
 
-MISSING, VALID, INVALID = 0, 1, 2
 
 
 def normalise_series(values: pd.Series) -> pd.DataFrame:
     """Validate a column of e-mail addresses.
 
     Returns a frame with the input's index and columns `email` (NA if invalid
-    or missing) and `status` (MISSING, VALID, INVALID).
+    or missing) and `status` (Status.MISSING, Status.VALID, Status.INVALID).
     """
     addresses = pc.ascii_lower(_text.arrow_collapse_whitespace(_text.to_arrow(values)))
     present = pc.is_valid(addresses).to_numpy(zero_copy_only=False)
     lengths = pc.fill_null(pc.utf8_length(addresses), 0).to_numpy(zero_copy_only=False)
     ok = (present & (lengths <= MAX_LENGTH) & _text.fullmatch(addresses, PATTERN)
           & _text.fullmatch(addresses, _LOCAL_LENGTH_OK))
-    status = np.where(ok, VALID, np.where(present, INVALID, MISSING)).astype(np.int8)
+    status = np.where(ok, Status.VALID, np.where(present, Status.INVALID, Status.MISSING)).astype(np.int8)
     email = pc.if_else(pa.array(ok), addresses, pa.scalar(None, pa.large_string()))
     return pd.DataFrame({"email": _text.to_series(email, values.index), "status": status}, index=values.index)

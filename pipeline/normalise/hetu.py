@@ -52,6 +52,7 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.fi import hetu as stdnum_hetu
 
 from pipeline.normalise import _text
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import (
     EmptyValue,
     FutureBirthDate,
@@ -76,9 +77,6 @@ FIRST_INDIVIDUAL = 2  # for historical reasons individual numbers start at 002
 # checksum error, and the date part stays readable for `birth_date`.
 _BODY_RE = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})([" + re.escape("".join(CENTURY_SIGNS)) + r"])([0-9]{3})")
 _CHECK_SHAPE_RE = re.compile(r"[0-9A-Z]")
-
-# Status codes of `normalise_series` (and `inspect`).
-MISSING, VALID, TEMPORARY, FUTURE, BAD_CHECK, INVALID = range(6)
 
 
 def compact(value: str) -> str:
@@ -182,7 +180,7 @@ def repair(value: str, today: datetime.date | None = None) -> tuple[str, bool]:
 class Inspection(NamedTuple):
     """What `normalise_series` says about one value."""
 
-    status: int
+    status: Status
     personal_id: str | None
     repaired: bool
     birth_date: datetime.date | None
@@ -192,22 +190,22 @@ def inspect(value: str | None, today: datetime.date) -> Inspection:
     """The scalar reference for one row of `normalise_series`.
 
     >>> inspect('010101-923F', datetime.date(2026, 11, 24))
-    Inspection(status=2, personal_id=None, repaired=False, birth_date=datetime.date(1901, 1, 1))
+    Inspection(status=<Status.TEMPORARY: 4>, personal_id=None, repaired=False, birth_date=datetime.date(1901, 1, 1))
     """
     if value is None or not compact(value):
-        return Inspection(MISSING, None, False, None)
+        return Inspection(Status.MISSING, None, False, None)
     try:
         code, repaired = repair(value, today)
-        return Inspection(VALID, code, repaired, birth_date(code))
+        return Inspection(Status.VALID, code, repaired, birth_date(code))
     except TemporaryCode:
-        return Inspection(TEMPORARY, None, False, birth_date(value))
+        return Inspection(Status.TEMPORARY, None, False, birth_date(value))
     except InvalidChecksum:
         born = birth_date(value)
-        return Inspection(BAD_CHECK, None, False, born if born <= today else None)
+        return Inspection(Status.BAD_CHECK, None, False, born if born <= today else None)
     except FutureBirthDate:
-        return Inspection(FUTURE, None, False, None)
+        return Inspection(Status.FUTURE, None, False, None)
     except NormaliseError:
-        return Inspection(INVALID, None, False, None)
+        return Inspection(Status.INVALID, None, False, None)
 
 
 # --- column-wise ----------------------------------------------------------------------------
@@ -249,11 +247,11 @@ def _classify(matrix: np.ndarray, today: datetime.date) -> tuple[np.ndarray, np.
     nine = (day * 10_000_000 + month * 100_000 + (year % 100) * 1000 + individual)
     check_ok = _CHECK_LOOKUP[nine % 31] == matrix[:, 10]
     future = born > np.datetime64(today, "D")
-    status = np.full(n, VALID, dtype=np.int8)
-    status[individual >= TEMPORARY_FROM] = TEMPORARY
-    status[future] = FUTURE
-    status[~check_ok] = BAD_CHECK
-    status[~date_ok | (individual < FIRST_INDIVIDUAL)] = INVALID
+    status = np.full(n, Status.VALID, dtype=np.int8)
+    status[individual >= TEMPORARY_FROM] = Status.TEMPORARY
+    status[future] = Status.FUTURE
+    status[~check_ok] = Status.BAD_CHECK
+    status[~date_ok | (individual < FIRST_INDIVIDUAL)] = Status.INVALID
     return status, born
 
 
@@ -262,7 +260,7 @@ def normalise_series(values: pd.Series, today: datetime.date) -> pd.DataFrame:
 
     Returns a frame with the input's index and columns
     - `personal_id`: the canonical code where valid and permanent, else NA;
-    - `status`: MISSING, VALID, TEMPORARY, FUTURE, BAD_CHECK or INVALID;
+    - `status`: Status.MISSING, Status.VALID, Status.TEMPORARY, Status.FUTURE, Status.BAD_CHECK or Status.INVALID;
     - `repaired`: the code only validated with O read as zero;
     - `birth_date`: from valid codes, and from the date part of temporary codes
       or codes with a wrong check character when that date is a past date;
@@ -271,7 +269,7 @@ def normalise_series(values: pd.Series, today: datetime.date) -> pd.DataFrame:
     n = len(values)
     compacted = pc.ascii_upper(_text.arrow_remove_whitespace(_text.to_arrow(values)))
     present = pc.fill_null(pc.not_equal(compacted, ""), False).to_numpy(zero_copy_only=False)
-    status = np.where(present, INVALID, MISSING).astype(np.int8)
+    status = np.where(present, Status.INVALID, Status.MISSING).astype(np.int8)
     born = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     repaired = np.zeros(n, dtype=bool)
     codes = pa.nulls(n, pa.large_string())
@@ -282,24 +280,24 @@ def normalise_series(values: pd.Series, today: datetime.date) -> pd.DataFrame:
         matrix = _text.fixed_width_bytes(compacted.filter(pa.array(shaped)), LENGTH).copy()
         row_status, row_born = _classify(matrix, today)
         # O typed for zero: retry those rows, keep the repair only if it is valid
-        has_o = (matrix[:, _DIGIT_COLUMNS + [10]] == _O).any(axis=1) & (row_status != VALID)
+        has_o = (matrix[:, _DIGIT_COLUMNS + [10]] == _O).any(axis=1) & (row_status != Status.VALID)
         if has_o.any():
             fixed = matrix[has_o]
             body = fixed[:, _DIGIT_COLUMNS + [10]]
             body[body == _O] = _ZERO
             fixed[:, _DIGIT_COLUMNS + [10]] = body
             fixed_status, fixed_born = _classify(fixed, today)
-            accepted = fixed_status == VALID
+            accepted = fixed_status == Status.VALID
             target = np.flatnonzero(has_o)[accepted]
             matrix[target] = fixed[accepted]
-            row_status[target] = VALID
+            row_status[target] = Status.VALID
             row_born[target] = fixed_born[accepted]
             repaired[rows[target]] = True
         status[rows] = row_status
-        keep = (row_status == VALID) | (((row_status == TEMPORARY) | (row_status == BAD_CHECK))
+        keep = (row_status == Status.VALID) | (((row_status == Status.TEMPORARY) | (row_status == Status.BAD_CHECK))
                                         & ~np.isnat(row_born) & (row_born <= np.datetime64(today, "D")))
         born[rows[keep]] = row_born[keep]
-        valid_rows = row_status == VALID
+        valid_rows = row_status == Status.VALID
         if valid_rows.any():
             valid_mask = np.zeros(n, dtype=bool)
             valid_mask[rows[valid_rows]] = True
@@ -310,6 +308,6 @@ def normalise_series(values: pd.Series, today: datetime.date) -> pd.DataFrame:
         "status": status,
         "repaired": repaired,
         "birth_date": pd.Series(born.astype("datetime64[ns]"), index=values.index),
-        "birth_date_from_invalid_code": (status != VALID) & ~np.isnat(born),
+        "birth_date_from_invalid_code": (status != Status.VALID) & ~np.isnat(born),
     }, index=values.index)
 

@@ -43,6 +43,7 @@ from stdnum import iban as stdnum_iban
 from stdnum import luhn
 
 from pipeline.normalise import _text
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import (
     EmptyValue,
     InvalidChecksum,
@@ -201,13 +202,11 @@ def bic(iban: str) -> str | None:
 
 # --- column-wise ----------------------------------------------------------------------------
 
-MISSING, VALID, INVALID = 0, 1, 2
-
 
 class Inspection(NamedTuple):
     """What `normalise_series` says about one value."""
 
-    status: int
+    status: Status
     iban: str | None
     bic: str | None
     converted: bool
@@ -218,15 +217,15 @@ def inspect(value: str | None) -> Inspection:
     """The scalar reference for one row of `normalise_series`.
 
     >>> inspect('123456-785')
-    Inspection(status=1, iban='FI2112345600000785', bic='NDEAFIHH', converted=True, repaired=False)
+    Inspection(status=<Status.VALID: 1>, iban='FI2112345600000785', bic='NDEAFIHH', converted=True, repaired=False)
     """
     if value is None or not compact(value):
-        return Inspection(MISSING, None, None, False, False)
+        return Inspection(Status.MISSING, None, None, False, False)
     try:
         number, converted, repaired = repair(value)
     except NormaliseError:
-        return Inspection(INVALID, None, None, False, False)
-    return Inspection(VALID, number, bic(number), converted, repaired)
+        return Inspection(Status.INVALID, None, None, False, False)
+    return Inspection(Status.VALID, number, bic(number), converted, repaired)
 
 
 def _mod97(matrix: np.ndarray, start: np.ndarray | int = 0) -> np.ndarray:
@@ -276,15 +275,15 @@ def normalise_series(values: pd.Series) -> pd.DataFrame:
     """Validate and convert a column of accounts.
 
     Returns a frame with the input's index and columns `iban` (compact, NA if
-    invalid or missing), `bic` (NA if unknown), `status` (MISSING, VALID,
-    INVALID), `converted` (from a domestic number) and `repaired` (O read as zero).
+    invalid or missing), `bic` (NA if unknown), `status` (Status.MISSING, Status.VALID,
+    Status.INVALID), `converted` (from a domestic number) and `repaired` (O read as zero).
     Finnish IBANs and domestic numbers are checked with numpy; any other shape
     goes through `inspect` once per distinct value.
     """
     n = len(values)
     compacted = pc.ascii_upper(pc.replace_substring_regex(_text.to_arrow(values), _SEPARATORS.pattern, ""))
     present = pc.fill_null(pc.not_equal(compacted, ""), False).to_numpy(zero_copy_only=False)
-    status = np.where(present, INVALID, MISSING).astype(np.int8)
+    status = np.where(present, Status.INVALID, Status.MISSING).astype(np.int8)
     converted = np.zeros(n, dtype=bool)
     repaired = np.zeros(n, dtype=bool)
     parts: list[pa.Array] = []
@@ -295,7 +294,7 @@ def normalise_series(values: pd.Series) -> pd.DataFrame:
         ok = _finnish_ibans(_text.fixed_width_bytes(rows, 18))
         good = np.zeros(n, dtype=bool)
         good[np.flatnonzero(finnish)[ok]] = True
-        status[good] = VALID
+        status[good] = Status.VALID
         parts.append(_text.scatter(good, rows.filter(pa.array(ok))))
 
     domestic = _text.fullmatch(compacted, _DOMESTIC_RE.pattern)
@@ -304,7 +303,7 @@ def normalise_series(values: pd.Series) -> pd.DataFrame:
         ok, ibans = _domestic(compacted.filter(pa.array(domestic)))
         good = np.zeros(n, dtype=bool)
         good[np.flatnonzero(domestic)[ok]] = True
-        status[good] = VALID
+        status[good] = Status.VALID
         converted |= good
         parts.append(_text.scatter(good, ibans.filter(pa.array(ok))))
 
@@ -314,8 +313,8 @@ def normalise_series(values: pd.Series) -> pd.DataFrame:
         rows = np.flatnonzero(other)
         inspected = _text.map_unique(_text.to_series(compacted.filter(pa.array(other)), pd.RangeIndex(len(rows))),
                                      inspect)
-        found = np.array([i.status == VALID for i in inspected], dtype=bool)
-        status[rows[found]] = VALID
+        found = np.array([i.status == Status.VALID for i in inspected], dtype=bool)
+        status[rows[found]] = Status.VALID
         converted[rows] = [i.converted for i in inspected]
         repaired[rows] = [i.repaired for i in inspected]
         good = np.zeros(n, dtype=bool)

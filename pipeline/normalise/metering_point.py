@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.normalise import _text
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import EmptyValue, InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
 LENGTH = 18
@@ -69,14 +70,13 @@ def is_valid(value: str) -> bool:
         return False
 
 
-MISSING, VALID, INVALID = 0, 1, 2
 # Weights of the 17 digits before the check digit: 3, 1, 3, ... counted from the right.
 _WEIGHTS = np.where(np.arange(LENGTH - 1)[::-1] % 2 == 0, 3, 1)
 
 
 def normalise_series(values: pd.Series) -> pd.DataFrame:
     """Validate a column of metering points: `metering_point` (NA if invalid or
-    missing) and `status` (MISSING, VALID, INVALID)."""
+    missing) and `status` (Status.MISSING, Status.VALID, Status.INVALID)."""
     compacted = _text.null_if_empty(pc.replace_substring_regex(_text.to_arrow(values), _SEPARATORS, ""))
     present = pc.is_valid(compacted).to_numpy(zero_copy_only=False)
     shaped = _text.fullmatch(compacted, f"{PREFIX}[0-9]{{{LENGTH - len(PREFIX)}}}")
@@ -85,7 +85,7 @@ def normalise_series(values: pd.Series) -> pd.DataFrame:
         digits = _text.fixed_width_bytes(compacted.filter(pa.array(shaped)), LENGTH).astype(np.int64) - 48
         total = (digits[:, :-1] * _WEIGHTS).sum(axis=1)
         ok[np.flatnonzero(shaped)] = (10 - total % 10) % 10 == digits[:, -1]
-    status = np.where(ok, VALID, np.where(present, INVALID, MISSING)).astype(np.int8)
+    status = np.where(ok, Status.VALID, np.where(present, Status.INVALID, Status.MISSING)).astype(np.int8)
     result = pc.if_else(pa.array(ok), compacted, pa.scalar(None, pa.large_string()))
     return pd.DataFrame({"metering_point": _text.to_series(result, values.index), "status": status},
                         index=values.index)

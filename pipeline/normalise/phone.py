@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from phonenumbers.phonemetadata import PhoneMetadata
 
 from pipeline.normalise import _text
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import EmptyValue, InvalidFormat
 
 DEFAULT_REGION = "FI"
@@ -80,7 +81,6 @@ def is_valid(value: str) -> bool:
 
 # --- column-wise ----------------------------------------------------------------------------
 
-MISSING, VALID, INVALID = 0, 1, 2
 
 # Shapes of the fast path: spaces and hyphens removed, then a Finnish prefix and
 # a national number that cannot start with 0.
@@ -156,22 +156,22 @@ def _valid_national_numbers(numbers: pa.Array) -> np.ndarray:
 def inspect(value: str | None) -> tuple[int, str | None]:
     """(status, E.164) for one value: the scalar reference of `normalise_series`."""
     if value is None or not compact(value):
-        return MISSING, None
+        return Status.MISSING, None
     e164 = _parse(compact(value))
-    return (VALID, e164) if e164 else (INVALID, None)
+    return (Status.VALID, e164) if e164 else (Status.INVALID, None)
 
 
 def normalise_series(values: pd.Series) -> pd.DataFrame:
     """Validate a column of phone numbers.
 
     Returns a frame with the input's index and columns `phone` (E.164, NA if
-    invalid or missing) and `status` (MISSING, VALID, INVALID).
+    invalid or missing) and `status` (Status.MISSING, Status.VALID, Status.INVALID).
     """
     n = len(values)
     raw = _text.to_arrow(values)
     blank = pc.fill_null(pc.match_substring_regex(raw, f"^{_text.WHITESPACE_CLASS}*$"), True)
     present = ~blank.to_numpy(zero_copy_only=False)
-    status = np.where(present, INVALID, MISSING).astype(np.int8)
+    status = np.where(present, Status.INVALID, Status.MISSING).astype(np.int8)
     parts: list[pa.Array] = []
 
     squeezed = pc.replace_substring_regex(raw, _FAST_SEPARATORS, "")
@@ -182,7 +182,7 @@ def normalise_series(values: pd.Series) -> pd.DataFrame:
         ok = _valid_national_numbers(national)
         good = np.zeros(n, dtype=bool)
         good[np.flatnonzero(shaped)[ok]] = True
-        status[good] = VALID
+        status[good] = Status.VALID
         e164 = pc.binary_join_element_wise(pa.scalar("+358", pa.large_string()), national.filter(pa.array(ok)),
                                            pa.scalar("", pa.large_string()))
         parts.append(_text.scatter(good, e164))
@@ -196,7 +196,7 @@ def normalise_series(values: pd.Series) -> pd.DataFrame:
         ok = np.array([f is not None for f in found], dtype=bool)
         good = np.zeros(n, dtype=bool)
         good[rows[ok]] = True
-        status[good] = VALID
+        status[good] = Status.VALID
         parts.append(_text.scatter(good, pa.array(list(found[ok]), pa.large_string())))
 
     phone = pc.coalesce(*parts) if parts else pa.nulls(n, pa.large_string())

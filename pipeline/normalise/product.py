@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from pipeline.normalise import _text
+from pipeline.normalise.status import Status
 from pipeline.normalise.errors import EmptyValue, UnknownProduct
 from schemas.canonical import PRODUCTS
 
@@ -124,15 +125,14 @@ def validate(value: str) -> str:
     return product
 
 
-MISSING, VALID, INVALID = 0, 1, 2
 
 
 def normalise_series(values: pd.Series) -> pd.DataFrame:
     """Map a column of product text: `product` (NA if unknown or missing) and
-    `status` (MISSING, VALID, INVALID), once per distinct value."""
+    `status` (Status.MISSING, Status.VALID, Status.INVALID), once per distinct value."""
     text = _text.arrow_collapse_whitespace(_text.to_arrow(values))
     products = _text.map_unique_arrow(text, to_product)
     present = pc.is_valid(text).to_numpy(zero_copy_only=False)
     found = pc.is_valid(products).to_numpy(zero_copy_only=False)
-    status = np.where(found, VALID, np.where(present, INVALID, MISSING)).astype(np.int8)
+    status = np.where(found, Status.VALID, np.where(present, Status.INVALID, Status.MISSING)).astype(np.int8)
     return pd.DataFrame({"product": _text.to_series(products, values.index), "status": status}, index=values.index)

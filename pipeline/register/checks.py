@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from pipeline.normalise import hetu
+from pipeline.normalise.status import Status
 from pipeline.register.marketing import Ineligible, held_back_eligible, ineligible_in_view
 from schemas.register import customer
 
@@ -64,7 +65,7 @@ def customers_with_invalid_codes(engine: Engine, today: dt.date) -> list[int]:
             codes = pd.Series([row[1] for row in chunk], dtype="string[pyarrow]")
             judged = hetu.normalise_series(codes, today)
             canonical = judged["personal_id"].fillna("").astype(str).to_numpy() == codes.astype(str).to_numpy()
-            valid = (judged["status"].to_numpy() == hetu.VALID) & ~judged["repaired"].to_numpy() & canonical
+            valid = (judged["status"].to_numpy() == Status.VALID) & ~judged["repaired"].to_numpy() & canonical
             bad.extend(int(i) for i in ids[~valid])
     return sorted(bad)
 
