@@ -21,6 +21,7 @@ class Flag(StrEnum):
     PERSONAL_ID_INVALID = "personal_id_invalid"
     PERSONAL_ID_TEMPORARY = "personal_id_temporary"
     PERSONAL_ID_FUTURE_BIRTH_DATE = "personal_id_future_birth_date"
+    PERSONAL_ID_IMPLAUSIBLE_BIRTH_DATE = "personal_id_implausible_birth_date"
     PERSONAL_ID_REPAIRED = "personal_id_repaired"
     BIRTH_DATE_FROM_INVALID_CODE = "birth_date_from_invalid_code"
     NAME_INCOMPLETE = "name_incomplete"
@@ -67,6 +68,8 @@ FLAG_DESCRIPTIONS: dict[Flag, str] = {
     Flag.PERSONAL_ID_INVALID: "The identity code fails the format, date or check-character rule; it is not stored.",
     Flag.PERSONAL_ID_TEMPORARY: "A temporary code (individual number 900-999); never a person's identity, not stored.",
     Flag.PERSONAL_ID_FUTURE_BIRTH_DATE: "The code's birth date lies in the future; invalid, not stored.",
+    Flag.PERSONAL_ID_IMPLAUSIBLE_BIRTH_DATE: ("The code's birth date lies in the 1800s (the + sign, most often typed "
+                                              "for -); no living person's, invalid, not stored."),
     Flag.PERSONAL_ID_REPAIRED: "The letter O typed for a zero in the code's digits was repaired and the code then validated.",
     Flag.BIRTH_DATE_FROM_INVALID_CODE: "The birth date was read from the date part of an invalid or temporary code.",
     Flag.NAME_INCOMPLETE: "First names or last name missing.",

@@ -19,6 +19,7 @@ from pipeline.normalise import hetu
 from pipeline.normalise.status import Status
 from pipeline.normalise.errors import (
     FutureBirthDate,
+    ImplausibleBirthDate,
     InvalidChecksum,
     InvalidComponent,
     InvalidDate,
@@ -41,7 +42,7 @@ def make_code(born: datetime.date, individual: int, sign: str | None = None) -> 
     return f"{nine[:6]}{sign}{nine[6:]}{CHECK[int(nine) % 31]}"
 
 
-dates = st.dates(min_value=datetime.date(1800, 1, 1), max_value=TODAY)
+dates = st.dates(min_value=hetu.EARLIEST_LIVING_BIRTH, max_value=TODAY)
 permanent = st.integers(min_value=2, max_value=899)
 
 
@@ -99,6 +100,24 @@ def test_every_century_sign_gives_a_distinct_valid_code() -> None:
     two_thousands = [make_code(datetime.date(2012, 3, 12), individual, sign) for sign in "ABCDEF"]
     assert {hetu.birth_date(code) for code in two_thousands} == {datetime.date(2012, 3, 12)}
     assert hetu.birth_date(make_code(datetime.date(1885, 3, 12), individual, "+")) == datetime.date(1885, 3, 12)
+
+
+@pytest.mark.parametrize("born", [datetime.date(1885, 3, 12), datetime.date(1899, 12, 31)])
+def test_a_code_born_in_the_1800s_is_no_living_persons_code(born: datetime.date) -> None:
+    # Typed with + for -, a 1950s code reads as the 1850s: another person's valid code
+    # by stdnum, which would keep one person's records apart for good.
+    code = make_code(born, 123)
+    assert stdnum_hetu.is_valid(code)
+    with pytest.raises(ImplausibleBirthDate):
+        hetu.validate(code, TODAY)
+    assert hetu.inspect(code, TODAY) == (Status.TOO_OLD, None, False, None)
+    wrong_check = code[:-1] + CHECK[(CHECK.index(code[-1]) + 1) % 31]
+    assert hetu.inspect(wrong_check, TODAY).birth_date is None
+    frame = hetu.normalise_series(pd.Series([code, make_code(hetu.EARLIEST_LIVING_BIRTH, 123)],
+                                            dtype="string[pyarrow]"), TODAY)
+    assert frame["status"].tolist() == [Status.TOO_OLD, Status.VALID]
+    assert frame["personal_id"].isna().tolist() == [True, False]
+    assert frame["birth_date"].isna().tolist() == [True, False]
 
 
 def test_intake_example_pair_are_two_valid_codes() -> None:
@@ -223,15 +242,21 @@ def test_column_path_equals_scalar_path(values: list[str | None]) -> None:
 @FAST
 @given(st.lists(code_like_text(), max_size=40))
 def test_column_path_agrees_with_stdnum(values: list[str | None]) -> None:
-    far_future = datetime.date(2100, 1, 1)  # stdnum has no notion of a future birth date
-    frame = hetu.normalise_series(pd.Series(values, dtype="string[pyarrow]"), far_future)
+    # stdnum has no notion of a birth date in the future or in the 1800s: those are
+    # the register's own rules, so they are applied on top of stdnum's verdict.
+    frame = hetu.normalise_series(pd.Series(values, dtype="string[pyarrow]"), TODAY)
     for value, status, repaired in zip(values, frame["status"], frame["repaired"]):
         if value is None or repaired:
             continue
         compact = hetu.compact(value)
-        assert (status == Status.VALID) == stdnum_hetu.is_valid(compact)
+        try:
+            born = hetu.birth_date(compact)
+        except NormaliseError:
+            born = None
+        living = born is None or hetu.EARLIEST_LIVING_BIRTH <= born <= TODAY
+        assert (status == Status.VALID) == (stdnum_hetu.is_valid(compact) and living)
         assert (status == Status.TEMPORARY) == (stdnum_hetu.is_valid(compact, allow_temporary=True)
-                                              and not stdnum_hetu.is_valid(compact))
+                                              and not stdnum_hetu.is_valid(compact) and living)
 
 
 def test_column_path_keeps_the_index_and_never_outputs_an_invalid_code() -> None:

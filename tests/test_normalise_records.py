@@ -112,6 +112,15 @@ def test_invalid_and_temporary_codes_never_reach_personal_id() -> None:
     assert pd.isna(births[2]) and pd.isna(births[3]) and pd.isna(births[5])
 
 
+def test_a_century_sign_slipped_to_the_1800s_is_flagged_and_not_stored() -> None:
+    # '+' typed for '-': stdnum reads a valid code of someone born in the 1850s.
+    slipped = make_code(datetime.date(1956, 8, 14), 321).replace("-", "+")
+    frame = normalise_records(staged([{"last_name": "A", "personal_id": slipped}]), TODAY)
+    assert pd.isna(frame["personal_id"].iloc[0]) and pd.isna(frame["birth_date"].iloc[0])
+    assert Flag.PERSONAL_ID_IMPLAUSIBLE_BIRTH_DATE.value in flags(frame, 0)
+    assert Flag.PERSONAL_ID_INVALID.value not in flags(frame, 0)
+
+
 def test_dropped_values_are_flagged() -> None:
     frame = normalise_records(staged([{
         "last_name": "Virtanen", "first_names": "Matti", "street_address": "Kauppakatu 1", "postal_code": "494000",

@@ -107,6 +107,7 @@ def normalise_records(staged: pd.DataFrame, today: datetime.date) -> pd.DataFram
         Flag.PERSONAL_ID_INVALID: np.isin(code_status, (Status.INVALID, Status.BAD_CHECK)),
         Flag.PERSONAL_ID_TEMPORARY: code_status == Status.TEMPORARY,
         Flag.PERSONAL_ID_FUTURE_BIRTH_DATE: code_status == Status.FUTURE,
+        Flag.PERSONAL_ID_IMPLAUSIBLE_BIRTH_DATE: code_status == Status.TOO_OLD,
         Flag.PERSONAL_ID_REPAIRED: code["repaired"].to_numpy(),
         Flag.BIRTH_DATE_FROM_INVALID_CODE: code["birth_date_from_invalid_code"].to_numpy(),
         Flag.NAME_INCOMPLETE: (person["first_names"].isna() | person["last_name"].isna()).to_numpy(),

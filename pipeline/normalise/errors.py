@@ -71,6 +71,12 @@ class FutureBirthDate(NormaliseError):
     message = "the birth date of the identity code lies in the future"
 
 
+class ImplausibleBirthDate(NormaliseError):
+    """An identity code born in the 1800s (the `+` sign): no living person's."""
+
+    message = "the birth date of the identity code lies in the 1800s: no living person's"
+
+
 class UnknownCountry(NormaliseError):
     """An IBAN for a country that has no IBAN format."""
 

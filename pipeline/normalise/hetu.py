@@ -8,7 +8,13 @@ the 1800s, so `010101-123N` and `010101Y123N` are two different people.
 Checks are python-stdnum's (`stdnum.fi.hetu`), with the register's stricter
 rules on top: all whitespace is removed (stdnum keeps inner spaces), temporary
 codes (individual number 900-999) are rejected as identity with their own
-error, and a birth date after `today` is invalid.
+error, and a birth date after `today` or in the 1800s (`+`, no living person's:
+most often `+` typed for `-`) is invalid.
+
+>>> validate('131052+308T')
+Traceback (most recent call last):
+    ...
+pipeline.normalise.errors.ImplausibleBirthDate: the birth date of the identity code lies in the 1800s: no living person's
 
 >>> validate('131052-308T')
 '131052-308T'
@@ -56,6 +62,7 @@ from pipeline.normalise.status import Status
 from pipeline.normalise.errors import (
     EmptyValue,
     FutureBirthDate,
+    ImplausibleBirthDate,
     InvalidChecksum,
     InvalidComponent,
     InvalidDate,
@@ -71,6 +78,11 @@ LENGTH = 11
 SIGN_POSITION = 6
 TEMPORARY_FROM = 900  # individual numbers 900-999 are temporary codes
 FIRST_INDIVIDUAL = 2  # for historical reasons individual numbers start at 002
+# Nobody born in the 1800s is alive (the oldest people ever documented reached about 122).
+# A `+` code on a customer's record is a slipped century sign, most often `+` typed for
+# `-`: read as it stands it would be another person's valid code and keep one person's
+# records apart for good (rule 4). It is invalid, like a future birth date.
+EARLIEST_LIVING_BIRTH = datetime.date(1900, 1, 1)
 
 # First ten characters well formed; the check character is judged on its own, so
 # any wrong letter or digit there (even G or Z, outside the check alphabet) is a
@@ -127,8 +139,11 @@ def validate(value: str, today: datetime.date | None = None) -> str:
         stdnum_hetu.validate(code, allow_temporary=True)
     except stdnum_errors.ValidationError:  # a wrong check character, or one outside its alphabet
         raise InvalidChecksum() from None
-    if born > (today or datetime.date.today()):
+    today = today or datetime.date.today()
+    if born > today:
         raise FutureBirthDate()
+    if born < EARLIEST_LIVING_BIRTH:
+        raise ImplausibleBirthDate()
     if individual >= TEMPORARY_FROM:
         raise TemporaryCode()
     return code
@@ -201,9 +216,11 @@ def inspect(value: str | None, today: datetime.date) -> Inspection:
         return Inspection(Status.TEMPORARY, None, False, birth_date(value))
     except InvalidChecksum:
         born = birth_date(value)
-        return Inspection(Status.BAD_CHECK, None, False, born if born <= today else None)
+        return Inspection(Status.BAD_CHECK, None, False, born if EARLIEST_LIVING_BIRTH <= born <= today else None)
     except FutureBirthDate:
         return Inspection(Status.FUTURE, None, False, None)
+    except ImplausibleBirthDate:
+        return Inspection(Status.TOO_OLD, None, False, None)
     except NormaliseError:
         return Inspection(Status.INVALID, None, False, None)
 
@@ -223,7 +240,7 @@ def _classify(matrix: np.ndarray, today: datetime.date) -> tuple[np.ndarray, np.
     """Status and birth date (datetime64[D], NaT if the date part is bad) per row.
 
     Same order of checks as `validate`: format, date, individual number, check
-    character, future birth date, temporary code.
+    character, future birth date, birth date in the 1800s, temporary code.
     """
     n = len(matrix)
     digits = matrix[:, _DIGIT_COLUMNS].astype(np.int64) - _ZERO
@@ -247,8 +264,10 @@ def _classify(matrix: np.ndarray, today: datetime.date) -> tuple[np.ndarray, np.
     nine = (day * 10_000_000 + month * 100_000 + (year % 100) * 1000 + individual)
     check_ok = _CHECK_LOOKUP[nine % 31] == matrix[:, 10]
     future = born > np.datetime64(today, "D")
+    too_old = born < np.datetime64(EARLIEST_LIVING_BIRTH, "D")  # NaT compares False
     status = np.full(n, Status.VALID, dtype=np.int8)
     status[individual >= TEMPORARY_FROM] = Status.TEMPORARY
+    status[too_old] = Status.TOO_OLD
     status[future] = Status.FUTURE
     status[~check_ok] = Status.BAD_CHECK
     status[~date_ok | (individual < FIRST_INDIVIDUAL)] = Status.INVALID
@@ -260,10 +279,11 @@ def normalise_series(values: pd.Series, today: datetime.date) -> pd.DataFrame:
 
     Returns a frame with the input's index and columns
     - `personal_id`: the canonical code where valid and permanent, else NA;
-    - `status`: Status.MISSING, Status.VALID, Status.TEMPORARY, Status.FUTURE, Status.BAD_CHECK or Status.INVALID;
+    - `status`: Status.MISSING, VALID, TEMPORARY, FUTURE, TOO_OLD, BAD_CHECK or INVALID;
     - `repaired`: the code only validated with O read as zero;
     - `birth_date`: from valid codes, and from the date part of temporary codes
-      or codes with a wrong check character when that date is a past date;
+      or codes with a wrong check character when that date is a past date
+      since 1900;
     - `birth_date_from_invalid_code`: the birth date came from such a code.
     """
     n = len(values)
@@ -295,7 +315,8 @@ def normalise_series(values: pd.Series, today: datetime.date) -> pd.DataFrame:
             repaired[rows[target]] = True
         status[rows] = row_status
         keep = (row_status == Status.VALID) | (((row_status == Status.TEMPORARY) | (row_status == Status.BAD_CHECK))
-                                        & ~np.isnat(row_born) & (row_born <= np.datetime64(today, "D")))
+                                        & ~np.isnat(row_born) & (row_born <= np.datetime64(today, "D"))
+                                        & (row_born >= np.datetime64(EARLIEST_LIVING_BIRTH, "D")))
         born[rows[keep]] = row_born[keep]
         valid_rows = row_status == Status.VALID
         if valid_rows.any():

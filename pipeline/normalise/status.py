@@ -3,7 +3,7 @@
 Every `normalise_series` (and each scalar `inspect` beside it) says per value
 whether it was missing, valid or invalid, and a few normalisers say more: the
 postal code that was zero-padded, the identity code that is temporary, lies in
-the future or fails only its check character. `normalise_records` turns these
+the future or in the 1800s, or fails only its check character. `normalise_records` turns these
 into `Flag` codes (pipeline/codes.py); the statuses themselves are never stored.
 
 >>> Status.VALID == 1 and Status(2) is Status.INVALID
@@ -23,3 +23,4 @@ class Status(IntEnum):
     TEMPORARY = 4  # identity code: individual number 900-999, not a person's identity
     FUTURE = 5     # identity code: the birth date lies after today
     BAD_CHECK = 6  # identity code: the date and number read, the check character does not match
+    TOO_OLD = 7    # identity code: born in the 1800s (the + sign), no living person's
