@@ -15,11 +15,13 @@ import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import pandas as pd
 import sqlalchemy as sa
 
 from pipeline.matching.blocking import blocking_keys
 from pipeline.matching.features import match_features
 from pipeline.matching.model import BLOCKING_KEYS
+from pipeline.matching.survivorship import ranked_record_keys
 from pipeline.normalise import address, email, iban, names, phone
 from pipeline.normalise.errors import NormaliseError
 from pipeline.register.locks import register_transaction
@@ -29,7 +31,6 @@ from pipeline.register.rights.reasons import check_reason, subject_values
 from pipeline.register.rights.request import RightsError, record_request, request_time, required
 from pipeline.register.rights.subject import find_subject
 from pipeline.register.versions import content_hashes
-from schemas.canonical import CHANNEL_ORDER
 from schemas.register import PROVENANCE_UNITS, customer, golden_provenance, match_key, source_record
 
 __all__ = ["RECTIFIABLE", "Rectification", "normalised_value", "rectify"]
@@ -103,17 +104,12 @@ class Rectification:
 
 
 def _ranked_records(connection: sa.Connection, ids: Collection[int], *, verified_first: bool) -> list[int]:
-    """The subject's records, best first as survivorship ranks them (latest; then channel order, id)."""
-    rows = connection.execute(sa.select(source_record.c.source_record_pk, source_record.c.channel,
-                                        source_record.c.source_record_id, source_record.c.observed_at,
-                                        source_record.c.identity_verified)
-                              .where(source_record.c.customer_id.in_(sorted(ids)))).all()
-    rows = sorted(rows, key=lambda r: r.source_record_id)
-    rows = sorted(rows, key=lambda r: CHANNEL_ORDER[r.channel])
-    rows = sorted(rows, key=lambda r: r.observed_at, reverse=True)
-    if verified_first:
-        rows = sorted(rows, key=lambda r: not r.identity_verified)
-    return [int(r.source_record_pk) for r in rows]
+    """The subject's records, best first as survivorship ranks them (rule 6, `ranked_record_keys`)."""
+    ranked = sa.select(source_record.c.source_record_pk.label("record_key"), source_record.c.channel,
+                       source_record.c.source_record_id, source_record.c.observed_at,
+                       source_record.c.identity_verified).where(source_record.c.customer_id.in_(sorted(ids)))
+    records = pd.DataFrame(connection.execute(ranked).all(), columns=list(ranked.selected_columns.keys()))
+    return ranked_record_keys(records, verified_first=verified_first)
 
 
 def _replace_match_keys(connection: sa.Connection, pks: Collection[int]) -> int:
@@ -146,7 +142,8 @@ def rectify(engine: sa.Engine, customer_id: int, attribute: str, value: str, *, 
     """Correct one attribute of a customer, on the golden row and on its provenance record.
 
     With no record behind the attribute (the value is missing), the best-ranked
-    record of the person takes it, so survivorship picks it at the next re-resolution.
+    record of the person takes it (survivorship's own ranking: the names unit ranks
+    identity-verified records first), so survivorship picks it at the next re-resolution.
     """
     reason = required(reason, "a reason (--reason)")
     by = required(by, "the steward's name (--by)")
