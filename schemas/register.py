@@ -358,7 +358,7 @@ rights_request = sa.Table(
     sa.Index(None, "customer_id"),
 )
 
-# Tombstones of erased source records (pipeline.register.tombstones): a hash of the
+# Tombstones of erased source records (pipeline.register.rights.erasure): a hash of the
 # (channel, source_record_id) key only, so a re-sent submission of an erased person
 # counts as a re-send instead of loading again.
 erased_record = sa.Table(

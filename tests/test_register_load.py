@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import pipeline.register.bulk as bulk
 from pipeline.codes import Reason
 from pipeline.register.load import IntakeBatch, load_intake
-from pipeline.register.tombstones import bury, key_hash
+from pipeline.register.rights.erasure import bury, key_hash
 from schemas.register import intake_file, quarantine, source_record
 from test_register_helpers import (
     accepted_records,
@@ -158,7 +158,7 @@ def test_a_resent_record_in_a_later_batch_is_counted_not_stored(register_engine)
 
 
 def test_an_erased_record_sent_again_is_counted_as_a_resend_and_not_loaded(register_engine):
-    # Erasure leaves a tombstone of the key (pipeline.register.tombstones); the first
+    # Erasure leaves a tombstone of the key (pipeline.register.rights.erasure); the first
     # load of the register has no source record yet, so the tombstone alone must stop it.
     with register_engine.begin() as connection:
         assert bury(connection, [("phone", "P-2"), ("web", "P-3")], NOW) == 2

@@ -24,7 +24,7 @@ from pipeline.register.checks import unbalanced_files
 from pipeline.register.load import load_intake
 from pipeline.finland import today_in_finland
 from pipeline.register.retention import PurgeSummary, purge, purge_extracts
-from pipeline.register.tombstones import key_hash
+from pipeline.register.rights.erasure import key_hash
 from pipeline.resources import ExtractDirectory, RegisterDatabase, RetentionPolicy, retention_policy_from_env
 from schemas.register import (customer, erased_record, golden_provenance, intake_file, match_key, quarantine,
                               review_queue, source_record)

@@ -23,8 +23,9 @@ from pipeline.register import rights, steward
 from pipeline.register.checks import unbalanced_files
 from pipeline.register.load import IntakeBatch
 from pipeline.register.resolve import resolve_identities
+from pipeline.register.rights.erasure import key_hash
+from pipeline.register.rights.reasons import personal_shape
 from pipeline.synth import GROUND_TRUTH_FILE, generate
-from pipeline.register.tombstones import key_hash
 from schemas.register import REGISTER_TABLES, customer, source_record
 from test_register_helpers import personal_id
 from test_register_resolve import (NEAR_MISS, NOW, SETTINGS, TODAY, _propose, batch_of, customer_of, load_batch,
@@ -595,7 +596,7 @@ def test_a_reason_holding_personal_data_is_refused_without_echoing_it(register_e
 
 def test_reason_shapes_leave_ordinary_references_alone():
     for reason in (*ACCEPTED_REASONS, "phoned on 25.11.2026 at 10:15", "case 2026/11/0815", "form v2.3"):
-        assert rights.personal_shape(reason) is None, "an ordinary reason was taken for personal data"
+        assert personal_shape(reason) is None, "an ordinary reason was taken for personal data"
     for reason in ("+358 40 000 0093", "0400000093", "tel. 09-123 4567", "ab.cd@example.fi", "FI2112345600000785",
                    PROSPECT_CODE, OTHER_CODE.replace("-", "A")):
-        assert rights.personal_shape(reason) is not None, "personal data not recognised by its shape"
+        assert personal_shape(reason) is not None, "personal data not recognised by its shape"

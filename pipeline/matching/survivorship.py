@@ -51,7 +51,8 @@ import pandas as pd
 
 from schemas.canonical import CHANNEL_ORDER, CHANNELS
 
-__all__ = ["GOLDEN_ATTRIBUTES", "PROVENANCE_COLUMNS", "SERVICE_COLUMNS", "golden_records", "services"]
+__all__ = ["GOLDEN_ATTRIBUTES", "PROVENANCE_COLUMNS", "SERVICE_COLUMNS", "golden_records", "ranked_record_keys",
+           "services"]
 
 GOLDEN_ATTRIBUTES: tuple[str, ...] = (
     "personal_id", "birth_date", "first_names", "last_name",
@@ -120,6 +121,28 @@ class _Ranking:
             fallback = self.best(otherwise, order=order)
             chosen = np.where(chosen >= 0, chosen, fallback)
         return chosen
+
+
+def ranked_record_keys(records: pd.DataFrame, *, verified_first: bool = False) -> list[int]:
+    """The record_keys of one person's records, best first by this module's ranking.
+
+    `verified_first` ranks as the names are picked (identity-verified records
+    first, latest first within each part); otherwise as every other attribute
+    (latest first). For a caller that must choose a record itself, as a
+    rectification does when no record stands behind the golden value. Columns:
+    record_key, channel, source_record_id, observed_at, identity_verified.
+
+    >>> ts = lambda s: pd.Timestamp(s, tz="UTC")
+    >>> records = pd.DataFrame({"record_key": [1, 2, 3], "channel": ["phone", "web", "mail"],
+    ...     "source_record_id": ["P-1", "W-1", "M-1"],
+    ...     "observed_at": [ts("2026-02-01"), ts("2026-02-01"), ts("2026-01-01")],
+    ...     "identity_verified": [False, False, True]})
+    >>> ranked_record_keys(records), ranked_record_keys(records, verified_first=True)
+    ([2, 1, 3], [3, 2, 1])
+    """
+    keys = records["record_key"].to_numpy(np.int64)
+    ranking = _Ranking(records, pd.Series(0, index=keys))  # one cluster: the person
+    return keys[ranking.verified_first if verified_first else ranking.latest_first].tolist()
 
 
 def _present(records: pd.DataFrame, column: str) -> np.ndarray:

@@ -103,7 +103,7 @@ class BulkWriter:
 
     def held_records(self, keys: pd.DataFrame) -> np.ndarray:
         """For each (channel, source_record_id) row: its `source_record_pk` if the
-        register holds it, else -1. (Erased records hold none: see `tombstones.buried`.)"""
+        register holds it, else -1. (Erased records hold none: see `rights.erasure.buried`.)"""
         held = np.full(len(keys), -1, dtype=np.int64)
         if len(keys) == 0:
             return held

@@ -46,9 +46,8 @@ from pipeline.batch import ACCEPTED_COLUMNS, FILE_COLUMNS, QUARANTINED_COLUMNS, 
 from pipeline.codes import Reason
 from pipeline.register.bulk import PSYCOPG_ERROR, BulkWriter, bulk_writer, utc_series
 from pipeline.register.database import scrub_postgresql_error, temp_values
-from pipeline.register.erasure import delete_match_keys
 from pipeline.register.locks import register_transaction
-from pipeline.register.tombstones import buried
+from pipeline.register.rights.erasure import buried, delete_match_keys
 from pipeline.register.versions import CONTENT_COLUMNS, PRECEDENCE_COLUMNS, content_hashes, precedence
 from schemas.canonical import CHANNELS
 from schemas.register import (

@@ -12,7 +12,7 @@ register lock (`pipeline.register.locks`):
    erased (`customer.erased_at` set, REGISTER.md rule 8). Erasure removes them
    itself; this sweeps up any that remain (a record resolved onto the customer
    after the erasure, or an erasure interrupted half-way), exactly as erasure
-   does (`pipeline.register.erasure`): review entries, blocking keys and
+   does (`pipeline.register.rights.erasure`): review entries, blocking keys and
    provenance pointers go, each file counts its records in `records_erased`, and
    each record key leaves a tombstone so that a re-send does not load it again.
 
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pipeline.register.erasure import erase_source_records
 from pipeline.register.locks import register_transaction
 from pipeline.register.marketing import FOLDER_NAME
+from pipeline.register.rights.erasure import erase_source_records
 from schemas.register import customer, quarantine
 
 log = logging.getLogger(__name__)
