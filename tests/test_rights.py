@@ -23,7 +23,7 @@ from pipeline.register import rights, steward
 from pipeline.register.checks import unbalanced_files
 from pipeline.register.load import IntakeBatch
 from pipeline.register.resolve import resolve_identities
-from pipeline.synth import GROUND_TRUTH_FILE, generate
+from synth import GROUND_TRUTH_FILE, generate
 from pipeline.register.tombstones import key_hash
 from schemas.register import REGISTER_TABLES, customer, source_record
 from test_register_helpers import personal_id
