@@ -10,10 +10,12 @@ export DAGSTER_HOME := $(CURDIR)
 
 .PHONY: setup demo test bench clean-demo
 
-$(BIN)/.installed: pyproject.toml
+# Two distributions, both editable: the register (.) and the synthetic-data generator
+# (generator/: register-synth, the demo's and the tests' landing zones).
+$(BIN)/.installed: pyproject.toml generator/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]" -e ./generator
 	touch $@
 
 setup: $(BIN)/.installed

@@ -32,7 +32,7 @@ def _peak_rss_mib() -> float:
 
 
 def landing_zone(records: int, days: int, seed: int) -> Path:
-    from pipeline.synth import generate
+    from synth import generate
 
     out = ROOT / "bench" / "out" / f"zone-{records}-{days}-{seed}"
     if not (out / "landing").is_dir():

@@ -32,7 +32,7 @@ from pipeline.register.database import make_engine, migrate  # noqa: E402
 from pipeline.register.load import load_intake  # noqa: E402
 from pipeline.register.marketing import adult_born_on_or_before  # noqa: E402
 from pipeline.register.resolve import resolve_identities  # noqa: E402
-from pipeline.synth import GROUND_TRUTH_FILE, generate  # noqa: E402
+from synth import GROUND_TRUTH_FILE, generate  # noqa: E402
 
 NOW = dt.datetime(2027, 1, 15, 3, 0, tzinfo=dt.timezone.utc)
 

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from pipeline.channels import mail, phone, web
-    from pipeline.synth import generate
+    from synth import generate
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)

@@ -5,7 +5,7 @@
 
 1. Generates a landing zone (cached under bench/out/, per size, seed and noise
    profile) with its ground truth; `--noise-profile varied` writes the profile the
-   matcher was not tuned on (pipeline/synth/varied.py).
+   matcher was not tuned on (generator/synth/varied.py).
 2. *Whole load*: every day but the last `--nightly-days` at once into an empty SQLite
    register (or `--database-url`: PostgreSQL) (ingest, match, load), timed by stage,
    peak memory of the process. The register is kept as a snapshot (a copy of the
@@ -13,7 +13,7 @@
    `--from-snapshot` repeats only the nightly batch (`--profile` profiles it).
 3. *Nightly*: the remaining day(s) as one batch against that register, timed.
 4. Scores the register's grouping of records into customers against the truth
-   (pipeline/synth/truth.py): pairwise precision, recall and F1, overall and for
+   (generator/synth/truth.py): pairwise precision, recall and F1, overall and for
    records without a valid code, per noise kind and per household pair and role,
    and the number of customers holding two different valid codes.
 5. Scores a plain Splink-alone baseline on the same accepted records (standard
@@ -50,8 +50,8 @@ from pipeline.register.load import load_intake  # noqa: E402
 from pipeline.matching.settings import MatchSettings  # noqa: E402
 from pipeline.register.resolve import resolve_identities  # noqa: E402
 from pipeline.normalise import hetu  # noqa: E402
-from pipeline.synth import GROUND_TRUTH_FILE, NOISE_PROFILES, generate  # noqa: E402
-from pipeline.synth import truth as scoring  # noqa: E402
+from synth import GROUND_TRUTH_FILE, NOISE_PROFILES, generate  # noqa: E402
+from synth import truth as scoring  # noqa: E402
 
 TODAY = dt.date(2026, 12, 31)
 

@@ -2,14 +2,14 @@
 
     matching_records(out_dir, people=..., days=..., seed=...) -> DataFrame
 
-Generates a synthetic landing zone (`pipeline.synth.generate`), reads and
+Generates a synthetic landing zone (`synth.generate`), reads and
 normalises it as the intake does (`pipeline.intake.discover/read_all/build_batch`),
 keeps each accepted record once (a re-send of the same channel and id is one
 record, as the register holds it) and joins the generator's ground truth on
 (channel, source_record_id) to add `person_key` and `household_key` (the truth
 keeps e-mail Message-IDs in angle brackets; the records have them stripped).
 `record_key` numbers the records 1.. in a fixed order: same arguments, same frame.
-The work is `pipeline.matching.train.generated_records`, which training uses too.
+The work is `synth.train.generated_records`, which training on generated data uses too.
 
 `true_pairs(records)` is every pair of record keys of one person;
 `pairwise_accuracy(scored, records, threshold)` scores a pairs frame against it.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.matching.train import INTAKE_DAY, generated_records
+from synth.train import INTAKE_DAY, generated_records
 
 # The day the intake runs: after any export day the generator writes by default.
 TODAY = INTAKE_DAY

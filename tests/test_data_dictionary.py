@@ -24,7 +24,7 @@ from pipeline.register.database import make_engine, migrate
 from pipeline.register.load import load_intake
 from pipeline.matching.settings import MatchSettings
 from pipeline.register.resolve import resolve_identities
-from pipeline.synth import generate
+from synth import generate
 from schemas.register import ANALYST_VIEWS, REGISTER_TABLES
 from test_access import years_before
 from test_asset_checks import database_today

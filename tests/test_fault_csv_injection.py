@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.csv_safety import FORMULA_CHARACTERS, is_formula_leading, neutralise_cell, safe_writer
-from pipeline.synth import generate
+from synth import generate
 from test_pipeline_e2e import _run
 from test_register_helpers import personal_id
 

@@ -156,7 +156,7 @@ def test_without_a_marker_a_file_is_ready_once_unchanged_for_the_settle_time(tmp
 
 def test_a_file_its_writer_renamed_to_done_is_ready_at_once_under_its_exported_name(tmp_path):
     from pipeline.intake import build_batch, discover, read_all, survey_landing
-    from pipeline.synth import generate
+    from synth import generate
 
     generated = tmp_path / "generated"
     generate(generated, people=60, days=1, seed=5, bad_input=False)
@@ -198,7 +198,7 @@ def test_a_file_that_grows_after_it_was_summed_is_not_read(tmp_path):
 
 def test_the_generator_marks_its_exports_ready(tmp_path):
     from pipeline.intake import survey_landing
-    from pipeline.synth import generate
+    from synth import generate
 
     summary = generate(tmp_path / "zone", people=20, days=1, seed=2)
     survey = survey_landing(summary.landing, settle_seconds=3600)
@@ -327,7 +327,7 @@ def test_identical_content_in_two_channels_is_two_files(register_engine, tmp_pat
 
 @pytest.fixture(scope="module")
 def small_zone(tmp_path_factory) -> Path:
-    from pipeline.synth import generate
+    from synth import generate
 
     out = tmp_path_factory.mktemp("kill-zone")
     generate(out, people=120, days=2, seed=11)

@@ -26,8 +26,8 @@ from pipeline.codes import Flag, Reason
 from pipeline.intake import LandedFile, build_batch, discover, file_checksum, read_landed
 from pipeline.normalise.limits import FIELD_LIMITS, RAW_RECORD_LIMIT, RAW_VALUE_LIMIT
 from pipeline.register.load import load_intake
-from pipeline.synth import formats
-from pipeline.synth.landing_zone import generate
+from synth import formats
+from synth.landing_zone import generate
 
 TODAY = dt.date(2026, 12, 31)
 NOW = dt.datetime(2026, 12, 31, 12, tzinfo=dt.timezone.utc)

@@ -399,7 +399,7 @@ def test_a_conflicting_duplicate_in_one_file_stays_open_for_the_steward(register
 
 @pytest.fixture(scope="module")
 def generated_zone(tmp_path_factory):
-    from pipeline.synth import generate
+    from synth import generate
     out = tmp_path_factory.mktemp("versions_zone")
     generate(out, people=600, days=3, seed=23)
     return out / "landing"

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from pipeline.channels.base import ChannelRead
 from pipeline.intake import LandedFile, build_batch, read_landed
 from pipeline.normalise.limits import RAW_RECORD_LIMIT
-from pipeline.synth.landing_zone import generate
+from synth.landing_zone import generate
 from pipeline.validation import validate_canonical
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))

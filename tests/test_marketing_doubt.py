@@ -26,7 +26,7 @@ from pipeline.register import steward
 from pipeline.register.checks import held_under_doubt
 from pipeline.register.marketing import ExtractRefused, doubt, verify_extract, write_extract
 from pipeline.matching.settings import MatchSettings
-from pipeline.synth import generate
+from synth import generate
 from schemas.register import review_queue
 from test_asset_checks import (
     NOW,

@@ -28,7 +28,7 @@ from pipeline.register.marketing import (
     write_extract,
 )
 from pipeline.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
-from pipeline.synth import generate
+from synth import generate
 from schemas.canonical import PRODUCTS
 from schemas.register import customer, service
 from test_asset_checks import (

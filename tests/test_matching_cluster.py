@@ -22,7 +22,7 @@ from pipeline.matching.cluster import (
     fold_name,
     resolve_clusters,
 )
-from pipeline.synth.identifiers import make_hetu
+from synth.identifiers import make_hetu
 
 LINK, REVIEW = 0.99, 0.8
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -20,7 +20,7 @@ from pipeline.matching.survivorship import (
     golden_records,
     services,
 )
-from pipeline.synth.identifiers import fi_bban, iban_from_bban, make_hetu
+from synth.identifiers import fi_bban, iban_from_bban, make_hetu
 from schemas.canonical import CHANNEL_ORDER, CHANNELS
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -36,7 +36,7 @@ from stdnum import luhn
 from pii_scan import (ACCOUNT, EMAIL, KINDS, PERSONAL_ID, PHONE, RECORDING, Hit, Needles, files_under,
                       needles_from_landing, scan_bytes, scan_file, scan_tree)
 from pipeline.normalise import hetu, iban
-from pipeline.synth import GROUND_TRUTH_FILE, generate
+from synth import GROUND_TRUTH_FILE, generate
 
 PROJECT = Path(__file__).resolve().parents[1]
 DAGSTER = Path(sys.executable).with_name("dagster")

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from pipeline.definitions import defs
 from pipeline.io import RunMemoryIOManager
 from pipeline.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
-from pipeline.synth import generate
+from synth import generate
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pipeline.register import steward
 from pipeline.register.load import IntakeBatch, load_intake
 from pipeline.matching.settings import MatchSettings
 from pipeline.register.resolve import resolve_identities
-from pipeline.synth import generate
+from synth import generate
 from test_register_helpers import checksum, personal_id
 
 NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone.utc)

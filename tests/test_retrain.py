@@ -28,7 +28,7 @@ from pipeline.matching.retrain import (
     retrain_from_register,
 )
 from pipeline.register import steward
-from pipeline.synth import generate
+from synth import generate
 from test_register_resolve import NOW, TODAY, load_batch, table
 
 ROOT = Path(__file__).resolve().parents[1]

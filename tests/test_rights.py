@@ -25,8 +25,8 @@ from pipeline.register.load import IntakeBatch
 from pipeline.register.resolve import resolve_identities
 from pipeline.register.rights.erasure import key_hash
 from pipeline.register.rights.reasons import personal_shape
-from pipeline.synth import GROUND_TRUTH_FILE, generate
 from schemas.register import REGISTER_TABLES, customer, source_record
+from synth import GROUND_TRUTH_FILE, generate
 from test_register_helpers import personal_id
 from test_register_resolve import (NEAR_MISS, NOW, SETTINGS, TODAY, _propose, batch_of, customer_of, load_batch,
                                    record, table)

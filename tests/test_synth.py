@@ -1,4 +1,4 @@
-"""The synthetic landing-zone generator (pipeline/synth): formats, truth, noise, determinism.
+"""The synthetic landing-zone generator (generator/synth): formats, truth, noise, determinism.
 
 Every file is read back with the format's plain tools (json, csv in the right
 encoding, mailbox, openpyxl) and compared with the ground truth; the channel
@@ -32,10 +32,10 @@ from stdnum.ean import calc_check_digit as gs1_check_digit
 from stdnum.fi import hetu
 
 from pipeline.codes import Reason
-from pipeline.synth import GROUND_TRUTH_FILE, TRUTH_COLUMNS, generate
-from pipeline.synth import formats, identifiers, population
-from pipeline.synth.cli import main
-from pipeline.synth.plan import CHANNEL_MIX, CHANNELS
+from synth import GROUND_TRUTH_FILE, TRUTH_COLUMNS, generate
+from synth import formats, identifiers, population
+from synth.cli import main
+from synth.plan import CHANNEL_MIX, CHANNELS
 
 MISTAKES = {"wrong_digit", "swapped_digits", "letter_o"}
 COSMETIC = {"lower_case", "inner_spaces", "surrounding_spaces"}
@@ -133,7 +133,7 @@ def test_same_arguments_give_the_same_bytes_and_another_seed_does_not(tmp_path):
     first, second, other = (generate(tmp_path / name, **kwargs if name != "c" else dict(kwargs, seed=6))
                             for name in ("a", "b", "c"))
     # And in another process with another string-hash seed, through the command line.
-    subprocess.run([sys.executable, "-m", "pipeline.synth.cli", "--out", str(tmp_path / "d"), "--people", "150",
+    subprocess.run([sys.executable, "-m", "synth.cli", "--out", str(tmp_path / "d"), "--people", "150",
                     "--days", "3", "--seed", "5"], check=True, capture_output=True,
                    env={**os.environ, "PYTHONHASHSEED": "12345"})
 

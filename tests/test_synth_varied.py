@@ -1,4 +1,4 @@
-"""The varied noise profile (pipeline/synth/varied.py) and the scoring against the truth (truth.py).
+"""The varied noise profile (generator/synth/varied.py) and the scoring against the truth (truth.py).
 
 Rates are checked on the typed values of about 20,000 records (no files written);
 tags are checked against what was really done to each value; the per-kind and
@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from stdnum.fi import hetu
 
-from pipeline.synth import GROUND_TRUTH_FILE, generate, plan as planning, population, truth as scoring, varied
-from pipeline.synth.cli import main
-from pipeline.synth.noise import Noiser
-from pipeline.synth.plan import CHANNELS, EMAIL, IN_PERSON, MAIL, PHONE, WEB
+from synth import GROUND_TRUTH_FILE, generate, plan as planning, population, truth as scoring, varied
+from synth.cli import main
+from synth.noise import Noiser
+from synth.plan import CHANNELS, EMAIL, IN_PERSON, MAIL, PHONE, WEB
 
 START = datetime.date(2026, 11, 1)
 

@@ -8,7 +8,7 @@ who sent each record (`truth.py` scores a grouping against it). `register-synth`
 is its command line.
 """
 
-from pipeline.synth.landing_zone import (GROUND_TRUTH_FILE, NOISE_PROFILES, TRUTH_COLUMNS, FileSummary, Summary,
-                                         generate)
+from synth.landing_zone import (GROUND_TRUTH_FILE, NOISE_PROFILES, TRUTH_COLUMNS, FileSummary, Summary,
+                                generate)
 
 __all__ = ["GROUND_TRUTH_FILE", "NOISE_PROFILES", "TRUTH_COLUMNS", "FileSummary", "Summary", "generate"]

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.synth import identifiers, noise, pools
-from pipeline.synth.noise import Noiser
-from pipeline.synth.plan import EMAIL, IN_PERSON, MAIL, PHONE, WEB, Plan
-from pipeline.synth.population import Population
+from synth import identifiers, noise, pools
+from synth.noise import Noiser
+from synth.plan import EMAIL, IN_PERSON, MAIL, PHONE, WEB, Plan
+from synth.population import Population
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from pipeline.synth.landing_zone import DEFAULT_RECORDS, GROUND_TRUTH_FILE, NOISE_PROFILES, generate
+from synth.landing_zone import DEFAULT_RECORDS, GROUND_TRUTH_FILE, NOISE_PROFILES, generate
 
 
 def _positive(text: str) -> int:
@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
                    help="first export day (default 2026-11-01)")
     p.add_argument("--noise", type=float, default=1.0, help="scale of the typing noise (default 1.0; 0 = clean)")
     p.add_argument("--noise-profile", choices=NOISE_PROFILES, default="default",
-                   help="the kinds and rates of noise: default, or varied (pipeline/synth/varied.py: "
+                   help="the kinds and rates of noise: default, or varied (generator/synth/varied.py: "
                         "written apart from the matcher, harder)")
     p.add_argument("--no-bad-input", dest="bad_input", action="store_false",
                    help="no malformed records, missing ids or unreadable files")

@@ -1,6 +1,6 @@
 """The `varied` noise profile: a second, independently written way of getting values wrong.
 
-The default profile (pipeline.synth.typed) is what the matcher was tuned on. This
+The default profile (synth.typed) is what the matcher was tuned on. This
 one is written apart from it and from the matcher, with other rates and other
 kinds of mistakes, to measure how the matcher does on noise it has not seen:
 `generate(..., noise_profile="varied")`, `register-synth --noise-profile varied`.
@@ -8,7 +8,7 @@ It is harder on purpose, and each kind is still what real customer records show.
 
 Every change is tagged in the ground truth's `noise` column with its own
 "field:operation" token (below), so accuracy can be reported per kind
-(pipeline.synth.truth). Changes to the identity code also go to `personal_id_noise`.
+(synth.truth). Changes to the identity code also go to `personal_id_noise`.
 
 Households (population rates replaced; the default in brackets)
 ----------------------------------------------------------------
@@ -115,11 +115,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.synth import identifiers, noise, pools
-from pipeline.synth.noise import Noiser, add_tag
-from pipeline.synth.plan import EMAIL, IN_PERSON, MAIL, PHONE, WEB, Plan
-from pipeline.synth.population import Population
-from pipeline.synth.typed import Typed, _product_words, format_phone, personal_id_spaces
+from synth import identifiers, noise, pools
+from synth.noise import Noiser, add_tag
+from synth.plan import EMAIL, IN_PERSON, MAIL, PHONE, WEB, Plan
+from synth.population import Population
+from synth.typed import Typed, _product_words, format_phone, personal_id_spaces
 
 POPULATION_RATES = {
     "junior": 0.30,

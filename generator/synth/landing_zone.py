@@ -32,8 +32,8 @@ record number 0 for each file that holds no records. Columns:
   ('' for a message that is no registration)
 
 The noise profile (`noise_profile`) decides the households' make-up, the life
-events and the typing: "default" (pipeline.synth.typed) or "varied"
-(pipeline.synth.varied, written apart from the matcher, with other rates and kinds).
+events and the typing: "default" (synth.typed) or "varied"
+(synth.varied, written apart from the matcher, with other rates and kinds).
 """
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ import numpy as np
 
 from pipeline.codes import Reason
 from pipeline.intake import READY_SUFFIX
-from pipeline.synth import formats, plan as planning, population, varied
-from pipeline.synth.noise import Noiser
-from pipeline.synth.plan import CHANNELS, EMAIL, IN_PERSON, MAIL, PHONE, WEB, Plan
-from pipeline.synth.typed import Typed, type_channel
+from synth import formats, plan as planning, population, varied
+from synth.noise import Noiser
+from synth.plan import CHANNELS, EMAIL, IN_PERSON, MAIL, PHONE, WEB, Plan
+from synth.typed import Typed, type_channel
 
 TRUTH_COLUMNS = ("file_name", "record_number", "channel", "source_record_id", "kind", "expected_reason",
                  "person_key", "household_key", "personal_id_true", "personal_id_noise", "noise", "events",
@@ -155,7 +155,7 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
     Give `people` (that many people, each with one or more records) or `records`
     (that many intended records in the channel mix); neither means
     DEFAULT_RECORDS records. `noise_profile` is "default" or "varied"
-    (pipeline.synth.varied). Same arguments, same bytes.
+    (synth.varied). Same arguments, same bytes.
     """
     began = time.perf_counter()
     if people is not None and records is not None:

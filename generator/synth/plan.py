@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.synth import identifiers, pools
-from pipeline.synth.population import Population
+from synth import identifiers, pools
+from synth.population import Population
 
 CHANNELS: tuple[str, ...] = ("web", "phone", "mail", "email", "in_person")
 WEB, PHONE, MAIL, EMAIL, IN_PERSON = range(5)
@@ -148,7 +148,7 @@ def build(rng: np.random.Generator, pop: Population, counts: np.ndarray, days: i
           start: datetime.date, rates: dict | None = None) -> Plan:
     """Records for every person: counts[p] records for person p (0 for none).
 
-    `rates` replaces RATES (a noise profile's life events: pipeline.synth.varied).
+    `rates` replaces RATES (a noise profile's life events: synth.varied).
     """
     rates = RATES if rates is None else {**RATES, **rates}
     person = np.repeat(np.arange(len(pop)), counts)

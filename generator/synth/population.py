@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.synth import identifiers, pools
-from pipeline.synth.noise import ascii_fold
+from synth import identifiers, pools
+from synth.noise import ascii_fold
 
 # Roles in a household.
 HEAD, PARTNER, CHILD, MATE = "head", "partner", "child", "mate"
@@ -326,7 +326,7 @@ def _accounts(rng: np.random.Generator, n: int) -> np.ndarray:
 def build(rng: np.random.Generator, n_people: int, today: datetime.date, rates: dict | None = None) -> Population:
     """At least `n_people` people in households (the last household may overshoot).
 
-    `rates` replaces RATES (a noise profile's households: pipeline.synth.varied);
+    `rates` replaces RATES (a noise profile's households: synth.varied);
     the same draws are made whatever the rates, only the thresholds differ.
     """
     rates = RATES if rates is None else {**RATES, **rates}
