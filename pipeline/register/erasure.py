@@ -11,7 +11,7 @@ caller's transaction (which holds the register lock, `pipeline.register.locks`):
 - the records' earlier versions (`source_record_version`);
 - per intake file, `records_erased` grows by the records and versions deleted, so
   that accepted - resent - erased = held (records and versions) still adds up
-  (REGISTER.md rule 1);
+  (docs/register_rules.md rule 1);
 - a tombstone per (channel, source_record_id) (`pipeline.register.tombstones`):
   a channel re-sending an old submission must not bring the person back;
 - the `source_record` rows.

@@ -1,4 +1,4 @@
-"""People's rights over the register (REGISTER.md rule 8): access, rectification, erasure.
+"""People's rights over the register (docs/register_rules.md rule 8): access, rectification, erasure.
 
 A *subject* is one person as the register holds them: asked by customer id, the
 surviving customer the id resolves to (through `merged_into`) with every customer

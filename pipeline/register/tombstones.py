@@ -1,7 +1,7 @@
 """Tombstones of erased source records: a re-sent submission never brings an erased person back.
 
 Erasure deletes a person's source records, and with them the (channel,
-source_record_id) keys that make a re-sent record a re-send (REGISTER.md rule 2).
+source_record_id) keys that make a re-sent record a re-send (docs/register_rules.md rule 2).
 A channel may re-send an old submission in a later file; without a trace of the
 key it would load as new, undoing the erasure. So erasure leaves a tombstone: the
 SHA-256 of the key, never the key itself (an e-mail Message-ID may carry an
