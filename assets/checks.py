@@ -23,7 +23,7 @@ from pipeline.resources import RegisterDatabase
 
 @dg.asset_check(asset="register", blocking=True,
                 description="Every loaded file's counts add up: read = accepted + quarantined, "
-                            "and each count matches the rows held (REGISTER.md rule 1).")
+                            "and each count matches the rows held (docs/register_rules.md rule 1).")
 def intake_counts_add_up(context: dg.AssetCheckExecutionContext,
                          register_db: RegisterDatabase) -> dg.AssetCheckResult:
     with register_db.retrying(context):
@@ -36,7 +36,7 @@ def intake_counts_add_up(context: dg.AssetCheckExecutionContext,
 
 @dg.asset_check(asset="register", blocking=True,
                 description="No customer holds an invalid or temporary identity code: every stored "
-                            "personal_id is a valid permanent code in canonical form (REGISTER.md rule 4).")
+                            "personal_id is a valid permanent code in canonical form (docs/register_rules.md rule 4).")
 def no_invalid_or_temporary_codes_on_customers(context: dg.AssetCheckExecutionContext,
                                                register_db: RegisterDatabase) -> dg.AssetCheckResult:
     with register_db.retrying(context):
@@ -46,7 +46,7 @@ def no_invalid_or_temporary_codes_on_customers(context: dg.AssetCheckExecutionCo
 
 @dg.asset_check(asset="register", blocking=True,
                 description="No two active customers share a personal identity code: one code, one "
-                            "person (REGISTER.md rule 4). Merged-away customers do not count.")
+                            "person (docs/register_rules.md rule 4). Merged-away customers do not count.")
 def no_two_customers_share_a_code(context: dg.AssetCheckExecutionContext,
                                   register_db: RegisterDatabase) -> dg.AssetCheckResult:
     with register_db.retrying(context):

@@ -36,7 +36,7 @@ LANDING_CHECKS = {
                                 "an empty landing zone is a wrong directory or a night without exports.",
     "landing_zone_names_as_agreed": "Every entry at the top is one of the channel folders web, phone, mail, "
                                     "email, in_person, and every file in them is named <channel>_YYYYMMDD[_n].<ext> "
-                                    "(INTAKE.md); anything else is left unread.",
+                                    "(docs/intake_formats.md); anything else is left unread.",
     "landing_zone_has_no_links": "No symbolic link in the landing zone (files, markers, channel folders): "
                                  "links are refused, never followed.",
 }

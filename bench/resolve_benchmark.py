@@ -65,7 +65,7 @@ pairwise_scores = scoring.pairwise_scores
 
 def marketing_promises(engine, zone: Path) -> dict[str, int]:
     """Who the marketing list reaches that it must not: people who prohibited direct
-    marketing (by their own latest statement either way, REGISTER.md rule 6, over all
+    marketing (by their own latest statement either way, docs/register_rules.md rule 6, over all
     their records whichever customers hold them) and minors (by their true birth date).
     A prohibited person is listed when any customer on the list holds a record of theirs:
     *split* when that customer holds only their records, *merged* when it mixes people."""

@@ -1,6 +1,6 @@
 """Benchmark: python-calamine against openpyxl (read-only) on an in_person workbook.
 
-Generates a workbook of the service desk's layout (sheet Asioinnit, INTAKE.md
+Generates a workbook of the service desk's layout (sheet Asioinnit, docs/intake_formats.md
 header, synthetic values only) and reads it with each reader in a fresh
 process, so that each reader's peak memory (max RSS, which also counts memory
 allocated in Rust) is its own. Prints wall and CPU seconds, rows/s (wall) and

@@ -43,7 +43,7 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
 )
 
 
-# The landing protocol (INTAKE.md; docs/operations.md "The landing zone").
+# The landing protocol (docs/intake_formats.md; docs/operations.md "The landing zone").
 READY_SUFFIX = ".ready"          # `<file>.ready` beside a file: its export has finished
 DONE_SUFFIX = ".done"            # `<file>.done`: the file renamed by its writer once finished
 DEFAULT_SETTLE_SECONDS = 60      # without a marker: ready once unchanged this long
@@ -85,7 +85,7 @@ class LandedFile:
 
     @property
     def file_name(self) -> str:
-        """The export's name as INTAKE.md gives it (a `.done` rename's suffix left off)."""
+        """The export's name as docs/intake_formats.md gives it (a `.done` rename's suffix left off)."""
         return exported_name(self.path.name)
 
     @property

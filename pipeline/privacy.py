@@ -1,6 +1,6 @@
 """Masking for anything that may reach a log, an error or run metadata.
 
-Rule 7 of REGISTER.md: counts and masked values only. These helpers keep just
+Rule 7 of docs/register_rules.md: counts and masked values only. These helpers keep just
 enough to recognise a value's shape, never enough to identify a person.
 
 >>> mask("120385-1232")

@@ -111,7 +111,7 @@ class LandingZone(ConfigurableResource):
 
 
 class MatchingConfig(ConfigurableResource):
-    """Thresholds of the three outcomes of probabilistic matching (REGISTER.md rule 5).
+    """Thresholds of the three outcomes of probabilistic matching (docs/register_rules.md rule 5).
 
     At or above `link_threshold` two records are linked; between the two thresholds
     the record becomes its own customer and the pair goes to the review queue; below

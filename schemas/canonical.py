@@ -17,7 +17,7 @@ import pandera.pandas as pa
 from pipeline.codes import Flag, Reason
 
 CHANNELS: tuple[str, ...] = ("web", "phone", "mail", "email", "in_person")
-# Fixed channel order: breaks survivorship ties (REGISTER.md rule 6).
+# Fixed channel order: breaks survivorship ties (docs/register_rules.md rule 6).
 CHANNEL_ORDER: dict[str, int] = {c: i for i, c in enumerate(CHANNELS)}
 PRODUCTS: tuple[str, ...] = ("electricity", "natural_gas", "district_heating", "broadband", "tv")
 

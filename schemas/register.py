@@ -1,4 +1,7 @@
-"""The register's tables (SQLAlchemy 2 Core), the contract of REGISTER.md.
+"""The register's tables (SQLAlchemy 2 Core).
+
+docs/data_dictionary.md describes every table and column, docs/register_rules.md the
+rules they keep.
 
 The Alembic migrations in `schemas/migrations/versions/` create exactly these
 tables; a test compares the two on SQLite and PostgreSQL so they cannot drift.
@@ -10,7 +13,7 @@ Conventions:
   pipeline defines (`schemas.canonical`), so a typo cannot enter the register.
 - Surrogate keys of the big tables (`source_record`, `quarantine`) are BIGINT on
   PostgreSQL and SQLite's INTEGER rowid alias on SQLite.
-- `customer.customer_id` is never reused (REGISTER.md): a PostgreSQL sequence,
+- `customer.customer_id` is never reused (docs/register_rules.md): a PostgreSQL sequence,
   and AUTOINCREMENT on SQLite (plain rowids would reuse the highest id after a delete).
 """
 
@@ -222,7 +225,7 @@ quarantine = sa.Table(
     sa.Index(None, "channel", "source_record_id"),
 )
 
-# Earlier versions of source records (REGISTER.md rule 2): a re-sent record whose content
+# Earlier versions of source records (docs/register_rules.md rule 2): a re-sent record whose content
 # differs is a new version of it. `source_record` holds the current version (the latest by
 # `pipeline.register.versions.precedence`); every other version received is kept here, with
 # the file that brought it, so no change is ever dropped and each file's counts add up.
@@ -341,7 +344,7 @@ match_key = sa.Table(
 
 RIGHTS_ACTIONS: tuple[str, ...] = ("access", "rectification", "erasure")
 
-# What a steward did for a data subject (REGISTER.md rule 8): counts, never values.
+# What a steward did for a data subject (docs/register_rules.md rule 8): counts, never values.
 rights_request = sa.Table(
     "rights_request",
     metadata,

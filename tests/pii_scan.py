@@ -69,7 +69,7 @@ IN_PERSON_COLUMNS = {"Henkilötunnus": PERSONAL_ID, "Puhelin": PHONE, "Sähköpo
 WEB_KEYS = {"personal_id": PERSONAL_ID, "phone": PHONE, "email": EMAIL, "iban": ACCOUNT}
 EMAIL_LABELS = {"henkilötunnus": PERSONAL_ID, "personbeteckning": PERSONAL_ID, "puhelin": PHONE,
                 "telefon": PHONE, "tilinumero": ACCOUNT, "kontonummer": ACCOUNT}
-# Every key of the web format (INTAKE.md): any other key is someone's typing.
+# Every key of the web format (docs/intake_formats.md): any other key is someone's typing.
 WEB_FORMAT_KEYS = {"id", "submitted_at", "authenticated", "person", "first_names", "last_name", "personal_id",
                    "contact", "email", "phone", "address", "street", "postal_code", "city", "billing", "iban",
                    "service", "product", "metering_point", "consents", "direct_marketing_prohibited", "language"}

@@ -1,4 +1,4 @@
-"""Who may read what (REGISTER.md rule 7): the analysts' views on both backends, the
+"""Who may read what (docs/register_rules.md rule 7): the analysts' views on both backends, the
 PostgreSQL roles of migration 0003, TLS from the URL, and credentials kept out of
 every log and repr.
 

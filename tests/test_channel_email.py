@@ -39,7 +39,7 @@ def identity_code(ddmmyy: str, sign: str, individual: int) -> str:
 
 CODE = identity_code("010203", "A", 912)
 METERING_POINT = "643007574000125688"
-IBAN = "FI21 1234 5600 0007 85"  # INTAKE.md's example account
+IBAN = "FI21 1234 5600 0007 85"  # the example account of docs/intake_formats.md
 
 
 def finnish_body(name="Öljy Äijälä-Testi", code=CODE, marketing="kyllä") -> str:

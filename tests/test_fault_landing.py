@@ -2,7 +2,7 @@
 
 Each case is one way the intake broke a promise: a file read while still being
 written (a mail row cut before its "no marketing" x), symbolic links followed out
-of the landing zone, channel folders and file names not matched as INTAKE.md names
+of the landing zone, channel folders and file names not matched as docs/intake_formats.md names
 them, a wrong landing directory passing for a quiet night, identical content in two
 channels taken for a copy, a run killed with SIGKILL holding the `register_write`
 pool slot for ever, and two first runs racing on the migrations. On SQLite and

@@ -1,9 +1,10 @@
 """Re-sent records whose content differs, partial-then-complete files, re-sent quarantined
 records (issue 9, issue 8 item 5), on SQLite and PostgreSQL.
 
-INTAKE.md: a record id seen again is a re-send of the same record; when its content
-differs it is a newer version, and its changes are kept, never dropped. REGISTER.md
-rule 3: loading days one at a time ends as loading them all at once. Synthetic values only.
+docs/intake_formats.md: a record id seen again is a re-send of the same record; when its
+content differs it is a newer version, and its changes are kept, never dropped.
+docs/register_rules.md rule 3: loading days one at a time ends as loading them all at
+once. Synthetic values only.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Identity resolution in the register, on SQLite and PostgreSQL.
 
-Rules 2-6 of REGISTER.md: idempotent, order independent, one code one person and
+Rules 2-6 of docs/register_rules.md: idempotent, order independent, one code one person and
 never two codes in one customer, stable ids with merges, survivorship, and steward
 decisions that stick. Small cases are built in code (synthetic values only); the
 order-independence case uses the generator's days.

@@ -1,4 +1,4 @@
-"""People's rights (REGISTER.md rule 8) on SQLite and PostgreSQL: access, rectification, erasure.
+"""People's rights (docs/register_rules.md rule 8) on SQLite and PostgreSQL: access, rectification, erasure.
 
 Data: the generator's people (200 people, 3 days) loaded as the intake does, judged
 against its ground truth; and a prospect built in code (synthetic values, codes

@@ -150,7 +150,7 @@ def test_same_arguments_give_the_same_bytes_and_another_seed_does_not(tmp_path):
 def test_file_layout_and_names(zone, truth):
     for channel in CHANNELS:
         listed = sorted(p.name for p in (zone / "landing" / channel).iterdir())
-        # Every export is followed by its `.ready` marker (the landing protocol, INTAKE.md).
+        # Every export is followed by its `.ready` marker (the landing protocol, docs/intake_formats.md).
         names = [n for n in listed if not n.endswith(".ready")]
         assert sorted(n.removesuffix(".ready") for n in listed if n.endswith(".ready")) == names
         extension = formats.EXTENSIONS[channel]

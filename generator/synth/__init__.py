@@ -1,7 +1,7 @@
 """The synthetic landing-zone generator and its ground truth.
 
 `generate(out_dir, records=...)` writes five channels' daily export files, byte
-for byte in the formats of INTAKE.md, for synthetic people living in households,
+for byte in the formats of docs/intake_formats.md, for synthetic people living in households,
 with honest typing noise (two profiles: `default`, and `varied`, written apart
 from the matcher), re-sends and (optionally) bad input; and a ground truth saying
 who sent each record (`truth.py` scores a grouping against it). `register-synth`

@@ -1,4 +1,4 @@
-"""The five export formats, byte for byte as INTAKE.md describes them.
+"""The five export formats, byte for byte as docs/intake_formats.md describes them.
 
 Each channel has a record builder (typed values -> one line, row or message)
 and a file serialiser (records -> the file's bytes). Serialisers are

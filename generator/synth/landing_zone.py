@@ -149,7 +149,7 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
     """Write `out_dir/landing/<channel>/...` and `out_dir/ground_truth.csv.gz`.
 
     Like a well-behaved source system, each export is followed by its empty
-    `<file>.ready` marker (INTAKE.md's landing protocol), so the intake reads it at
+    `<file>.ready` marker (the landing protocol, docs/intake_formats.md), so the intake reads it at
     once; `ready_markers=False` writes none (the intake then waits for the settle time).
 
     Give `people` (that many people, each with one or more records) or `records`

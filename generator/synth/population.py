@@ -1,6 +1,6 @@
 """Synthetic people living in households, with their true details.
 
-Households are what makes matching hard (INTAKE.md): members share a street
+Households are what makes matching hard (docs/intake_formats.md): members share a street
 address and usually a surname, sometimes a landline, an e-mail address or a
 joint bank account; a son may carry his father's exact names; twins share a
 birth date. Everything is sampled column-wise with numpy from the pools; no

@@ -1,6 +1,6 @@
 """Reader for the customer-service mailbox export (`email_YYYYMMDD.mbox`).
 
-One message is one record (INTAKE.md, "email"): its `Message-ID` is the record
+One message is one record (docs/intake_formats.md, "email"): its `Message-ID` is the record
 id, its `Date` the time and its `From` address the person's email; the details
 are `label: value` lines, Finnish or Swedish, in the text/plain part (or in the
 HTML part when there is no plain one).

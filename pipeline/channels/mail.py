@@ -2,7 +2,7 @@
 
 UTF-8 with a byte-order mark (a missing one is tolerated), `,`-delimited, fields
 quoted where needed (names and addresses hold commas and quotes), one header row
-(INTAKE.md):
+(docs/intake_formats.md):
 
     letter_id,received,full_name,personal_id,address,postal_code_and_city,phone,
     email,account,product,metering_point,no_direct_marketing

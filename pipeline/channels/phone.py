@@ -1,6 +1,6 @@
 """Reader for the call-centre CRM export (`phone_YYYYMMDD.csv`).
 
-Windows-1252, `;`-delimited, one header row (INTAKE.md):
+Windows-1252, `;`-delimited, one header row (docs/intake_formats.md):
 
     Tiketti;Aika;Nimi;Henkilötunnus;Puhelin;Sähköposti;Katuosoite;Postinumero;
     Postitoimipaikka;Tilinumero;Tuote;Käyttöpaikka;Suoramarkkinointikielto;Nauhoite

@@ -1,6 +1,6 @@
 """Reader for the online service's form submissions (`web_YYYYMMDD.jsonl`).
 
-UTF-8 JSON Lines, one submission per line (INTAKE.md); any key may be absent
+UTF-8 JSON Lines, one submission per line (docs/intake_formats.md); any key may be absent
 or null. A line that is not JSON, not an object, or not shaped like a submission
 (an object where text belongs, text where an object belongs, a key the format
 does not define) is that line's problem alone: a `malformed_record` read error

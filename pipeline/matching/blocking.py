@@ -4,7 +4,7 @@ Every blocking rule of the model is an equality on plain feature columns, so a
 record's key for rule i is a hash of (i, its values in those columns). Two records
 are blocked together by rule i exactly when their keys for rule i are equal: the
 register can find, for a new batch, every held record the matcher would have
-paired with it had everything been loaded at once (REGISTER.md rule 3).
+paired with it had everything been loaded at once (docs/register_rules.md rule 3).
 
 >>> import pandas as pd
 >>> features = pd.DataFrame({"record_key": [1, 2, 3], "phone": ["+358401", "+358401", None]})

@@ -1,6 +1,6 @@
 """Records into people: constrained single-linkage over the scored pairs.
 
-`resolve_clusters` decides which records are one person (REGISTER.md rules 4-5):
+`resolve_clusters` decides which records are one person (docs/register_rules.md rules 4-5):
 
 1. *Codes.* Records with the same valid personal identity code are one cluster.
    Records with different codes are never in one cluster, whatever the edges: no

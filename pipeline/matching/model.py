@@ -19,7 +19,7 @@ Term frequencies (a common surname says less than a rare one) are frozen into
 the model at training (values seen at least twice) and registered as fixed
 lookups when scoring (`linker.table_management.register_term_frequency_lookup`),
 so a pair gets the same probability whichever batch it is scored in
-(REGISTER.md rule 3). A name not in the lookup gets no adjustment: the level's
+(docs/register_rules.md rule 3). A name not in the lookup gets no adjustment: the level's
 average weight.
 
 Blocking: the candidate pairs are the records equal on every column of at least

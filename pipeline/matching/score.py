@@ -5,7 +5,7 @@
 Candidate pairs are the records equal on at least one of the model's blocking
 keys (`model.BLOCKING_KEYS`); Splink (DuckDB backend) computes each pair's
 comparison levels and match weight. Pairs in which both records hold a valid
-personal identity code are left to the deterministic tier (REGISTER.md rule 4)
+personal identity code are left to the deterministic tier (docs/register_rules.md rule 4)
 and never scored here. Pairs at the same address, and pairs sharing a landline,
 an e-mail address or a bank account (what a household shares besides its home),
 are scored with the household model (see `model.MatchModel`): to strangers such a
@@ -23,7 +23,7 @@ levels, never values: it can go to the review queue and to run metadata.
 
 A pair's probability depends on the two records and the model only: the term
 frequencies are the model's frozen tables and the prior is the model's, so a
-pair scores the same in whichever batch it comes (REGISTER.md rule 3).
+pair scores the same in whichever batch it comes (docs/register_rules.md rule 3).
 
 `baseline_splink_pairs` is Splink alone, configured the standard way, for the
 benchmark's side-by-side comparison.

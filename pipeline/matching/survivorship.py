@@ -1,4 +1,4 @@
-"""The golden record of each cluster, attribute by attribute (REGISTER.md rule 6).
+"""The golden record of each cluster, attribute by attribute (docs/register_rules.md rule 6).
 
 Every value is picked from one record of the cluster by a fixed ranking, so the
 golden record is a function of the cluster's records alone, whatever order they

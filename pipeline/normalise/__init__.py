@@ -8,7 +8,7 @@ frame (schemas/canonical.py): every field normalised and validated column-wise,
 invalid values dropped with their `Flag` codes in `quality_flags`, and
 `reject_reason` set for records that must go to quarantine.
 
-Rule 4 of REGISTER.md: an invalid or temporary identity code is never put in
+Rule 4 of docs/register_rules.md: an invalid or temporary identity code is never put in
 `personal_id`; the record is flagged and matched on its other details.
 """
 

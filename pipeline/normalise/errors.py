@@ -1,7 +1,7 @@
 """Typed errors raised by the normalisers' `validate` functions.
 
 Every message is fixed text: an error never carries the value that failed
-(rule 7 of REGISTER.md), so it is safe to log. The caller knows the column and
+(rule 7 of docs/register_rules.md), so it is safe to log. The caller knows the column and
 the record; the error says only what kind of problem it was.
 
 >>> try:

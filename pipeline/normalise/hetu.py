@@ -2,7 +2,7 @@
 
 The code is `DDMMYYCNNNT`: birth date, century sign, individual number and a
 check character (the nine digits DDMMYYNNN modulo 31). The century sign is part
-of the identity (INTAKE.md): `-YXWVU` mean the 1900s, `ABCDEF` the 2000s and `+`
+of the identity (docs/intake_formats.md): `-YXWVU` mean the 1900s, `ABCDEF` the 2000s and `+`
 the 1800s, so `010101-123N` and `010101Y123N` are two different people.
 
 Checks are python-stdnum's (`stdnum.fi.hetu`), with the register's stricter

@@ -18,7 +18,7 @@ from pipeline.normalise.status import Status
 from pipeline.register.marketing import Ineligible, held_back_eligible, ineligible_in_view
 from schemas.register import customer
 
-# Rule 1 of REGISTER.md for every loaded file:
+# Rule 1 of docs/register_rules.md for every loaded file:
 #   read = accepted + quarantined,
 #   accepted - resent - erased = versions held from the file: source records (the current
 #     versions) plus earlier versions (source_record_version); a version keeps its file,

@@ -2,7 +2,7 @@
 
 For every source record of a customer, one of:
 
-- *the same valid identity code* as the customer's other records (REGISTER.md rule 4);
+- *the same valid identity code* as the customer's other records (docs/register_rules.md rule 4);
 - *a steward's decision*: the accepted review that joined it, with who and when;
 - *the match weights*, field by field and in words ("last name: exact match, +8.3";
   "phone: different, -3.7"), recomputed with the frozen model (`pipeline.matching.score`)

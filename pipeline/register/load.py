@@ -5,7 +5,7 @@ their quarantined records and whole-file quarantines (`quarantine`) and their
 accepted records (`source_record`), and returns counts only (`LoadSummary`).
 A failure anywhere leaves the register as it was.
 
-The rules it keeps (REGISTER.md 1-3):
+The rules it keeps (docs/register_rules.md, rules 1-3):
 - A file is identified by its content within its channel, (channel, checksum):
   one already in `intake_file` is skipped, and of two files of a channel with the
   same checksum in one batch only the first by file name loads. The same bytes in

@@ -1,7 +1,7 @@
 """The direct-marketing extract for the marketing partner, and its safety checks.
 
 The register's description allows direct marketing of the company's products
-to those who have not prohibited it (REGISTER.md); the view `marketing_contacts`
+to those who have not prohibited it (docs/register_rules.md); the view `marketing_contacts`
 is that disclosure list. `write_extract` turns it into one CSV file per product:
 
     <extract dir>/<YYYY-MM-DD>/marketing_<product>.csv
@@ -19,7 +19,7 @@ is that disclosure list. `write_extract` turns it into one CSV file per product:
   nobody erased or merged away, no id the register does not hold, and nobody held
   back under doubt (`doubt`). Any such customer and the whole extract is refused
   (`ExtractRefused`, counts only): a wrong view must not become a disclosure.
-- *Doubt protects the person* (REGISTER.md: "whom no open doubt ties to someone
+- *Doubt protects the person* (docs/register_rules.md: "whom no open doubt ties to someone
   who has"). A customer is held back until a steward decides when an open review
   ties it to a customer who prohibited direct marketing, or to a possible minor:
   under 18, or of unknown birth date and itself tied by an open review to someone

@@ -10,7 +10,7 @@ Runs inside the load's transaction, after the new source records are written
    belong to, and the pairs stewards decided — until nothing new is reached over
    an edge at or above the review threshold. The set is then a union of whole
    components of the match graph, so resolving it alone gives the same grouping
-   as resolving every record ever loaded at once (REGISTER.md rule 3).
+   as resolving every record ever loaded at once (docs/register_rules.md rule 3).
 2. *Resolve.* Score the pairs (frozen model: a pair's probability does not depend
    on the batch), cluster under the rules (one code, one person; never two codes),
    and decide each cluster's golden record and services.

@@ -7,9 +7,9 @@ register lock (`pipeline.register.locks`):
    fields as they arrived) so that a steward can correct it; once it has been in
    quarantine more than `quarantine_days` days the raw values are removed
    (`raw_values` NULL) and `raw_purged_at` records when. The entry itself stays:
-   its file's counts must still add up (REGISTER.md rule 1).
+   its file's counts must still add up (docs/register_rules.md rule 1).
 2. *Erased people.* No source record may remain under a customer that has been
-   erased (`customer.erased_at` set, REGISTER.md rule 8). Erasure removes them
+   erased (`customer.erased_at` set, docs/register_rules.md rule 8). Erasure removes them
    itself; this sweeps up any that remain (a record resolved onto the customer
    after the erasure, or an erasure interrupted half-way), exactly as erasure
    does (`pipeline.register.rights.erasure`): review entries, blocking keys and

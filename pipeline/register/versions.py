@@ -1,6 +1,6 @@
 """Versions of a source record: what makes two copies the same, and which one is current.
 
-A record id seen again is a re-send (REGISTER.md rule 2). When its content is the
+A record id seen again is a re-send (docs/register_rules.md rule 2). When its content is the
 same as a version already held, it is a plain re-send: counted, nothing written.
 When it differs, it is a new *version* of the record: a correction, or the complete
 copy of a file that was first read while still being written. Every version is

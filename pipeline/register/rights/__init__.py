@@ -1,4 +1,4 @@
-"""People's rights over the register (REGISTER.md rule 8): access, rectification, erasure.
+"""People's rights over the register (docs/register_rules.md rule 8): access, rectification, erasure.
 
 One module per verb, and what they share below them:
 

@@ -2,7 +2,7 @@
 
 The one home of erasure, in three layers:
 
-- `erase`, the rights request (REGISTER.md rule 8): a person without a contract
+- `erase`, the rights request (docs/register_rules.md rule 8): a person without a contract
   (no `service` row) is removed entirely; a customer keeps only the billing
   identity (`BILLING_IDENTITY`) and the services for the accounting period. A
   prohibition of direct marketing is kept: an objection must go on being

@@ -1,7 +1,7 @@
 """The check that a rights request's reason holds no personal value.
 
 The reason a steward gives is recorded in `rights_request` and shown in later
-subject access reports, so it must hold no personal data (REGISTER.md rule 7):
+subject access reports, so it must hold no personal data (docs/register_rules.md rule 7):
 neither one of the subject's own values (codes, names, phone, e-mail, IBAN,
 street address) nor anything shaped like an identity code, an IBAN, an e-mail
 address or a phone number, whoever's it is. A refusal names the kind of data,

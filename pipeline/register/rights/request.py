@@ -3,7 +3,7 @@
 Access, rectification and erasure each need the steward's name, a timezone-aware
 time, values made JSON-native, and one `rights_request` row per surviving
 customer holding the steward, the reason and counts, never a personal value
-(REGISTER.md rule 8). They are here once, below the verbs that use them.
+(docs/register_rules.md rule 8). They are here once, below the verbs that use them.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-25
 
-- `customer.erased_at`: set when a steward erases a customer (REGISTER.md rule 8);
+- `customer.erased_at`: set when a steward erases a customer (docs/register_rules.md rule 8);
   an erased customer keeps only its billing identity and leaves every analyst view.
 - `ix_customer_merged_into`: a partial index of merged customers, so the resolver
   follows chains of merges without scanning every customer.

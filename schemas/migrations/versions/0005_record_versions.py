@@ -5,7 +5,7 @@ Revises: 0004
 Create Date: 2026-12-04
 
 - `source_record_version`: a re-sent record whose content differs is a new version
-  of it (REGISTER.md rule 2). `source_record` keeps the current version; every other
+  of it (docs/register_rules.md rule 2). `source_record` keeps the current version; every other
   version received is kept here with the file that brought it.
 - `source_record.content_hash`: the sha256 of the current version's content as
   received, so an identical re-send is recognised even after a rectification.
