@@ -19,11 +19,11 @@ import sqlalchemy as sa
 
 from assets.intake import register
 from assets.marketing import marketing_extract
-from pipeline.definitions import defs
-from pipeline.io import RunMemoryIOManager
+from pipeline.orchestration.definitions import defs
+from pipeline.orchestration.io_manager import RunMemoryIOManager
 from pipeline.register.database import make_engine
 from pipeline.register.transient import is_transient
-from pipeline.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
+from pipeline.orchestration.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
 from schemas.register import intake_file
 from test_asset_checks import NOW
 from test_register_helpers import accepted_records, batch, file_row
