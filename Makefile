@@ -23,7 +23,7 @@ setup: $(BIN)/.installed
 demo: setup
 	@test -d $(DEMO_DIR)/landing || $(BIN)/register-synth --out $(DEMO_DIR) --people 2000 --days 7 --seed 1
 	REGISTER_LANDING_DIR=$(CURDIR)/$(DEMO_DIR)/landing \
-		$(BIN)/dagster job execute -m pipeline.definitions -j register_load
+		$(BIN)/dagster job execute -m pipeline.orchestration.definitions -j register_load
 	$(BIN)/register summary
 
 test: setup

@@ -18,7 +18,7 @@ from pipeline.register.checks import (
     unbalanced_files,
 )
 from pipeline.finland import today_in_finland
-from pipeline.resources import RegisterDatabase
+from pipeline.orchestration.resources import RegisterDatabase
 
 
 @dg.asset_check(asset="register", blocking=True,

@@ -1,8 +1,8 @@
 """The intake assets: landed files -> raw intake per channel -> canonical intake -> quarantine -> register.
 
 Thin over `pipeline.intake` and `pipeline.register`. Frames move between these
-assets in the run's memory (see `pipeline.io.RunMemoryIOManager`), never pickled
-into the Dagster home, and metadata carries counts and file names only.
+assets in the run's memory (see `pipeline.orchestration.io_manager.RunMemoryIOManager`),
+never pickled into the Dagster home, and metadata carries counts and file names only.
 
 Every step that touches the database retries a transient database error
 (`RegisterDatabase.retrying`); bad data fails the step at once. The register's
@@ -22,7 +22,7 @@ from pipeline.intake import FileRead, LandingSurvey, LandingZoneMissing, build_b
 from pipeline.register.files import known_files
 from pipeline.register.load import load_intake
 from pipeline.register.resolve import resolve_identities
-from pipeline.resources import LandingZone, MatchingConfig, RegisterDatabase
+from pipeline.orchestration.resources import LandingZone, MatchingConfig, RegisterDatabase
 from pipeline.validation import validate_canonical
 from schemas.canonical import CHANNELS
 

@@ -12,7 +12,7 @@ import dagster as dg
 
 from pipeline.finland import today_in_finland
 from pipeline.register.marketing import ExtractRefused, verify_extract, write_extract
-from pipeline.resources import ExtractDirectory, RegisterDatabase
+from pipeline.orchestration.resources import ExtractDirectory, RegisterDatabase
 
 OWNERS = ["team:data-engineering"]
 

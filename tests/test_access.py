@@ -22,7 +22,7 @@ from pipeline.register.database import ENVIRONMENT_VARIABLE, database_url, make_
 from pipeline.register.load import load_intake
 from pipeline.matching.settings import MatchSettings
 from pipeline.register.resolve import resolve_identities
-from pipeline.resources import register_database_from_env
+from pipeline.orchestration.resources import register_database_from_env
 from schemas.register import REGISTER_TABLES, customer, service
 from test_asset_checks import database_today, migration_0003
 from test_register_helpers import accepted_records, batch, file_row, personal_id

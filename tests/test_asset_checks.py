@@ -38,7 +38,7 @@ from pipeline.register.checks import (
 from pipeline.register.load import load_intake
 from pipeline.register.marketing import adult_born_on_or_before, doubt, verify_extract, write_extract
 from pipeline.register.resolve import resolve_identities
-from pipeline.resources import ExtractDirectory, RegisterDatabase
+from pipeline.orchestration.resources import ExtractDirectory, RegisterDatabase
 from schemas.canonical import PRODUCTS
 from schemas.register import customer, intake_file
 from test_register_helpers import accepted_records, batch, file_row, personal_id, quarantined_records

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline import codes
-from pipeline.definitions import defs
-from pipeline.sensors import changes_since, run_key_for
+from pipeline.orchestration.definitions import defs
+from pipeline.orchestration.sensors import changes_since, run_key_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +54,7 @@ def test_sensor_requests_one_run_then_skips(tmp_path):
     (tmp_path / "phone" / "phone_20261101.csv").write_bytes(b"x")
     (tmp_path / "phone" / "phone_20261101.csv.ready").write_bytes(b"")  # the export has finished
     sensor = defs.resolve_sensor_def("landing_zone_sensor")
-    from pipeline.resources import LandingZone
+    from pipeline.orchestration.resources import LandingZone
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, resources={"landing_zone": LandingZone(path=str(tmp_path))})
         first = sensor(context)

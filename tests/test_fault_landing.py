@@ -28,10 +28,10 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from pipeline.definitions import defs
-from pipeline.io import RunMemoryIOManager
+from pipeline.orchestration.definitions import defs
+from pipeline.orchestration.io_manager import RunMemoryIOManager
 from pipeline.register.database import make_engine, migrate
-from pipeline.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
+from pipeline.orchestration.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
@@ -346,7 +346,7 @@ def _start_load(home: Path, url: str, zone: Path, extract: Path) -> subprocess.P
     env = {**os.environ, "DAGSTER_HOME": str(home), "REGISTER_DATABASE_URL": url,
            "REGISTER_LANDING_DIR": str(zone), "REGISTER_EXTRACT_DIR": str(extract)}
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "pipeline.definitions",
+        [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "pipeline.orchestration.definitions",
          "-j", "register_load"],
         cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 

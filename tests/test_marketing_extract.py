@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from assets.marketing import marketing_extract, marketing_extract_respects_prohibitions
-from pipeline.definitions import defs
-from pipeline.io import RunMemoryIOManager
+from pipeline.orchestration.definitions import defs
+from pipeline.orchestration.io_manager import RunMemoryIOManager
 from pipeline.register.marketing import (
     EXTRACT_COLUMNS,
     ExtractRefused,
@@ -27,7 +27,7 @@ from pipeline.register.marketing import (
     latest_extract,
     write_extract,
 )
-from pipeline.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
+from pipeline.orchestration.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
 from synth import generate
 from schemas.canonical import PRODUCTS
 from schemas.register import customer, service

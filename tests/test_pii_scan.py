@@ -179,11 +179,13 @@ def dagster_home(tmp_path: Path) -> Path:
 
 
 def run_job(tmp_path: Path, home: Path, landing: Path, name: str) -> subprocess.CompletedProcess:
-    """`dagster job execute -m pipeline.definitions -j register_load`; its output kept as files to scan."""
+    """`dagster job execute -m pipeline.orchestration.definitions -j register_load`; its output kept
+    as files to scan."""
     env = {**os.environ, "DAGSTER_HOME": str(home), "REGISTER_LANDING_DIR": str(landing),
            "REGISTER_DATABASE_URL": f"sqlite:///{tmp_path / 'register.db'}",
            "REGISTER_EXTRACT_DIR": str(tmp_path / "extract")}
-    done = subprocess.run([str(DAGSTER), "job", "execute", "-m", "pipeline.definitions", "-j", "register_load"],
+    done = subprocess.run([str(DAGSTER), "job", "execute", "-m", "pipeline.orchestration.definitions",
+                           "-j", "register_load"],
                           cwd=PROJECT, env=env, capture_output=True, timeout=300)
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)

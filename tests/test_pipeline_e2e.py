@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from pipeline.definitions import defs
-from pipeline.io import RunMemoryIOManager
-from pipeline.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
+from pipeline.orchestration.definitions import defs
+from pipeline.orchestration.io_manager import RunMemoryIOManager
+from pipeline.orchestration.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
 from synth import generate
 
 

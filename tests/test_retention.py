@@ -19,13 +19,14 @@ import yaml
 from dagster._core.instance.config import dagster_instance_config  # the schema check `dagster` itself runs
 from dagster._utils.concurrency import ConcurrencySlotStatus
 
-from pipeline.definitions import defs
+from pipeline.orchestration.definitions import defs
 from pipeline.register.checks import unbalanced_files
 from pipeline.register.load import load_intake
 from pipeline.finland import today_in_finland
 from pipeline.register.retention import PurgeSummary, purge, purge_extracts
+from pipeline.orchestration.resources import ExtractDirectory, RegisterDatabase, RetentionPolicy, \
+    retention_policy_from_env
 from pipeline.register.rights.erasure import key_hash
-from pipeline.resources import ExtractDirectory, RegisterDatabase, RetentionPolicy, retention_policy_from_env
 from schemas.register import (customer, erased_record, golden_provenance, intake_file, match_key, quarantine,
                               review_queue, source_record)
 from test_asset_checks import NOW, load_sample_register

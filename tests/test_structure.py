@@ -66,7 +66,7 @@ def _requirement_name(requirement: str) -> str:
 
 def test_importing_every_production_module_loads_no_generator_and_no_faker():
     modules = _production_modules()
-    assert {"pipeline.intake", "pipeline.matching.train", "pipeline.definitions", "assets.intake",
+    assert {"pipeline.intake", "pipeline.matching.train", "pipeline.orchestration.definitions", "assets.intake",
             "schemas.canonical"} <= set(modules)
     loaded = _modules_loaded_by("; ".join(f"import {module}" for module in modules))
     assert set(modules) <= loaded
@@ -122,3 +122,32 @@ def test_the_production_wheel_holds_no_generator(tmp_path):
     assert not [name for name in names if GENERATOR_PACKAGE in name.split("/")[:-1] or "generator" in name]
     main = {_requirement_name(requirement) for requirement in requires if "extra ==" not in requirement}
     assert not main & set(GENERATOR_ONLY_DEPENDENCIES)
+
+
+# --- only the orchestration folder knows Dagster ------------------------------------------------
+
+ORCHESTRATION = ROOT / "pipeline" / "orchestration"
+
+
+def _imports_dagster(source: Path) -> list[str]:
+    """The Dagster modules a source file imports anywhere (a lazy import inside a function too)."""
+    found = []
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"), filename=str(source))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        found += [name for name in names if name.split(".")[0] == "dagster" or name.startswith("dagster_")]
+    return found
+
+
+def test_only_the_orchestration_folder_knows_dagster():
+    # Dagster is imported by pipeline/orchestration/ and the top-level assets/ package, nowhere else.
+    domain = [p for p in sorted((ROOT / "pipeline").rglob("*.py")) if ORCHESTRATION not in p.parents]
+    domain += sorted((ROOT / "schemas").rglob("*.py"))
+    importing = {str(p.relative_to(ROOT)): names for p in domain if (names := _imports_dagster(p))}
+    assert importing == {}
+    # The scan sees what it looks for: the code location itself imports Dagster.
+    assert len(domain) > 50 and _imports_dagster(ORCHESTRATION / "definitions.py")

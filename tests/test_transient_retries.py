@@ -19,11 +19,12 @@ import sqlalchemy as sa
 
 from assets.intake import register
 from assets.marketing import marketing_extract
-from pipeline.definitions import defs
-from pipeline.io import RunMemoryIOManager
+from pipeline.orchestration.definitions import defs
+from pipeline.orchestration.io_manager import RunMemoryIOManager
 from pipeline.register.database import make_engine
 from pipeline.register.transient import is_transient
-from pipeline.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
+from pipeline.orchestration.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase, \
+    worth_a_retry
 from schemas.register import intake_file
 from test_asset_checks import NOW
 from test_register_helpers import accepted_records, batch, file_row
@@ -129,7 +130,13 @@ def test_classifier_rules_on_built_errors():
     assert is_transient(sa.exc.TimeoutError("QueuePool limit reached"))
     assert not is_transient(sa.exc.InterfaceError("SELECT", None, sqlite3.InterfaceError("bad binding")))
     assert not is_transient(sa.exc.DataError("INSERT", None, psycopg.errors.InvalidDatetimeFormat("x")))
-    assert not is_transient(dg.Failure(description="canonical intake failed validation"))
+    assert not worth_a_retry(dg.Failure(description="canonical intake failed validation"))
+    # Dagster's Failure is a deliberate stop to the orchestration layer, even raised while a
+    # transient error was handled; the domain classifier knows no Dagster and sees the lock.
+    stopped = dg.Failure(description="extract refused")
+    stopped.__context__ = locked
+    assert not worth_a_retry(stopped) and is_transient(stopped)
+    assert worth_a_retry(locked)
     # Bad data stays bad even when a transient error happened on the way.
     refused = ValueError("the reader read 5 records but 2 arrived")
     refused.__context__ = locked

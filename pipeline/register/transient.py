@@ -10,7 +10,8 @@ delays the alarm. `is_transient` tells the two apart from the exception alone.
 The rules, in order:
 - A bad-data error is never transient, whatever caused it: `ValueError`,
   `TypeError`, SQLAlchemy's `IntegrityError`, `DataError`, `ProgrammingError`,
-  `NotSupportedError`, and Dagster's `Failure` (a deliberate stop).
+  `NotSupportedError`, and the caller's own deliberate stops (`deliberate`; the
+  orchestration layer names Dagster's `Failure`: `pipeline.orchestration.resources`).
 - SQLAlchemy saying the connection was invalidated (a disconnect it recognised),
   or that its pool timed out, is transient.
 - PostgreSQL: SQLSTATE class 08 (connection exception), 57P01-57P03 (the server
@@ -45,17 +46,10 @@ except ImportError:  # pragma: no cover
     _PSYCOPG_OPERATIONAL = ()
     _PSYCOPG_INTERFACE = ()
 
-try:
-    from dagster import Failure as _DagsterFailure
-    _DELIBERATE: tuple[type[BaseException], ...] = (_DagsterFailure,)
-except ImportError:  # pragma: no cover
-    _DELIBERATE = ()
-
 # Errors about the data or the statement: the same input fails the same way again.
 BAD_DATA_ERRORS: tuple[type[BaseException], ...] = (
     ValueError, TypeError, KeyError,
     sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError, sa.exc.NotSupportedError,
-    *_DELIBERATE,
 )
 
 TRANSIENT_SQLSTATES: frozenset[str] = frozenset({
@@ -109,10 +103,14 @@ def _one_is_transient(error: BaseException) -> bool:
     return _driver_error_is_transient(error)
 
 
-def is_transient(error: BaseException) -> bool:
-    """Whether running the same work again later may well succeed (see the module doc)."""
+def is_transient(error: BaseException, *, deliberate: tuple[type[BaseException], ...] = ()) -> bool:
+    """Whether running the same work again later may well succeed (see the module doc).
+
+    `deliberate`: the caller's own errors raised on purpose to stop (an orchestrator's
+    failure), never retried, like bad data, whatever happened on the way.
+    """
     for link in _causes(error):
-        if isinstance(link, BAD_DATA_ERRORS):
+        if isinstance(link, BAD_DATA_ERRORS + deliberate):
             return False  # bad data stays bad, whatever happened on the way
         if _one_is_transient(link):
             return True

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import ConfigurableResource, DagsterInstance, DagsterRunStatus, EnvVar, InitResourceContext, \
+from dagster import ConfigurableResource, DagsterInstance, DagsterRunStatus, EnvVar, Failure, InitResourceContext, \
     RetryRequested, RunsFilter
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
@@ -30,6 +30,15 @@ from pipeline.register.transient import is_transient
 _DATA_DIR = Path(DEFAULT_DATABASE_URL.removeprefix("sqlite:///")).parent
 DEFAULT_LANDING_DIR = _DATA_DIR / "landing"
 DEFAULT_EXTRACT_DIR = _DATA_DIR / "extract"
+
+# Dagster's `Failure` is a step stopped on purpose: never retried, whatever happened on the way.
+DELIBERATE_STOPS: tuple[type[BaseException], ...] = (Failure,)
+
+
+def worth_a_retry(error: BaseException) -> bool:
+    """Whether a step that raised `error` should run again: a transient database error
+    (`pipeline.register.transient.is_transient`), and never a deliberate stop."""
+    return is_transient(error, deliberate=DELIBERATE_STOPS)
 
 
 class RegisterDatabase(ConfigurableResource):
@@ -74,7 +83,7 @@ class RegisterDatabase(ConfigurableResource):
     @contextmanager
     def retrying(self, context) -> Iterator[None]:
         """Inside it, a transient database error becomes a Dagster retry of the step
-        (`pipeline.register.transient.is_transient`); bad data fails at once.
+        (`worth_a_retry`); bad data and a deliberate `Failure` fail at once.
 
         `context` is the step's (asset, asset check or op) context: its retry
         number sets the back-off. The log line names the error's type only.
@@ -82,7 +91,7 @@ class RegisterDatabase(ConfigurableResource):
         try:
             yield
         except Exception as error:
-            if not is_transient(error):
+            if not worth_a_retry(error):
                 raise
             attempt = context.retry_number
             wait = self.retry_wait_seconds * 2 ** attempt

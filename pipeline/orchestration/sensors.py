@@ -20,8 +20,8 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.intake import DEFAULT_SETTLE_SECONDS, LandingSurvey, LandingZoneMissing, file_checksum, list_landing
-from pipeline.jobs import register_load
-from pipeline.resources import LandingZone
+from pipeline.orchestration.jobs import register_load
+from pipeline.orchestration.resources import LandingZone
 from schemas.canonical import CHANNELS
 
 

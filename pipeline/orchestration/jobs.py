@@ -12,7 +12,7 @@ import dagster as dg
 
 from pipeline.finland import TIME_ZONE, today_in_finland
 from pipeline.register.retention import purge, purge_extracts
-from pipeline.resources import ExtractDirectory, RegisterDatabase, RetentionPolicy
+from pipeline.orchestration.resources import ExtractDirectory, RegisterDatabase, RetentionPolicy
 
 REGISTER_WRITE_POOL = "register_write"
 

@@ -1,8 +1,8 @@
 """The Dagster code location: assets, checks, jobs, schedules, sensor, resources.
 
     dagster dev                                             # the asset graph, from the project root
-    dagster job execute -m pipeline.definitions -j register_load        # one whole load, headless
-    dagster job execute -m pipeline.definitions -j register_retention   # the retention sweep, headless
+    dagster job execute -m pipeline.orchestration.definitions -j register_load       # one whole load, headless
+    dagster job execute -m pipeline.orchestration.definitions -j register_retention  # the retention sweep
 """
 
 from __future__ import annotations
@@ -12,16 +12,21 @@ import dagster as dg
 from assets.checks import register_checks
 from assets.intake import canonical_intake, intake_quarantine, landed_files, raw_intake_assets, register
 from assets.marketing import marketing_assets, marketing_checks
-from pipeline.io import RunMemoryIOManager
-from pipeline.jobs import daily_register_retention, nightly_register_load, register_load, register_retention
-from pipeline.resources import (
+from pipeline.orchestration.io_manager import RunMemoryIOManager
+from pipeline.orchestration.jobs import (
+    daily_register_retention,
+    nightly_register_load,
+    register_load,
+    register_retention,
+)
+from pipeline.orchestration.resources import (
     MatchingConfig,
     extract_directory_from_env,
     landing_zone_from_env,
     register_database_from_env,
     retention_policy_from_env,
 )
-from pipeline.sensors import landing_zone_sensor
+from pipeline.orchestration.sensors import landing_zone_sensor
 
 defs = dg.Definitions(
     assets=[landed_files, *raw_intake_assets, canonical_intake, intake_quarantine, register, *marketing_assets],
@@ -37,6 +42,6 @@ defs = dg.Definitions(
         "io_manager": RunMemoryIOManager(),
         "matching": MatchingConfig(),
     },
-    # Frames stay in one process's memory (see pipeline/io.py).
+    # Frames stay in one process's memory (see io_manager.py).
     executor=dg.in_process_executor,
 )
