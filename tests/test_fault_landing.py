@@ -339,6 +339,10 @@ def _dagster_home(path: Path) -> Path:
     path.mkdir(parents=True)
     text = (ROOT / "dagster.yaml").read_text(encoding="utf-8").replace("base_dir: data/", f"base_dir: {path}/")
     (path / "dagster.yaml").write_text(text, encoding="utf-8")
+    # Create the instance's storage here, once: Dagster's SQLite storage checks for its
+    # tables and then creates them with no lock, so the run and the test opening a new
+    # home at the same moment could both create them ("more than one head").
+    dg.DagsterInstance.from_config(str(path)).dispose()
     return path
 
 

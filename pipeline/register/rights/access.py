@@ -205,6 +205,12 @@ def _shown(value: object) -> str:
     return str(value)
 
 
+def _record_values(record: dict) -> list[str]:
+    """The report's lines for one record's (or earlier version's) values, those it holds."""
+    return [f"      {_LABELS[attribute]:<28} {_shown(record[attribute])}"
+            for attribute in (*_PERSONAL, "product", "metering_point") if record[attribute] is not None]
+
+
 def render_report(access: dict) -> str:
     """The subject access as text a person can read (English; values in the clear)."""
     request = access["request"]
@@ -237,9 +243,7 @@ def render_report(access: dict) -> str:
     for r in access["source_records"]:
         out.append(f"  {r['channel']} record {r['source_record_id']}, received {r['observed_at']} "
                    f"(file {r['file_name']}, customer {r['customer_id']}, matched by {_shown(r['match_method'])})")
-        for attribute in (*_PERSONAL, "product", "metering_point"):
-            if r[attribute] is not None:
-                out.append(f"      {_LABELS[attribute]:<28} {_shown(r[attribute])}")
+        out.extend(_record_values(r))
         if r["quality_flags"]:
             out.append(f"      {'Data-quality notes':<28} {r['quality_flags']}")
     if access.get("record_versions"):
@@ -248,9 +252,7 @@ def render_report(access: dict) -> str:
         for v in access["record_versions"]:
             out.append(f"  {v['channel']} record {v['source_record_id']}, received {v['observed_at']} "
                        f"(file {v['file_name']}, replaced {v['superseded_at']})")
-            for attribute in (*_PERSONAL, "product", "metering_point"):
-                if v[attribute] is not None:
-                    out.append(f"      {_LABELS[attribute]:<28} {_shown(v[attribute])}")
+            out.extend(_record_values(v))
     out.append("")
     out.append(f"Records we could not accept ({len(access['quarantine'])})")
     for q in access["quarantine"]:
