@@ -2,8 +2,8 @@
 
 All blocking but one: a failed check stops what is downstream of the register (the
 marketing extract) in the same run. `marketing_held_under_doubt` only warns: it
-counts the customers an open review keeps off the marketing list until a steward
-decides (the list is right; the stewards have decisions waiting). Metadata holds counts only (and intake file
+counts the customers doubt keeps off the marketing list (the list is right; the
+stewards may have decisions waiting). Metadata holds counts only (and intake file
 ids, which name files, not people). The queries are `pipeline.register.checks`.
 """
 
@@ -71,7 +71,8 @@ def marketing_list_respects_prohibitions(context: dg.AssetCheckExecutionContext,
 @dg.asset_check(asset="register", blocking=False,
                 description="Customers held back from the marketing list under doubt (WARN, informative): "
                             "an open review ties them to someone who prohibited direct marketing or to a "
-                            "possible minor. They return when a steward decides the review.")
+                            "possible minor (they return when a steward decides), or a contact point or "
+                            "an unwithdrawn prohibition ties them to a 'no marketing' (until the data says otherwise).")
 def marketing_held_under_doubt(context: dg.AssetCheckExecutionContext,
                                register_db: RegisterDatabase) -> dg.AssetCheckResult:
     with register_db.retrying(context):

@@ -1,14 +1,16 @@
 """Doubt on the marketing list: prohibited people and minors listed, with and without doubt.
 
-    .venv/bin/python bench/marketing_doubt.py --people 20000 --days 14 --seed 3
+    .venv/bin/python bench/marketing_doubt.py --people 20000 --days 14 --seed 3 [--noise-profile varied]
 
 Generates a landing zone (the project's generator), loads it day by day into a
-SQLite register, and reads the marketing list twice: as migration 0003 defined the
-view (every rule but doubt) and as it is now (customers an open review ties to
-someone prohibited or a possible minor left out). Against the generator's ground
-truth it counts the people on each list who prohibited direct marketing (their
-latest statement) or are under 18, and how many customers doubt holds back.
-Counts only.
+SQLite register, and reads the marketing list three times: as migration 0003 defined
+the view (every rule but doubt), with migration 0006's doubt (customers an open
+review ties to someone prohibited or a possible minor left out), and as it is now
+(0007: also those reached at a prohibiting contact point, and those whose own
+prohibition linked by probability was never withdrawn under its code). Against the
+generator's ground truth it counts the people on each list who prohibited direct
+marketing (their latest statement) or are under 18, and how many customers doubt
+holds back. Counts only.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ from synth import GROUND_TRUTH_FILE, generate  # noqa: E402
 NOW = dt.datetime(2027, 1, 15, 3, 0, tzinfo=dt.timezone.utc)
 
 
-def _migration_0003():
-    path = ROOT / "schemas" / "migrations" / "versions" / "0003_access_and_rights.py"
-    spec = importlib.util.spec_from_file_location("migration_0003_bench", path)
+def _migration(file_name: str):
+    path = ROOT / "schemas" / "migrations" / "versions" / file_name
+    spec = importlib.util.spec_from_file_location(f"migration_{path.stem}_bench", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -61,10 +63,12 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--noise-profile", choices=("default", "varied"), default="default")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-doubt-") as scratch:
         work = Path(scratch)
-        generate(work / "zone", people=args.people, days=args.days, seed=args.seed)
+        generate(work / "zone", people=args.people, days=args.days, seed=args.seed,
+                 noise_profile=args.noise_profile)
         landing = work / "zone" / "landing"
         engine = make_engine(f"sqlite:///{work / 'register.db'}")
         migrate(engine)
@@ -99,13 +103,18 @@ def main() -> None:
         born = truth.drop_duplicates("person_key").set_index("person_key")["personal_id_true"].map(_birth_date)
         minors = {p for p, b in born.items() if b is not None and b > cutoff}
 
-        without_view = _migration_0003()._marketing_contacts("sqlite").split(" AS", 1)[1]
+        without_view = _migration("0003_access_and_rights.py")._marketing_contacts("sqlite").split(" AS", 1)[1]
+        review_doubt = _migration("0007_doubt_by_contact.py")._marketing_doubt("sqlite", by_contact=False)
         with engine.connect() as connection:
             without_doubt = set(pd.read_sql_query(f"SELECT DISTINCT customer_id FROM ({without_view}) v",
                                                   connection)["customer_id"])
-        print(f"{args.people} people, {len(records)} records, {args.days} days loaded in {loaded:.1f} s; "
-              f"customers in marketing_doubt: {held}")
-        for label, listed in (("without doubt (0003)", without_doubt), ("with doubt (0006)", with_doubt)):
+            held_by_reviews = set(pd.read_sql_query(
+                f"SELECT customer_id FROM ({review_doubt.split(' AS', 1)[1]}) v", connection)["customer_id"])
+        print(f"{args.people} people ({args.noise_profile} noise), {len(records)} records, {args.days} days "
+              f"loaded in {loaded:.1f} s; customers in marketing_doubt: {held}")
+        for label, listed in (("without doubt (0003)", without_doubt),
+                              ("reviews only (0006)", without_doubt - held_by_reviews),
+                              ("with doubt (0007)", with_doubt)):
             people = set(records.loc[records["customer_id"].isin(listed), "person_key"])
             print(f"{label:<22} customers listed {len(listed):>7}  prohibited people listed "
                   f"{len(people & prohibited):>5}  minors listed {len(people & minors):>4}")

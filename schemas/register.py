@@ -167,6 +167,11 @@ customer = sa.Table(
               comment="set when erased on the person's request; only the billing identity remains"),
     _present("customer", "personal_id"),
     _present("customer", "merged_into"),  # the few merged customers: follow a chain of merges fast
+    # Contact points a prohibition reaches (the view marketing_doubt, migration 0007).
+    _present("customer", "email"),
+    _present("customer", "phone"),
+    sa.Index("ix_customer_last_name_postal_code", "last_name", "postal_code",
+             sqlite_where=sa.text("last_name IS NOT NULL"), postgresql_where=sa.text("last_name IS NOT NULL")),
     sqlite_autoincrement=True,
 )
 
@@ -201,6 +206,9 @@ source_record = sa.Table(
     # No index on intake_file_id: it costs every bulk load ~10 % for rare per-file queries.
     _present("source_record", "customer_id"),
     _present("source_record", "personal_id"),
+    # The records that prohibit direct marketing, by customer (the view marketing_doubt).
+    sa.Index("ix_source_record_prohibiting", "customer_id",
+             sqlite_where=sa.text("marketing_prohibited = 1"), postgresql_where=sa.text("marketing_prohibited = TRUE")),
 )
 
 quarantine = sa.Table(

@@ -52,13 +52,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def load_sample_register(engine: sa.Engine, *, now: dt.datetime = NOW, people: int = 40) -> None:
     """A small correct register: `people` synthetic people born 1950-2019 (so some minors),
     with every marketing answer (yes, no, unstated), products of every kind, two without a
-    code or birth date, and two quarantined records."""
+    code or birth date, two sharing a phone (one prohibits), and two quarantined records."""
     web = file_row("web", "web_20261124.jsonl")
     records = accepted_records(web, [f"W-{i}" for i in range(people)], first=40)
     records["product"] = [PRODUCTS[i % len(PRODUCTS)] for i in range(people)]
     unknown_age = records.index[-2:]
     records.loc[unknown_age, "personal_id"] = None
     records.loc[unknown_age, "birth_date"] = pd.NaT
+    # A shared landline: someone who said no and a housemate who did not, held back for it.
+    said_no = records.index[records["marketing_prohibited"].eq(True).fillna(False)][0]
+    housemate = records.index[records["marketing_prohibited"].eq(False).fillna(False)
+                              & (records.index > said_no)][0]
+    records.loc[housemate, "phone"] = records.loc[said_no, "phone"]
     quarantined = quarantined_records(web, ["malformed_record", "missing_record_id"])
     load_intake(engine, batch([web], [records], [quarantined]), run_id="test", now=now,
                 after_load=lambda connection: resolve_identities(connection, now=now, run_id="test"))

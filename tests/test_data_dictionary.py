@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from pipeline.intake import build_batch, discover, read_all
 from pipeline.register.database import make_engine, migrate
 from pipeline.register.load import load_intake
+from pipeline.register.marketing import doubt
 from pipeline.matching.settings import MatchSettings
 from pipeline.register.resolve import resolve_identities
 from synth import generate
@@ -227,11 +228,15 @@ def _as_date(value) -> dt.date | None:
 def test_marketing_reach_per_product_agrees_with_the_tables(loaded_register):
     rows = run_as_analyst(loaded_register, example_queries()["Marketing reach per product"])
     with loaded_register.connect() as connection:
-        adult_on = years_before(database_today(loaded_register), 18)
+        today = database_today(loaded_register)
+        adult_on = years_before(today, 18)
+        in_doubt = doubt(connection, today).held  # computed in Python from the tables, not the view
         contactable = {
             customer_id: email for customer_id, birth_date, email, prohibited in _live_customers(connection)
-            if not prohibited and birth_date is not None and _as_date(birth_date) <= adult_on}
+            if not prohibited and birth_date is not None and _as_date(birth_date) <= adult_on
+            and customer_id not in in_doubt}
         held = set(connection.exec_driver_sql("SELECT customer_id, product FROM service").all())
+    assert in_doubt, "the generated register should hold someone back under doubt"
     reachable = Counter(product for customer_id, product in held if customer_id in contactable)
     by_email = Counter(product for customer_id, product in held if contactable.get(customer_id) is not None)
     assert len(rows) >= 2

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 
 import dagster as dg
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -91,7 +92,8 @@ def test_a_prohibiting_record_left_in_review_holds_its_pair_off_the_list(registe
     summary = write_extract(register_engine, tmp_path, today=database_today(register_engine))
     assert summary.rows["electricity"] == 0
     counts = held_under_doubt(register_engine, database_today(register_engine))
-    assert counts == {"held_under_doubt": 1, "held_for.prohibited": 1, "held_for.possible_minor": 0}
+    assert counts == {"held_under_doubt": 1, "held_for.prohibited": 1, "held_for.possible_minor": 0,
+                      "held_for.prohibited_contact": 0, "held_for.prohibition_not_withdrawn": 0}
     warned = marketing_held_under_doubt(check_context(register_engine))
     assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN
     assert warned.metadata["held_under_doubt"].value == 1
@@ -162,8 +164,117 @@ def test_unknown_age_tied_to_a_minor_holds_back_who_could_be_that_minor(register
     assert view_ties(register_engine) == python_ties(register_engine) == expected
     assert listed(register_engine) == {father}
     assert held_under_doubt(register_engine, today) == {
-        "held_under_doubt": 1, "held_for.prohibited": 0, "held_for.possible_minor": 1}
+        "held_under_doubt": 1, "held_for.prohibited": 0, "held_for.possible_minor": 1,
+        "held_for.prohibited_contact": 0, "held_for.prohibition_not_withdrawn": 0}
     del to_father
+
+
+# --- (c) a prohibition reaches the contact point it came from ----------------------------------------
+
+# Another person (another valid code: never one customer, never a review) who prohibited
+# direct marketing, sharing one contact point with the adult.
+_OTHER_CODE = personal_id(9, 9, 1972, 246)
+SHARED_POINTS = {
+    "email": dict(first_names="Liisa", last_name="Merkkinen", email=ADULT["email"]),
+    "phone": dict(first_names="Liisa", last_name="Merkkinen", phone=ADULT["phone"]),
+    "names": dict(first_names="Kalle Johannes", last_name="Merkkinen", street_address="Testitie 1",
+                  postal_code="33100", city="Tampere"),  # a namesake in the same postal code
+    "names_swapped": dict(first_names="Merkkinen", last_name="Kalle Johannes", postal_code="33100"),
+}
+
+
+@pytest.mark.parametrize("point", sorted(SHARED_POINTS))
+def test_a_prohibition_holds_back_whoever_else_is_reached_at_its_contact_point(register_engine, tmp_path, point):
+    other = record("mail", "M-O", "2026-11-03T10:00", personal_id=_OTHER_CODE, marketing_prohibited=True,
+                   **SHARED_POINTS[point])
+    owners = _load(register_engine, ADULT, other)
+    adult, prohibiting = owners[("web", "W-A")], owners[("mail", "M-O")]
+    assert table(register_engine, "SELECT COUNT(*) FROM review_queue") == [(0,)], "two codes: never a review"
+
+    assert adult not in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == {
+        (adult, prohibiting, None, "prohibited_contact")}
+    today = database_today(register_engine)
+    assert held_under_doubt(register_engine, today)["held_for.prohibited_contact"] == 1
+    assert write_extract(register_engine, tmp_path, today=today).rows["electricity"] == 0
+    with view_without_doubt(register_engine):
+        with pytest.raises(ExtractRefused) as refused:
+            write_extract(register_engine, tmp_path, today=today)
+        assert refused.value.counts["held_under_doubt"] == 1
+
+
+def test_a_prohibition_elsewhere_with_no_contact_point_in_common_holds_nobody_back(register_engine):
+    other = record("mail", "M-O", "2026-11-03T10:00", personal_id=_OTHER_CODE, marketing_prohibited=True,
+                   first_names="Kalle Johannes", last_name="Merkkinen", street_address="Koekatu 7 A 2",
+                   postal_code="00100", city="Helsinki", email="toinen@example.fi", phone="+358409998877")
+    owners = _load(register_engine, ADULT, other)
+    assert listed(register_engine) == {owners[("web", "W-A")]}
+    assert view_ties(register_engine) == python_ties(register_engine) == set()
+
+
+# --- (d) a prohibition stands until the same code withdraws it -------------------------------------------
+
+# No code, the adult's names, address, phone and e-mail, a week earlier: "no marketing".
+EARLIER_PROHIBITION = record("phone", "P-E", "2026-10-25T10:00", marketing_prohibited=True,
+                             phone=ADULT["phone"], email=ADULT["email"], **KALLE)
+# No code and no statement: linked by probability.
+LATER_CALL = record("phone", "P-L", "2026-11-05T10:00", phone=ADULT["phone"], email=ADULT["email"], **KALLE)
+
+
+def _one_customer(engine: sa.Engine) -> int:
+    owners = set(customer_of(engine).values())
+    assert len(owners) == 1, f"{len(owners)} customers; the case needs the records linked"
+    return owners.pop()
+
+
+def test_a_prohibition_linked_by_probability_is_not_withdrawn_by_a_later_consent_without_its_code(register_engine):
+    load_batch(register_engine, batch_of("d1", [EARLIER_PROHIBITION, ADULT]))
+    linked = _one_customer(register_engine)
+    assert ("probabilistic",) in table(register_engine, "SELECT match_method FROM source_record")
+    # The golden record keeps the latest statement, the adult's "yes" (rule 6) ...
+    assert table(register_engine, f"SELECT marketing_prohibited FROM customer WHERE customer_id = {linked}") \
+        in ([(False,)], [(0,)])
+    # ... but the "no" may be someone else's: held back.
+    assert linked not in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == {
+        (linked, linked, None, "prohibition_not_withdrawn")}
+    assert held_under_doubt(register_engine, database_today(register_engine))[
+        "held_for.prohibition_not_withdrawn"] == 1
+
+
+def test_a_later_statement_under_the_same_code_withdraws_a_prohibition(register_engine):
+    coded_prohibition = {**EARLIER_PROHIBITION, "personal_id": ADULT["personal_id"],
+                         "birth_date": ADULT["birth_date"]}
+    load_batch(register_engine, batch_of("d1", [coded_prohibition, ADULT, LATER_CALL]))
+    linked = _one_customer(register_engine)
+    assert ("probabilistic",) in table(register_engine, "SELECT match_method FROM source_record")
+    assert listed(register_engine) == {linked}
+    assert view_ties(register_engine) == python_ties(register_engine) == set()
+    # Withdrawn before it was made does not count: the prohibition made again under the code stands,
+    # though a later consent without the code is now the golden record's latest statement.
+    again = {**coded_prohibition, "source_record_id": "P-E2", "observed_at": ADULT["observed_at"] + pd.Timedelta(days=9)}
+    consent = {**LATER_CALL, "source_record_id": "P-L2", "marketing_prohibited": False,
+               "observed_at": ADULT["observed_at"] + pd.Timedelta(days=12)}
+    load_batch(register_engine, batch_of("d2", [again, consent]))
+    assert _one_customer(register_engine) == linked
+    assert table(register_engine, f"SELECT marketing_prohibited FROM customer WHERE customer_id = {linked}") \
+        in ([(False,)], [(0,)])
+    assert listed(register_engine) == set()
+    assert view_ties(register_engine) == python_ties(register_engine) == {
+        (linked, linked, None, "prohibition_not_withdrawn")}
+
+
+def test_a_stewards_merge_lets_the_latest_statement_decide(register_engine):
+    earlier_call = {**PROHIBITING_CALL, "observed_at": ADULT["observed_at"] - pd.Timedelta(days=3)}
+    owners = _load(register_engine, ADULT, earlier_call)
+    review_id = open_review(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == {
+        (owners[("web", "W-A")], owners[("phone", "P-X")], review_id, "prohibited")}
+    steward.decide_review(register_engine, review_id, accept=True, by="steward.two", now=NOW)
+    survivor = _one_customer(register_engine)
+    # One person by a steward's decision: the adult's later "yes" is theirs, nothing is in doubt.
+    assert listed(register_engine) == {survivor}
+    assert view_ties(register_engine) == python_ties(register_engine) == set()
 
 
 # --- the extract refuses, the checks see it ------------------------------------------------------------

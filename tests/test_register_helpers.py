@@ -56,7 +56,9 @@ def accepted_records(file: dict, ids: list[str], *, observed_at: list[str] | Non
         "street_address": "Testitie 5 B 12",
         "postal_code": "00100",
         "city": "HELSINKI",
-        "phone": "+358401234567",
+        # Each person's own phone: a phone shared with someone who prohibited direct marketing
+        # holds the others back from the marketing list (`prohibited_contact`).
+        "phone": [f"+35840{1_000_000 + first + i:07d}" for i in range(n)],
         "email": [f"testi{first + i}@example.fi" for i in range(n)],
         "iban": None,
         "bic": None,

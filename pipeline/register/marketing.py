@@ -28,8 +28,17 @@ is that disclosure list. `write_extract` turns it into one CSV file per product:
   review threshold without linking it is an open review, unless it can never be
   one person (two valid codes) or a steward decided it; so the open reviews are
   the doubts. Accepting a review merges the two (the person's latest statement
-  then decides); rejecting it dissolves the tie. `doubt` is computed here in
-  Python from the tables, independently of the view `marketing_doubt`.
+  then decides); rejecting it dissolves the tie.
+- A prohibition also reaches the contact point it came from (`prohibited_contact`):
+  a customer whose e-mail address or phone number, or whose names (either way
+  round) at its postal code, are those of a record held by another customer who
+  prohibited direct marketing is held back; the message would reach the person
+  who said no. And a prohibition in the customer's own records stands until a
+  record with the same valid identity code withdraws it, at or after it, when the
+  machine linked some of the customer's records by probability
+  (`prohibition_not_withdrawn`): the golden record keeps the latest statement,
+  which may then be another person's. Neither is a review; only the data settles them. `doubt` is computed here
+  in Python from the tables, independently of the view `marketing_doubt`.
 - Published atomically: each file is written to a temporary file in the same
   folder and renamed over the old one, so the partner never reads half a file.
   Files are 0600 and folders 0700: personal data, for the pipeline's account only.
@@ -103,7 +112,7 @@ class Ineligible:
     erased: int = 0
     merged: int = 0
     unknown: int = 0  # an id the customer table does not hold
-    held_under_doubt: int = 0  # an open review ties it to someone prohibited or a possible minor
+    held_under_doubt: int = 0  # held back under doubt (`marketing_doubt`, four reasons)
     customer_ids: tuple[int, ...] = ()
 
     @property
@@ -165,19 +174,22 @@ def _tally(rows: Iterable, unknown_ids: set[int], today: dt.date,
 
 # --- doubt: held back until a steward decides --------------------------------------------------------
 
-DOUBT_REASONS: tuple[str, ...] = ("prohibited", "possible_minor")
+DOUBT_REASONS: tuple[str, ...] = ("prohibited", "possible_minor", "prohibited_contact",
+                                  "prohibition_not_withdrawn")
+REVIEW_REASONS: tuple[str, ...] = ("prohibited", "possible_minor")  # the ones a steward's decision settles
 
 
 @dataclass(frozen=True)
 class Doubt:
-    """Customers held back from direct marketing by open reviews. Ids, never values.
+    """Customers held back from direct marketing under doubt. Ids, never values.
 
     `ties`: (customer_id, tied_customer_id, review_id, reason) for each open review
-    that holds `customer_id` back because of `tied_customer_id`; `held` maps each
-    customer held back to its reasons.
+    (or, review_id None, each contact point or unwithdrawn prohibition) that holds
+    `customer_id` back because of `tied_customer_id`; `held` maps each customer held
+    back to its reasons.
     """
 
-    ties: tuple[tuple[int, int, int, str], ...] = ()
+    ties: tuple[tuple[int, int, int | None, str], ...] = ()
 
     @property
     def held(self) -> dict[int, frozenset[str]]:
@@ -208,11 +220,86 @@ def open_review_ties(connection: sa.Connection) -> list[tuple[int, int, int]]:
     return [(int(r), int(a), int(b)) for r, a, b in rows if a is not None and b is not None and a != b]
 
 
-def doubt(connection: sa.Connection, today: dt.date) -> Doubt:
-    """Who is held back under doubt on `today` (see the module doc)."""
+def _sort_key(tie: tuple[int, int, int | None, str]) -> tuple:
+    customer_id, tied, review_id, reason = tie
+    return customer_id, tied, -1 if review_id is None else review_id, reason
+
+
+def doubt(connection: sa.Connection, today: dt.date, *, reviews_only: bool = False) -> Doubt:
+    """Who is held back under doubt on `today` (see the module doc); `reviews_only`: only
+    the ties of open reviews (what a steward's decision settles)."""
+    ties = _review_ties(connection, today)
+    if not reviews_only:
+        ties |= _contact_ties(connection) | _unwithdrawn_ties(connection)
+    return Doubt(tuple(sorted(ties, key=_sort_key)))
+
+
+def _prohibiting_records(connection: sa.Connection) -> list[tuple]:
+    """(customer_id, email, phone, first_names, last_name, postal_code) of each record that
+    prohibited direct marketing, held by a live customer whose own statement is a prohibition."""
+    return connection.execute(
+        sa.select(source_record.c.customer_id, source_record.c.email, source_record.c.phone,
+                  source_record.c.first_names, source_record.c.last_name, source_record.c.postal_code)
+        .join(customer, customer.c.customer_id == source_record.c.customer_id)
+        .where(source_record.c.marketing_prohibited.is_(True), customer.c.merged_into.is_(None), _prohibited())
+    ).all()
+
+
+def _contact_ties(connection: sa.Connection) -> set[tuple[int, int, None, str]]:
+    """Live customers reached through a contact point another customer prohibited from."""
+    by_point: dict[tuple, set[int]] = {}
+    for owner, email, phone, first, last, postal in _prohibiting_records(connection):
+        points = [("email", email), ("phone", phone)]
+        if postal is not None and first is not None and last is not None:
+            points += [("post", postal, first, last), ("post", postal, last, first)]
+        for point in points:
+            if point[-1] is not None:
+                by_point.setdefault(point, set()).add(int(owner))
+    if not by_point:
+        return set()
+    ties: set[tuple[int, int, None, str]] = set()
+    rows = connection.execute(
+        sa.select(customer.c.customer_id, customer.c.email, customer.c.phone, customer.c.first_names,
+                  customer.c.last_name, customer.c.postal_code)
+        .where(customer.c.merged_into.is_(None), customer.c.erased_at.is_(None)))
+    for customer_id, email, phone, first, last, postal in rows:
+        for point in (("email", email), ("phone", phone), ("post", postal, first, last)):
+            for owner in by_point.get(point, ()):
+                if owner != customer_id:
+                    ties.add((int(customer_id), owner, None, "prohibited_contact"))
+    return ties
+
+
+def _unwithdrawn_ties(connection: sa.Connection) -> set[tuple[int, int, None, str]]:
+    """Live customers whose golden statement allows marketing although one of their own
+    records prohibited it, no record under the same valid code withdrew it since, and
+    some of their records were linked by probability."""
+    statements = connection.execute(
+        sa.select(source_record.c.customer_id, source_record.c.personal_id, source_record.c.observed_at,
+                  source_record.c.marketing_prohibited)
+        .join(customer, customer.c.customer_id == source_record.c.customer_id)
+        .where(source_record.c.marketing_prohibited.is_not(None), customer.c.merged_into.is_(None),
+               customer.c.erased_at.is_(None), sa.not_(_prohibited()),
+               customer.c.customer_id.in_(sa.select(source_record.c.customer_id)
+                                          .where(source_record.c.marketing_prohibited.is_(True))),
+               customer.c.customer_id.in_(sa.select(source_record.c.customer_id)
+                                          .where(source_record.c.match_method == "probabilistic")))).all()
+    withdrawals: dict[tuple[int, str], list] = {}
+    for customer_id, code, observed, prohibited in statements:
+        if not prohibited and code is not None:
+            withdrawals.setdefault((int(customer_id), code), []).append(observed)
+    held: set[tuple[int, int, None, str]] = set()
+    for customer_id, code, observed, prohibited in statements:
+        if prohibited and not any(when >= observed for when in withdrawals.get((int(customer_id), code), ())):
+            held.add((int(customer_id), int(customer_id), None, "prohibition_not_withdrawn"))
+    return held
+
+
+def _review_ties(connection: sa.Connection, today: dt.date) -> set[tuple[int, int, int | None, str]]:
+    """The ties of open reviews: to a customer who prohibited, or to a possible minor."""
     reviews = open_review_ties(connection)
     if not reviews:
-        return Doubt()
+        return set()
     involved = sorted({c for _, a, b in reviews for c in (a, b)})
     cutoff = adult_born_on_or_before(today)
     prohibited: set[int] = set()
@@ -242,14 +329,14 @@ def doubt(connection: sa.Connection, today: dt.date) -> Doubt:
     def could_be(held: int, other: int) -> bool:  # two different valid codes: never one person
         return held != other and not (held in code and other in code and code[held] != code[other])
 
-    ties: set[tuple[int, int, int, str]] = set()
+    ties: set[tuple[int, int, int | None, str]] = set()
     for review, held, tied in pairs:
         if tied in prohibited:
             ties.add((held, tied, review, "prohibited"))
         if tied in minor or (tied in unknown_age
                              and any(could_be(held, m) for m in minors_tied_to.get(tied, ()))):
             ties.add((held, tied, review, "possible_minor"))
-    return Doubt(tuple(sorted(ties)))
+    return ties
 
 
 def held_back_eligible(connection: sa.Connection, today: dt.date) -> dict[str, int]:

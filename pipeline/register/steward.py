@@ -68,7 +68,7 @@ def list_reviews(connection: sa.Connection, status: str = "open", limit: int = 5
 
     holding: dict[int, set[str]] = {}
     if status == "open":
-        for _, _, review_id, reason in doubt(connection, today_in_finland()).ties:
+        for _, _, review_id, reason in doubt(connection, today_in_finland(), reviews_only=True).ties:
             holding.setdefault(review_id, set()).add(reason)
     return [{"review_id": r["review_id"], "probability": round(float(r["probability"]), 4),
              "reason": (r["evidence"] or {}).get("reason"), "left_customer_id": r["left_customer_id"],
