@@ -107,13 +107,15 @@ def check_context(engine: sa.Engine, extract: Path | None = None) -> dg.AssetChe
 def eligible_ids(engine: sa.Engine, today: dt.date) -> set[int]:
     """Who may be marketed to, decided here in Python from the customer table (not the view)."""
     cutoff = adult_born_on_or_before(today)
+    # More than 115 years old is past belief (a slipped century sign): not a known adult.
+    oldest = dt.date(today.year - 115, today.month, 28 if (today.month, today.day) == (2, 29) else today.day)
     rows = customers(engine)
     # An erased customer's kept prohibition holds for its identity code.
     objected = {r.personal_id for r in rows if r.erased_at is not None and r.marketing_prohibited and r.personal_id}
     with engine.connect() as connection:  # held back under doubt: from the tables, not the view
         held = doubt(connection, today).held
     return {r.customer_id for r in rows
-            if not r.marketing_prohibited and r.birth_date is not None and r.birth_date <= cutoff
+            if not r.marketing_prohibited and r.birth_date is not None and oldest <= r.birth_date <= cutoff
             and r.erased_at is None and r.merged_into is None and r.personal_id not in objected
             and r.customer_id not in held}
 
@@ -134,8 +136,13 @@ def migration_0003():
 
 
 def migration_0006():
-    """Migration 0006 as a module (the marketing view as it is now, with doubt)."""
+    """Migration 0006 as a module (the marketing view with doubt)."""
     return _migration("0006_marketing_doubt.py")
+
+
+def marketing_contacts_now(dialect: str) -> str:
+    """The body of `marketing_contacts` as the latest migration defines it (0008)."""
+    return _migration("0008_age_past_belief.py")._marketing_contacts(dialect, believable_age=True).split(" AS", 1)[1]
 
 
 # Same columns as the real view, but it forgets every rule: everyone is listed.
@@ -163,10 +170,8 @@ def wrong_marketing_view(engine: sa.Engine):
     try:
         yield
     finally:
-        original = migration_0006()._marketing_contacts(engine.dialect.name, with_doubt=True)
-        body = original.split(" AS", 1)[1]
         with engine.begin() as connection:
-            _create_view(connection, body)
+            _create_view(connection, marketing_contacts_now(engine.dialect.name))
 
 
 # --- intake_counts_add_up --------------------------------------------------------------------------

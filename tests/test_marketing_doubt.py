@@ -35,8 +35,8 @@ from test_asset_checks import (
     check_context,
     database_today,
     insert_customer,
+    marketing_contacts_now,
     migration_0003,
-    migration_0006,
 )
 from test_register_helpers import personal_id
 from test_register_resolve import TODAY, batch_of, customer_of, load_batch, record, table
@@ -288,8 +288,7 @@ def view_without_doubt(engine: sa.Engine):
         yield
     finally:
         with engine.begin() as connection:
-            _create_view(connection, migration_0006()._marketing_contacts(
-                engine.dialect.name, with_doubt=True).split(" AS", 1)[1])
+            _create_view(connection, marketing_contacts_now(engine.dialect.name))
 
 
 def test_the_extract_refuses_to_publish_a_customer_held_under_doubt(register_engine, tmp_path):

@@ -121,6 +121,31 @@ def test_age_is_judged_on_the_day_eighteen_today_is_in_one_day_short_is_out(regi
     assert [int(r["customer_id"]) for r in rows] == [came_of_age]
 
 
+def test_an_age_past_belief_is_no_known_adult_age_115_today_is_in_a_day_older_is_out(register_engine, tmp_path):
+    # A child's `A` typed as the classic `-` reads 2009 as 1909: a valid code, a
+    # 117-year-old "adult". Past 115 the age is not believed, like an unknown one.
+    today = database_today(register_engine)
+    oldest = dt.date(today.year - 115, today.month, 28 if (today.month, today.day) == (2, 29) else today.day)
+    believable = insert_customer(register_engine, birth_date=oldest, first_names="Testi", last_name="Vanha")
+    past_belief = insert_customer(register_engine, birth_date=oldest - dt.timedelta(days=1),
+                                  first_names="Testi", last_name="Vuosisata")
+    with register_engine.begin() as connection:
+        connection.execute(service.insert(), [
+            {"customer_id": c, "product": "broadband", "metering_point": None, "first_seen": NOW, "last_seen": NOW}
+            for c in (believable, past_belief)])
+        in_view = {r[0] for r in connection.exec_driver_sql("SELECT customer_id FROM marketing_contacts")}
+    assert in_view == {believable}
+    write_extract(register_engine, tmp_path, today=today)
+    _, rows = _read(tmp_path / today.isoformat() / file_name("broadband"))
+    assert [int(r["customer_id"]) for r in rows] == [believable]
+    # The extract's own check holds the rule too: a view that forgets it is refused.
+    with wrong_marketing_view(register_engine):
+        with pytest.raises(ExtractRefused) as refused:
+            write_extract(register_engine, tmp_path / "again", today=today)
+    assert refused.value.counts["minor_or_unknown_age"] == 1
+    assert not (tmp_path / "again" / today.isoformat()).exists()
+
+
 def test_extract_files_are_private_and_replaced_whole(register_engine, tmp_path):
     load_sample_register(register_engine)
     today = database_today(register_engine)

@@ -67,6 +67,9 @@ from schemas.canonical import PRODUCTS
 from schemas.register import customer, review_queue, source_record
 
 ADULT_AGE = 18
+# Older than this is no known adult age: most likely a child's `A` typed as the classic
+# `-` (2009 read as 1909). The code stays valid; the age is not believed (migration 0008).
+OLDEST_BELIEVABLE_AGE = 115
 EXTRACT_COLUMNS: tuple[str, ...] = (
     "customer_id", "first_names", "last_name", "street_address", "postal_code", "city", "email", "phone",
 )
@@ -96,6 +99,29 @@ def adult_born_on_or_before(today: dt.date) -> dt.date:
         return today.replace(year=today.year - ADULT_AGE)
     except ValueError:  # 29 February eighteen years ago does not exist
         return dt.date(today.year - ADULT_AGE, 2, 28)
+
+
+def oldest_believable_birth(today: dt.date) -> dt.date:
+    """The earliest birth date the marketing list believes on `today` (`OLDEST_BELIEVABLE_AGE`).
+
+    >>> oldest_believable_birth(dt.date(2026, 12, 6)), oldest_believable_birth(dt.date(2028, 2, 29))
+    (datetime.date(1911, 12, 6), datetime.date(1913, 2, 28))
+    """
+    try:
+        return today.replace(year=today.year - OLDEST_BELIEVABLE_AGE)
+    except ValueError:  # 29 February
+        return dt.date(today.year - OLDEST_BELIEVABLE_AGE, 2, 28)
+
+
+def known_adult_age(born: dt.date | None, today: dt.date) -> bool:
+    """Whether a birth date makes a known adult on `today`: 18 or older, and not past belief.
+
+    >>> today = dt.date(2026, 12, 6)
+    >>> [known_adult_age(b, today) for b in (None, dt.date(2008, 12, 6), dt.date(2008, 12, 7),
+    ...                                        dt.date(1911, 12, 6), dt.date(1911, 12, 5))]
+    [False, True, False, True, False]
+    """
+    return born is not None and oldest_believable_birth(today) <= born <= adult_born_on_or_before(today)
 
 
 # --- who may not be in the list -----------------------------------------------------------------
@@ -143,6 +169,7 @@ def ineligible_condition(today: dt.date) -> sa.ColumnElement[bool]:
         _prohibited(),
         customer.c.birth_date.is_(None),
         customer.c.birth_date > adult_born_on_or_before(today),
+        customer.c.birth_date < oldest_believable_birth(today),
         customer.c.erased_at.is_not(None),
         customer.c.merged_into.is_not(None),
     )
@@ -157,12 +184,11 @@ def _tally(rows: Iterable, unknown_ids: set[int], today: dt.date,
            held: Collection[int] = frozenset()) -> Ineligible:
     """Count the reasons of the customer rows given (customer_id, prohibited, birth date, erased, merged);
     `held`: the customers held back under doubt."""
-    cutoff = adult_born_on_or_before(today)
     counts = {"prohibited": 0, "minor_or_unknown_age": 0, "erased": 0, "merged": 0, "held_under_doubt": 0}
     bad: set[int] = set(unknown_ids)
     for customer_id, prohibited, born, erased, merged in rows:
         reasons = {"prohibited": prohibited is not None and bool(prohibited),
-                   "minor_or_unknown_age": born is None or born > cutoff,
+                   "minor_or_unknown_age": not known_adult_age(born, today),
                    "erased": bool(erased), "merged": bool(merged),
                    "held_under_doubt": int(customer_id) in held}
         for reason, hit in reasons.items():
