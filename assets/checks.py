@@ -20,6 +20,13 @@ from pipeline.register.checks import (
 from pipeline.finland import today_in_finland
 from pipeline.orchestration.resources import RegisterDatabase
 
+IDS_SHOWN = 100  # a failed check lists the customers involved (ids, never values), this many at most
+
+
+def customer_ids(ids) -> dg.MetadataValue:
+    """The first `IDS_SHOWN` customer ids (or groups of ids) a check found, for the steward to open."""
+    return dg.MetadataValue.json([list(i) if isinstance(i, tuple) else int(i) for i in list(ids)[:IDS_SHOWN]])
+
 
 @dg.asset_check(asset="register", blocking=True,
                 description="Every loaded file's counts add up: read = accepted + quarantined, "
@@ -41,7 +48,8 @@ def no_invalid_or_temporary_codes_on_customers(context: dg.AssetCheckExecutionCo
                                                register_db: RegisterDatabase) -> dg.AssetCheckResult:
     with register_db.retrying(context):
         bad = customers_with_invalid_codes(register_db.ready_engine(), today_in_finland())
-    return dg.AssetCheckResult(passed=not bad, metadata={"customers_with_invalid_code": len(bad)})
+    return dg.AssetCheckResult(passed=not bad, metadata={"customers_with_invalid_code": len(bad),
+                                                         "customer_ids": customer_ids(bad)})
 
 
 @dg.asset_check(asset="register", blocking=True,
@@ -53,7 +61,8 @@ def no_two_customers_share_a_code(context: dg.AssetCheckExecutionContext,
         groups = customers_sharing_a_code(register_db.ready_engine())
     return dg.AssetCheckResult(
         passed=not groups,
-        metadata={"codes_shared": len(groups), "customers_sharing": sum(len(g) for g in groups)},
+        metadata={"codes_shared": len(groups), "customers_sharing": sum(len(g) for g in groups),
+                  "customer_ids": customer_ids(groups)},  # one list of ids per shared code
     )
 
 
@@ -65,7 +74,8 @@ def marketing_list_respects_prohibitions(context: dg.AssetCheckExecutionContext,
                                          register_db: RegisterDatabase) -> dg.AssetCheckResult:
     with register_db.retrying(context):
         violations = marketing_view_violations(register_db.ready_engine(), today_in_finland())
-    return dg.AssetCheckResult(passed=violations.ok, metadata=violations.counts())
+    return dg.AssetCheckResult(passed=violations.ok,
+                               metadata={**violations.counts(), "customer_ids": customer_ids(violations.customer_ids)})
 
 
 @dg.asset_check(asset="register", blocking=False,

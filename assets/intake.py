@@ -6,7 +6,9 @@ never pickled into the Dagster home, and metadata carries counts and file names 
 
 Every step that touches the database retries a transient database error
 (`RegisterDatabase.retrying`); bad data fails the step at once. The register's
-metadata is plain numbers, so Dagster plots them run after run.
+metadata leads with ten headline numbers Dagster plots run after run; the
+breakdowns (per channel, per quarantine reason, the resolver's own counts) are one
+table or JSON value each, which Dagster shows but does not plot.
 """
 
 
@@ -19,12 +21,14 @@ from pipeline.batch import IntakeBatch, LoadSummary
 from pipeline.finland import today_in_finland
 from pipeline.intake import FileRead, LandingSurvey, LandingZoneMissing, build_batch, channel_counts, new_files, \
     read_landed
+from pipeline.register.checks import live_customers
 from pipeline.register.files import known_files
 from pipeline.register.load import load_intake
 from pipeline.register.resolve import resolve_identities
-from pipeline.orchestration.resources import LandingZone, MatchingConfig, RegisterDatabase
+from pipeline.orchestration.resources import LandingZone, MatchingConfig, RegisterDatabase, database_kind
 from pipeline.validation import validate_canonical
 from schemas.canonical import CHANNELS
+from schemas.register import customer
 
 OWNERS = ["team:data-engineering"]
 
@@ -181,11 +185,19 @@ def intake_quarantine(canonical_intake: IntakeBatch) -> dg.Output[pd.DataFrame]:
     )
 
 
+def _column_schema(table) -> dg.TableSchema:
+    return dg.TableSchema(columns=[
+        dg.TableColumn(c.name, str(c.type).lower(), description=c.comment,
+                       constraints=dg.TableColumnConstraints(nullable=bool(c.nullable)))
+        for c in table.columns])
+
+
 @dg.asset(
     group_name="register",
-    kinds={"sqlalchemy", "postgres", "sqlite"},
+    kinds={"sqlalchemy", database_kind()},
     owners=OWNERS,
     pool="register_write",
+    metadata={"dagster/column_schema": _column_schema(customer)},
     description="The register load in one transaction: intake files, source records and quarantine, "
                 "then identity resolution (customers, merges, provenance, services, review queue).",
 )
@@ -201,38 +213,64 @@ def register(context: dg.AssetExecutionContext, register_db: RegisterDatabase, m
             register_db.ready_engine(), batch, run_id=run_id, now=now,
             after_load=lambda connection: resolve_identities(connection, now=now, run_id=run_id,
                                                              settings=matching.settings()))
-    metadata: dict[str, int | float] = dict(summary.metadata())
-    if summary.after_load is not None:
-        metadata.update(summary.after_load.metadata())
-    metadata.update(run_figures(summary))
-    return dg.MaterializeResult(metadata=metadata)
+    with register_db.retrying(context):
+        customers = live_customers(register_db.ready_engine())
+    return dg.MaterializeResult(metadata=register_metadata(summary, customers))
+
+
+# The breakdowns of a load: one row per channel and the total, in this column order.
+BREAKDOWN_COLUMNS = ("files_loaded", "files_quarantined", "files_skipped", "read", "accepted", "resent",
+                     "versioned", "inserted", "quarantined", "requarantined")
+
+
+def register_metadata(summary: LoadSummary, customers: int) -> dict[str, object]:
+    """The `register` materialisation's metadata: the headline numbers first (plotted),
+    `dagster/row_count` (live customers), then one table per breakdown (not plotted)."""
+    rows = [("total", summary.total), *summary.channels.items()]
+    per_channel = dg.MetadataValue.table(
+        records=[dg.TableRecord({"channel": name, **{c: int(counts.as_dict()[c]) for c in BREAKDOWN_COLUMNS}})
+                 for name, counts in rows],
+        schema=dg.TableSchema(columns=[dg.TableColumn("channel", "string"),
+                                       *[dg.TableColumn(c, "int") for c in BREAKDOWN_COLUMNS]]))
+    reasons = sorted({*summary.total.quarantined_by_reason, *summary.total.files_quarantined_by_reason})
+    by_reason = dg.MetadataValue.table(
+        records=[dg.TableRecord({"reason": r, "records": int(summary.total.quarantined_by_reason.get(r, 0)),
+                                 "files": int(summary.total.files_quarantined_by_reason.get(r, 0))})
+                 for r in reasons],
+        schema=dg.TableSchema(columns=[dg.TableColumn("reason", "string"), dg.TableColumn("records", "int"),
+                                       dg.TableColumn("files", "int")]))
+    resolved = summary.after_load.metadata() if summary.after_load is not None else {}
+    return {**run_figures(summary), "dagster/row_count": int(customers), "per_channel": per_channel,
+            "quarantine_by_reason": by_reason,
+            "resolution": dg.MetadataValue.json({k.removeprefix("resolve."): v for k, v in resolved.items()})}
 
 
 def run_figures(summary: LoadSummary) -> dict[str, int | float]:
-    """The headline numbers of one load, as plain ints and floats for Dagster's plots.
+    """The ten headline numbers of one load, as plain ints and floats for Dagster's plots.
 
     `records_linked`: new records that joined a customer (one already held, or
     another record of the batch) rather than starting one, i.e. the records
-    resolved less the new customers. Rates are fractions in [0, 1], 0.0 when
-    there is nothing to divide.
+    resolved less the new customers. Rates are fractions in [0, 1], left out when
+    there is nothing to divide: a night without new records draws a gap, not a
+    false dip to 0.
     """
     resolved = summary.after_load
     read, quarantined = summary.total.read, summary.total.quarantined
     records_resolved = int(getattr(resolved, "records_resolved", 0))
     new_customers = int(getattr(resolved, "new_customers", 0))
     linked = max(records_resolved - new_customers, 0)
-    return {
+    figures: dict[str, int | float] = {
         "records_read": int(read),
         "records_accepted": int(summary.total.accepted),
         "records_quarantined": int(quarantined),
-        "records_resent": int(summary.total.resent),
-        "records_versioned": int(summary.total.versioned),  # re-sends with changed content (new versions)
-        "records_requarantined": int(summary.total.requarantined),  # re-sent rejected records, held once
-        "records_resolved": records_resolved,
+        "records_resent": int(summary.total.resent),  # unchanged re-sends (new versions: per_channel)
         "records_linked": linked,
         "new_customers": new_customers,
         "merges": int(getattr(resolved, "merges", 0)),
         "to_review": int(getattr(resolved, "reviews_opened", 0)),  # review entries opened
-        "link_rate": float(linked / records_resolved) if records_resolved else 0.0,
-        "quarantine_rate": float(quarantined / read) if read else 0.0,
     }
+    if records_resolved:
+        figures["link_rate"] = float(linked / records_resolved)
+    if read:
+        figures["quarantine_rate"] = float(quarantined / read)
+    return figures

@@ -11,8 +11,9 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.finland import today_in_finland
-from pipeline.register.marketing import ExtractRefused, verify_extract, write_extract
-from pipeline.orchestration.resources import ExtractDirectory, RegisterDatabase
+from assets.checks import customer_ids
+from pipeline.register.marketing import EXTRACT_COLUMNS, ExtractRefused, verify_extract, write_extract
+from pipeline.orchestration.resources import ExtractDirectory, RegisterDatabase, database_kind
 
 OWNERS = ["team:data-engineering"]
 
@@ -20,8 +21,10 @@ OWNERS = ["team:data-engineering"]
 @dg.asset(
     group_name="marketing",
     deps=["register"],
-    kinds={"csv", "sqlalchemy"},
+    kinds={"csv", "sqlalchemy", database_kind()},
     owners=OWNERS,
+    metadata={"dagster/column_schema": dg.TableSchema(
+        columns=[dg.TableColumn(c, "integer" if c == "customer_id" else "text") for c in EXTRACT_COLUMNS])},
     description="Today's direct-marketing list per product (marketing_<product>.csv), from the view "
                 "marketing_contacts, re-checked against the customer table before it is published.",
 )
@@ -34,6 +37,7 @@ def marketing_extract(context: dg.AssetExecutionContext, register_db: RegisterDa
         raise dg.Failure(description=str(refused), metadata=refused.counts, allow_retries=False) from None
     metadata = summary.metadata()
     metadata["files_written"] = dg.MetadataValue.json(metadata["files_written"])
+    metadata["dagster/row_count"] = metadata["rows_total"]
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -45,7 +49,9 @@ def marketing_extract_respects_prohibitions(context: dg.AssetCheckExecutionConte
                                             extract_dir: ExtractDirectory) -> dg.AssetCheckResult:
     with register_db.retrying(context):
         verification = verify_extract(register_db.ready_engine(), Path(extract_dir.path), today=today_in_finland())
-    return dg.AssetCheckResult(passed=verification.ok, metadata=verification.metadata())
+    return dg.AssetCheckResult(passed=verification.ok,
+                               metadata={**verification.metadata(),
+                                         "customer_ids": customer_ids(verification.ineligible.customer_ids)})
 
 
 marketing_assets = [marketing_extract]

@@ -218,6 +218,7 @@ def test_invalid_code_check_fails_on_a_temporary_or_bad_code(register_engine):
     result = no_invalid_or_temporary_codes_on_customers(check_context(register_engine))
     assert not result.passed
     assert result.metadata["customers_with_invalid_code"].value == 3
+    assert result.metadata["customer_ids"].value == sorted(bad)  # which customers, ids only
 
 
 # --- no_two_customers_share_a_code ----------------------------------------------------------------
@@ -241,6 +242,7 @@ def test_shared_code_check_fails_when_two_active_customers_hold_one_code(registe
     assert not result.passed
     assert result.metadata["codes_shared"].value == 1
     assert result.metadata["customers_sharing"].value == 2
+    assert result.metadata["customer_ids"].value == [[holder.customer_id, second]]
 
 
 # --- marketing_list_respects_prohibitions -----------------------------------------------------------
@@ -287,6 +289,8 @@ def test_marketing_view_check_fails_on_a_view_that_forgets_the_rules(register_en
         result = marketing_list_respects_prohibitions(check_context(register_engine))
         assert not result.passed
         assert result.metadata["prohibited"].value == expected["prohibited"]
+        assert result.metadata["customer_ids"].value == sorted(violations.customer_ids)
+        assert len(violations.customer_ids) == expected["ineligible_customers"]
     # The real view is back, and passes again.
     assert marketing_view_violations(register_engine, today).ok
 

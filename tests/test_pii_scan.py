@@ -223,8 +223,8 @@ def _instance_runs(home: Path, monkeypatch) -> list[dg.DagsterRun]:
         event = instance.get_latest_materialization_event(dg.AssetKey("register"))
         assert event is not None and event.asset_materialization is not None
         metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
-    assert metadata.get("total.read", 0) > 0
-    assert metadata["total.read"] == metadata["total.accepted"] + metadata["total.quarantined"]
+    assert metadata.get("records_read", 0) > 0
+    assert metadata["records_read"] == metadata["records_accepted"] + metadata["records_quarantined"]
     return runs
 
 

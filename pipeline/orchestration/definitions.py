@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import dagster as dg
 
 from assets.checks import register_checks
@@ -27,6 +29,10 @@ from pipeline.orchestration.resources import (
     retention_policy_from_env,
 )
 from pipeline.orchestration.sensors import landing_zone_sensor
+
+# The domain's summary lines are INFO; dagster.yaml's `python_logs` hands the `pipeline`
+# loggers to the run log, which then keeps them.
+logging.getLogger("pipeline").setLevel(logging.INFO)
 
 defs = dg.Definitions(
     assets=[landed_files, *raw_intake_assets, canonical_intake, intake_quarantine, register, *marketing_assets],

@@ -162,6 +162,13 @@ class RetentionPolicy(ConfigurableResource):
     extract_days: int = DEFAULT_EXTRACT_DAYS
 
 
+def database_kind() -> str:
+    """The register's backend as a Dagster kind ("postgres" or "sqlite"), from the
+    environment as the resource reads it: the catalogue shows the backend in use."""
+    url = os.environ.get("REGISTER_DATABASE_URL") or DEFAULT_DATABASE_URL
+    return "postgres" if url.startswith("postgresql") else "sqlite"
+
+
 def register_database_from_env() -> RegisterDatabase:
     if os.environ.get("REGISTER_DATABASE_URL"):
         return RegisterDatabase(url=EnvVar("REGISTER_DATABASE_URL"))

@@ -43,6 +43,14 @@ _UNBALANCED_FILES = text(
 )
 
 
+def live_customers(engine: Engine) -> int:
+    """Customers neither merged away nor erased: the register's rows that are people."""
+    with engine.connect() as connection:
+        return int(connection.execute(
+            sa.select(sa.func.count()).select_from(customer)
+            .where(customer.c.merged_into.is_(None), customer.c.erased_at.is_(None))).scalar_one())
+
+
 def unbalanced_files(engine: Engine) -> list[int]:
     """Ids of intake files whose counts do not add up (empty when all is well)."""
     with engine.connect() as conn:
