@@ -114,7 +114,7 @@ def main() -> None:
               f"loaded in {loaded:.1f} s; customers in marketing_doubt: {held}")
         for label, listed in (("without doubt (0003)", without_doubt),
                               ("reviews only (0006)", without_doubt - held_by_reviews),
-                              ("with doubt (0007)", with_doubt)):
+                              ("as it is now", with_doubt)):
             people = set(records.loc[records["customer_id"].isin(listed), "person_key"])
             print(f"{label:<22} customers listed {len(listed):>7}  prohibited people listed "
                   f"{len(people & prohibited):>5}  minors listed {len(people & minors):>4}")

@@ -380,7 +380,9 @@ erased_record = sa.Table(
 )
 
 # Views for analysts (created by migration 0003; not tables, so not in `metadata`).
-ANALYST_VIEWS: tuple[str, ...] = ("customer_masked", "marketing_contacts")
+# Pseudonymous views for analysts; the marketing list's contact details for the marketing role alone.
+ANALYST_VIEWS: tuple[str, ...] = ("customer_masked", "service_masked")
+MARKETING_VIEWS: tuple[str, ...] = ("marketing_contacts",)
 
 # Canonical columns stored on source_record, in canonical order.
 SOURCE_RECORD_CANONICAL_COLUMNS: tuple[str, ...] = STORED_CANONICAL_COLUMNS

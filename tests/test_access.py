@@ -30,14 +30,19 @@ from test_register_helpers import accepted_records, batch, file_row, personal_id
 NOW = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.timezone.utc)
 
 CUSTOMER_MASKED_COLUMNS = (
-    "customer_id", "birth_year", "first_names", "last_name", "street_address", "postal_code", "city",
-    "phone", "email", "marketing_prohibited", "identity_verified", "created_at", "updated_at")
+    "customer_id", "birth_year", "postal_code", "city", "first_channel", "products", "has_email", "has_phone",
+    "has_street_address", "marketing_prohibited", "identity_verified", "on_marketing_list", "created_at",
+    "updated_at")
+SERVICE_MASKED_COLUMNS = ("customer_id", "product", "first_seen", "last_seen")
+# No analyst view shows a direct identifier: a name or a contact detail.
+DIRECT_IDENTIFIERS = {"first_names", "last_name", "street_address", "phone", "email"}
 MARKETING_CONTACTS_COLUMNS = (
     "customer_id", "first_names", "last_name", "street_address", "postal_code", "city", "email", "phone",
     "product")
 NEVER_IN_A_VIEW = {"personal_id", "birth_date", "iban", "bic", "metering_point", "merged_into", "erased_at"}
 
-ANALYST_VIEWS = ("customer_masked", "marketing_contacts")
+ANALYST_VIEWS = ("customer_masked", "service_masked")
+MARKETING_VIEWS = ("marketing_contacts",)
 OTHER_VIEWS = ("golden_value_provenance", "marketing_doubt")
 TABLE_NAMES = tuple(t.name for t in REGISTER_TABLES)
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -84,10 +89,13 @@ def columns_of(connection: sa.Connection, view: str) -> tuple[str, ...]:
 def test_views_carry_no_identity_code_bank_account_or_birth_date(register_engine):
     with register_engine.connect() as connection:
         masked = columns_of(connection, "customer_masked")
+        services = columns_of(connection, "service_masked")
         contacts = columns_of(connection, "marketing_contacts")
     assert masked == CUSTOMER_MASKED_COLUMNS
+    assert services == SERVICE_MASKED_COLUMNS
     assert contacts == MARKETING_CONTACTS_COLUMNS
-    assert not NEVER_IN_A_VIEW & (set(masked) | set(contacts))
+    assert not NEVER_IN_A_VIEW & (set(masked) | set(services) | set(contacts))
+    assert not DIRECT_IDENTIFIERS & (set(masked) | set(services)), "an analyst view shows a name or contact"
 
 
 def test_customer_masked_shows_birth_year_and_only_live_customers(register_engine):
@@ -96,13 +104,28 @@ def test_customer_masked_shows_birth_year_and_only_live_customers(register_engin
         unknown_birth = add_customer(connection, 2, personal_id=None, birth_date=None)
         merged = add_customer(connection, 3, merged_into=live)
         erased = add_customer(connection, 4, erased_at=NOW)
-        rows = connection.exec_driver_sql("SELECT customer_id, birth_year, email FROM customer_masked").all()
-    birth_year = {customer_id: year for customer_id, year, _ in rows}
-    assert set(birth_year) == {live, unknown_birth}, "merged or erased customers must not be shown"
-    assert merged not in birth_year and erased not in birth_year
-    assert birth_year[live] == 1987 and isinstance(birth_year[live], int)
-    assert birth_year[unknown_birth] is None
-    assert all(email is not None for _, _, email in rows), "contact details stay readable"
+        no_email = add_customer(connection, 5, email=None, phone=None)
+        add_service(connection, live, "electricity", "643000000000000001")
+        add_service(connection, live, "electricity", "643000000000000002")
+        add_service(connection, live, "broadband")
+        add_service(connection, merged, "tv")
+        rows = connection.exec_driver_sql(
+            "SELECT customer_id, birth_year, has_email, has_phone, has_street_address, products, on_marketing_list "
+            "FROM customer_masked").all()
+        services = connection.exec_driver_sql("SELECT customer_id, product FROM service_masked").all()
+        listed = {r[0] for r in connection.exec_driver_sql("SELECT customer_id FROM marketing_contacts")}
+    by_id = {r[0]: r for r in rows}
+    assert set(by_id) == {live, unknown_birth, no_email}, "merged or erased customers must not be shown"
+    assert by_id[live].birth_year == 1987 and isinstance(by_id[live].birth_year, int)
+    assert by_id[unknown_birth].birth_year is None
+    # Whether a contact detail is held, never what it is.
+    assert [bool(by_id[c].has_email) for c in (live, no_email)] == [True, False]
+    assert [bool(by_id[c].has_phone) for c in (live, no_email)] == [True, False]
+    assert all(bool(r.has_street_address) for r in rows)
+    # Products: two metering points are one product held; a merged customer's are not shown.
+    assert (by_id[live].products, by_id[no_email].products) == (2, 0)
+    assert sorted(services) == [(live, "broadband"), (live, "electricity"), (live, "electricity")]
+    assert {c for c, r in by_id.items() if r.on_marketing_list} == listed and live in listed
 
 
 def test_marketing_contacts_are_live_adults_not_prohibited_one_row_per_product(register_engine):
@@ -188,7 +211,7 @@ def _first_column(table_name: str) -> str:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("relation", TABLE_NAMES + OTHER_VIEWS + ("alembic_version",))
+@pytest.mark.parametrize("relation", TABLE_NAMES + OTHER_VIEWS + MARKETING_VIEWS + ("alembic_version",))
 def test_analyst_can_neither_read_nor_write_tables(relation, login_as, populated_postgres):
     populated_postgres()
     analyst = login_as("analyst")
@@ -225,7 +248,7 @@ def test_analyst_reads_both_views_and_writes_nothing(login_as, populated_postgre
     analyst = login_as("analyst")
     owner = make_engine(postgres_register_url)
     for view, columns in (("customer_masked", CUSTOMER_MASKED_COLUMNS),
-                          ("marketing_contacts", MARKETING_CONTACTS_COLUMNS)):
+                          ("service_masked", SERVICE_MASKED_COLUMNS)):
         with analyst.connect() as connection:
             seen = connection.exec_driver_sql(f"SELECT {', '.join(columns)} FROM {view}").all()
         with owner.connect() as connection:
@@ -246,6 +269,48 @@ def test_analyst_reads_both_views_and_writes_nothing(login_as, populated_postgre
     assert is_refused(analyst, "CREATE VIEW analyst_view AS SELECT 1 AS x")
     owner.dispose()
     analyst.dispose()
+
+
+@pytest.mark.postgres
+def test_the_analyst_role_cannot_read_a_name_or_a_contact_detail(login_as, populated_postgres, postgres_register_url):
+    populated_postgres()
+    analyst = login_as("analyst")
+    owner = make_engine(postgres_register_url)
+    with owner.connect() as connection:
+        readable = connection.exec_driver_sql(
+            "SELECT c.relname, a.attname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'p') AND a.attnum > 0 "
+            "AND NOT a.attisdropped AND has_column_privilege('register_analyst', c.oid, a.attnum, 'SELECT')").all()
+    assert readable, "the analyst reads something"
+    assert {table for table, _ in readable} == set(ANALYST_VIEWS)
+    assert not {column for _, column in readable} & (DIRECT_IDENTIFIERS | NEVER_IN_A_VIEW)
+    for column in sorted(DIRECT_IDENTIFIERS):
+        assert is_refused(analyst, f"SELECT {column} FROM marketing_contacts"), f"marketing_contacts.{column}"
+        assert is_refused(analyst, f"SELECT {column} FROM customer"), f"customer.{column}"
+    owner.dispose()
+    analyst.dispose()
+
+
+@pytest.mark.postgres
+def test_the_marketing_role_reads_the_marketing_list_and_nothing_else(login_as, populated_postgres,
+                                                                      postgres_register_url):
+    populated_postgres()
+    marketing = login_as("marketing")
+    owner = make_engine(postgres_register_url)
+    with marketing.connect() as connection:
+        seen = connection.exec_driver_sql(f"SELECT {', '.join(MARKETING_CONTACTS_COLUMNS)} FROM marketing_contacts").all()
+    with owner.connect() as connection:
+        expected = connection.exec_driver_sql(
+            f"SELECT {', '.join(MARKETING_CONTACTS_COLUMNS)} FROM marketing_contacts").all()
+    assert sorted(seen, key=repr) == sorted(expected, key=repr) and len(seen) > 0
+    for relation in TABLE_NAMES + OTHER_VIEWS + ANALYST_VIEWS:
+        assert is_refused(marketing, f"SELECT COUNT(*) FROM {relation}"), relation
+    with owner.connect() as connection:
+        assert connection.exec_driver_sql("SELECT has_table_privilege('register_marketing', 'marketing_contacts', "
+                                          "'INSERT, UPDATE, DELETE, TRUNCATE')").scalar_one() is False
+    owner.dispose()
+    marketing.dispose()
 
 
 @pytest.mark.postgres
@@ -282,7 +347,7 @@ def test_steward_reads_every_table_and_view(login_as, populated_postgres):
     customers = populated_postgres()
     steward = login_as("steward")
     with steward.connect() as connection:
-        for relation in TABLE_NAMES + OTHER_VIEWS + ANALYST_VIEWS:
+        for relation in TABLE_NAMES + OTHER_VIEWS + ANALYST_VIEWS + MARKETING_VIEWS:
             connection.exec_driver_sql(f"SELECT * FROM {relation} LIMIT 1").all()
         codes = connection.exec_driver_sql(
             "SELECT COUNT(personal_id), COUNT(iban) FROM customer").one()

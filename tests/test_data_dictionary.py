@@ -31,7 +31,7 @@ from test_access import years_before
 from test_asset_checks import database_today
 
 DICTIONARY = Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md"
-ROLES = ("analyst", "loader", "steward")
+ROLES = ("analyst", "loader", "marketing", "steward")
 EXAMPLES_HEADING = "## Example analyst queries"
 NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone.utc)
 
@@ -50,10 +50,12 @@ _ROW = re.compile(r"^\| `(\w+)` \| ([^|]+?) \| ([^|]+?) \| .+ \|\s*$")
 
 
 def _readers(cell: str) -> tuple[frozenset[str], frozenset[str]]:
-    """`loader, steward; analyst through `customer_masked`` -> direct roles, views."""
-    direct, _, through = cell.partition(";")
+    """`loader, steward; analyst through `customer_masked`; marketing through ...` -> direct
+    roles, and the analyst views named."""
+    direct, *indirect = cell.split(";")
     roles = frozenset(r.strip() for r in direct.split(","))
-    return roles, frozenset(re.findall(r"`(\w+)`", through))
+    analyst = [part for part in indirect if part.strip().startswith("analyst through")]
+    return roles, frozenset(re.findall(r"`(\w+)`", "".join(analyst)))
 
 
 def documented() -> dict[str, dict[str, dict[str, DocumentedColumn]]]:
