@@ -32,7 +32,8 @@ def marketing_extract(context: dg.AssetExecutionContext, register_db: RegisterDa
                       extract_dir: ExtractDirectory) -> dg.MaterializeResult:
     try:
         with register_db.retrying(context):
-            summary = write_extract(register_db.ready_engine(), Path(extract_dir.path), today=today_in_finland())
+            summary = write_extract(register_db.ready_engine(), Path(extract_dir.path), today=today_in_finland(),
+                                    by=context.run.run_id)
     except ExtractRefused as refused:
         raise dg.Failure(description=str(refused), metadata=refused.counts, allow_retries=False) from None
     metadata = summary.metadata()

@@ -369,6 +369,28 @@ rights_request = sa.Table(
     sa.Index(None, "customer_id"),
 )
 
+# The disclosure log (pipeline.register.disclosures): what was given to whom, when, why and
+# on what legal basis. Counts, products and file checksums; the customers disclosed as a
+# compressed list of ids (a nightly marketing extract names hundreds of thousands).
+DISCLOSURE_KINDS = ("marketing_extract", "subject_access", "erasure_report")
+disclosure = sa.Table(
+    "disclosure",
+    metadata,
+    sa.Column("disclosure_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("legal_basis", sa.Text, nullable=False),
+    sa.Column("disclosed_at", UTCDateTime, nullable=False),
+    sa.Column("disclosed_by", sa.String(100), nullable=False, comment="the run id, or the steward"),
+    sa.Column("customer_count", sa.Integer, nullable=False),
+    sa.Column("customer_ids", sa.LargeBinary, nullable=False,
+              comment="the customer ids disclosed: sorted, delta-encoded int64, zlib (disclosures.encode_ids)"),
+    sa.Column("details", sa.JSON, nullable=False, comment="products, rows per product, file checksums; counts only"),
+    sa.CheckConstraint(_in("kind", DISCLOSURE_KINDS), name="kind"),
+    sa.Index(None, "disclosed_at"),
+)
+
 # Tombstones of erased source records (pipeline.register.rights.erasure): a hash of the
 # (channel, source_record_id) key only, so a re-sent submission of an erased person
 # counts as a re-send instead of loading again.

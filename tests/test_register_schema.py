@@ -16,7 +16,7 @@ from schemas.register import customer, intake_file, metadata, source_record
 
 EXPECTED_TABLES = {"intake_file", "source_record", "quarantine", "customer", "customer_merge",
                    "review_queue", "service", "golden_provenance", "match_key", "rights_request", "erased_record",
-                   "source_record_version"}
+                   "source_record_version", "disclosure"}
 EXPECTED_VIEWS = {"golden_value_provenance", "customer_masked", "service_masked", "marketing_contacts",
                   "marketing_doubt"}
 HELSINKI_SUMMER = timezone(timedelta(hours=3))

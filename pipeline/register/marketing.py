@@ -62,6 +62,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pipeline.csv_safety import is_formula_leading, safe_writer
+from pipeline.register.disclosures import file_checksum, marketing_terms, record_disclosure
 from pipeline.finland import today_in_finland
 from schemas.canonical import PRODUCTS
 from schemas.register import customer, review_queue, source_record
@@ -482,9 +483,16 @@ def _write_temporary(folder: Path, rows: list[tuple]) -> Path:
     return Path(name)
 
 
-def write_extract(engine: sa.Engine, extract_dir: Path | str, *, today: dt.date | None = None) -> ExtractSummary:
-    """Publish today's extract (see the module doc); raises `ExtractRefused` if it would disclose anyone it must not."""
+def write_extract(engine: sa.Engine, extract_dir: Path | str, *, today: dt.date | None = None,
+                  by: str = "marketing_extract", now: dt.datetime | None = None) -> ExtractSummary:
+    """Publish today's extract (see the module doc); raises `ExtractRefused` if it would disclose anyone it must not.
+
+    A published extract is a disclosure: it is logged (`pipeline.register.disclosures`)
+    with its recipient, purpose and legal basis (`marketing_terms`), products, rows per
+    product, the files' checksums and the customers it names; `by` is the run.
+    """
     today = today or today_in_finland()
+    now = now or dt.datetime.now(dt.timezone.utc)
     with engine.connect() as connection, connection.begin():
         by_product = _rows_by_product(connection)
         listed = {row[0] for rows in by_product.values() for row in rows}
@@ -506,6 +514,13 @@ def write_extract(engine: sa.Engine, extract_dir: Path | str, *, today: dt.date 
         for temporary in written.values():
             temporary.unlink(missing_ok=True)  # only left if publishing stopped half-way
     _sync_folder(folder)
+    checksums = {file_name(p): file_checksum(folder / file_name(p)) for p in by_product}
+    with engine.begin() as connection:
+        record_disclosure(connection, kind="marketing_extract", terms=marketing_terms(), customer_ids=listed,
+                          details={"extract_date": today.isoformat(), "products": sorted(by_product),
+                                   "rows": {p: len(rows) for p, rows in sorted(by_product.items())},
+                                   "files_sha256": checksums},
+                          by=by, now=now)
     return ExtractSummary(extract_date=today, folder=folder,
                           files={p: file_name(p) for p in by_product},
                           rows={p: len(rows) for p, rows in by_product.items()})

@@ -18,6 +18,7 @@ from collections.abc import Collection
 
 import sqlalchemy as sa
 
+from pipeline.register.disclosures import SUBJECT_ACCESS_TERMS, disclosures_of, record_disclosure
 from pipeline.register.locks import register_transaction
 from pipeline.register.rights.reasons import check_reason, subject_values
 from pipeline.register.rights.request import json_value, record_request, request_time, required
@@ -38,7 +39,7 @@ _VERSION_FIELDS: tuple[str, ...] = tuple(c for c in source_record_version.c.keys
 
 # The keys of a subject access besides "request", in this order.
 ACCESS_SECTIONS: tuple[str, ...] = ("customers", "provenance", "source_records", "record_versions", "services",
-                                    "quarantine", "merges", "reviews", "rights_requests")
+                                    "quarantine", "merges", "reviews", "rights_requests", "disclosures")
 
 _PROVENANCE_VIEW = sa.text(
     "SELECT customer_id, attribute, source_record_pk, channel, observed_at FROM golden_value_provenance "
@@ -128,9 +129,13 @@ def _collect(connection: sa.Connection, subject: Subject) -> dict[str, list[dict
                                                 "outcome", "decided_by", "performed_at")}
                 for r in connection.execute(sa.select(rights_request).where(rights_request.c.customer_id.in_(ids))
                                             .order_by(rights_request.c.request_id)).mappings().all()] if ids else []
+    # To whom the register gave the person's data: marketing extracts that named them, and
+    # earlier answers to the person.
+    disclosed = disclosures_of(connection, ids) if ids else []
     return {"customers": customers, "provenance": provenance, "source_records": records,
             "record_versions": versions, "services": services,
-            "quarantine": entries, "merges": merges, "reviews": reviews, "rights_requests": requests}
+            "quarantine": entries, "merges": merges, "reviews": reviews, "rights_requests": requests,
+            "disclosures": disclosed}
 
 
 def _review_view(row, ids: set[int], pks: set[int]) -> dict:
@@ -176,6 +181,9 @@ def subject_access(engine: sa.Engine, *, customer_id: int | None = None, persona
         counts = {name: len(sections[name]) for name in ACCESS_SECTIONS}
         request_ids = record_request(connection, subject.customer_ids, action="access", outcome=counts, by=by,
                                      now=now, reason=reason)
+        # This answer is itself a disclosure, to the person: logged with its counts.
+        record_disclosure(connection, kind="subject_access", terms=SUBJECT_ACCESS_TERMS,
+                          customer_ids=subject.all_customer_ids, details={"sections": counts}, by=by, now=now)
     return {
         "request": {"request_ids": request_ids,
                     "looked_up_by": "customer_id" if customer_id is not None else "personal_id",
@@ -274,6 +282,11 @@ def render_report(access: dict) -> str:
         other = "" if v["left"]["own"] and v["right"]["own"] else " with another customer"
         decided = f", decided by {v['decided_by']} on {v['decided_at']}" if v["decided_by"] else ""
         out.append(f"  review {v['review_id']}{other}: {v['status']} (probability {v['probability']:.2f}){decided}")
+    out.append("")
+    disclosed = access.get("disclosures", [])
+    out.append(f"Your data was disclosed to ({len(disclosed)})")
+    for d in disclosed:
+        out.append(f"  {d['disclosed_at']}: {d['recipient']}, for {d['purpose']} ({d['legal_basis']})")
     out.append("")
     out.append(f"Earlier requests about your data ({len(access['rights_requests'])})")
     for q in access["rights_requests"]:

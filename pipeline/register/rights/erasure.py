@@ -43,6 +43,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipeline.register.database import temp_values
+from pipeline.register.disclosures import ERASURE_REPORT_TERMS, record_disclosure
 from pipeline.register.locks import register_transaction
 from pipeline.register.rights.reasons import check_reason, subject_values
 from pipeline.register.rights.request import record_request, request_time, required
@@ -114,6 +115,11 @@ def erase(engine: sa.Engine, *, customer_id: int | None = None, personal_id: str
             result = _erase(connection, subject, reason=reason, by=by, now=now)
             if dry_run:
                 raise _DryRun(result)  # leaves the block: the transaction rolls back
+            # The erasure's report to the person is logged like any disclosure (counts only).
+            record_disclosure(connection, kind="erasure_report", terms=ERASURE_REPORT_TERMS,
+                              customer_ids=subject.all_customer_ids,
+                              details={"deleted": dict(sorted(result.deleted.items())),
+                                       "kept": dict(sorted(result.kept.items()))}, by=by, now=now)
     except _DryRun as dry:
         result = dry.result
         result.request_ids = []
