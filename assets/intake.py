@@ -19,8 +19,8 @@ import pandas as pd
 
 from pipeline.batch import IntakeBatch, LoadSummary
 from pipeline.finland import today_in_finland
-from pipeline.intake import FileRead, LandingSurvey, LandingZoneMissing, build_batch, channel_counts, new_files, \
-    read_landed
+from pipeline.intake import FileRead, LandingSurvey, LandingZoneMissing, build_batch, channel_counts, \
+    duplicate_files, new_files, read_landed
 from pipeline.register.checks import live_customers
 from pipeline.register.files import known_files
 from pipeline.register.load import load_intake
@@ -106,13 +106,17 @@ def _raw_intake_asset(channel: str) -> dg.AssetsDefinition:
         with register_db.retrying(context):
             held = known_files(register_db.ready_engine())
         fresh = new_files(landed, held)
+        # Content already loaded (or repeated under a later name): not read; the loader
+        # records it as a duplicate of the earlier file.
+        repeated = duplicate_files(landed, held)
         # A file replaced or changed since the survey summed it waits for the next run.
-        changed = [f for f in fresh if not f.unchanged()]
+        changed = [f for f in fresh + repeated if not f.unchanged()]
         for f in changed:
             context.log.warning(f"{channel}: {f.file_name} changed since the landing zone was surveyed: "
                                 "left for a later run")
         reads = [read_landed(f) for f in fresh if f not in changed]
         counts = channel_counts(reads)
+        reads += [FileRead(f, duplicate=True) for f in repeated if f not in changed]
         for r in reads:
             if r.reason is not None:
                 # The detail names the file and column, never a value.
@@ -122,7 +126,8 @@ def _raw_intake_asset(channel: str) -> dg.AssetsDefinition:
             metadata={
                 "files_landed": len(landed),
                 "files_waiting": len(landed_files.waiting_in(channel)) + len(changed),
-                "files_new": len(reads),
+                "files_new": counts.files,
+                "files_duplicate": len(repeated),  # content already loaded (or twice in this run): not read
                 "files_unreadable": counts.unreadable_files,
                 "records_read": counts.records_read,
                 "records_unreadable": counts.read_errors,
@@ -204,7 +209,7 @@ def _column_schema(table) -> dg.TableSchema:
 def register(context: dg.AssetExecutionContext, register_db: RegisterDatabase, matching: MatchingConfig,
              canonical_intake: IntakeBatch, intake_quarantine: pd.DataFrame) -> dg.MaterializeResult:
     batch = IntakeBatch(files=canonical_intake.files, accepted=canonical_intake.accepted,
-                        quarantined=intake_quarantine)
+                        quarantined=intake_quarantine, duplicates=canonical_intake.duplicates)
     now = dt.datetime.now(dt.timezone.utc)
     run_id = context.run.run_id
     # The load is one transaction: a retried attempt starts from the register as it was.
@@ -219,8 +224,8 @@ def register(context: dg.AssetExecutionContext, register_db: RegisterDatabase, m
 
 
 # The breakdowns of a load: one row per channel and the total, in this column order.
-BREAKDOWN_COLUMNS = ("files_loaded", "files_quarantined", "files_skipped", "read", "accepted", "resent",
-                     "versioned", "inserted", "quarantined", "requarantined")
+BREAKDOWN_COLUMNS = ("files_loaded", "files_quarantined", "files_skipped", "files_duplicate", "read", "accepted",
+                     "resent", "versioned", "inserted", "quarantined", "requarantined")
 
 
 def register_metadata(summary: LoadSummary, customers: int) -> dict[str, object]:

@@ -19,6 +19,8 @@ ACCEPTED_COLUMNS: tuple[str, ...] = STORED_CANONICAL_COLUMNS + ("checksum",)
 QUARANTINED_COLUMNS: tuple[str, ...] = (
     "channel", "source_record_id", "checksum", "record_number", "reasons", "detail", "raw_values",
 )
+# Landed files not read because their channel already holds their bytes (a re-sent export).
+DUPLICATE_COLUMNS: tuple[str, ...] = ("channel", "file_name", "checksum", "size_bytes")
 
 
 @dataclass
@@ -33,11 +35,16 @@ class IntakeBatch:
     quarantined: channel, source_record_id (NA allowed), checksum, record_number
         (NA allowed), reasons (space-separated Reason codes), detail (no values),
         raw_values (JSON text of the raw fields, for the steward).
+    duplicates: landed files left unread because their (channel, checksum) was
+        already loaded, or is loaded by another file of this batch: channel,
+        file_name, checksum, size_bytes. The loader records them
+        (`intake_file_duplicate`); they bring no records.
     """
 
     files: pd.DataFrame
     accepted: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(ACCEPTED_COLUMNS)))
     quarantined: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(QUARANTINED_COLUMNS)))
+    duplicates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DUPLICATE_COLUMNS)))
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class FileLoad:
     channel: str
     file_name: str
     status: str  # "loaded", "quarantined" (unreadable, held whole in quarantine) or "skipped" (already held)
+    # For a skipped file this load recorded in `intake_file_duplicate`: the earlier file it repeats.
+    duplicate_of: int | None = None
     read: int = 0
     accepted: int = 0
     resent: int = 0
@@ -70,6 +79,7 @@ class LoadCounts:
     files_loaded: int = 0
     files_quarantined: int = 0
     files_skipped: int = 0
+    files_duplicate: int = 0  # skipped files newly recorded as duplicates (intake_file_duplicate)
     read: int = 0
     accepted: int = 0
     resent: int = 0
@@ -87,6 +97,7 @@ class LoadCounts:
     def add(self, file: FileLoad) -> None:
         if file.status == "skipped":
             self.files_skipped += 1
+            self.files_duplicate += file.duplicate_of is not None
             return
         if file.status == "quarantined":
             self.files_quarantined += 1
@@ -106,7 +117,7 @@ class LoadCounts:
 
     def as_dict(self) -> dict[str, int]:
         out = {name: getattr(self, name) for name in (
-            "files_loaded", "files_quarantined", "files_skipped",
+            "files_loaded", "files_quarantined", "files_skipped", "files_duplicate",
             "read", "accepted", "resent", "versioned", "inserted", "quarantined", "requarantined")}
         out.update({f"quarantined.{r}": n for r, n in sorted(self.quarantined_by_reason.items())})
         out.update({f"files_quarantined.{r}": n for r, n in sorted(self.files_quarantined_by_reason.items())})

@@ -7,6 +7,7 @@ them. Nothing here logs or raises a personal value.
                                files still waiting, links refused, names out of place
     discover(landing)       -> the ready LandedFiles only
     new_files(files, known) -> those whose (channel, checksum) the register does not hold
+    duplicate_files(files, known) -> the others: re-sent content, recorded but not read
     read_landed(file)       -> FileRead: the channel reader's result or the file's reason
     build_batch(reads, ...) -> IntakeBatch: accepted canonical records, quarantine rows, files
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.batch import IntakeBatch
+from pipeline.batch import DUPLICATE_COLUMNS, IntakeBatch
 from pipeline.channels import READERS
 from pipeline.channels.base import ChannelRead, UnreadableFile, is_rust_panic, without_controls
 from pipeline.codes import Reason
@@ -105,12 +106,17 @@ class LandedFile:
 
 @dataclass
 class FileRead:
-    """What reading one landed file gave: records and read errors, or the file's reason."""
+    """What reading one landed file gave: records and read errors, or the file's reason.
+
+    `duplicate`: not read at all, because its channel already holds its bytes (or an
+    earlier file of the run by name has them): the loader records it as a duplicate.
+    """
 
     file: LandedFile
     result: ChannelRead | None = None
     reason: Reason | None = None
     detail: str | None = None
+    duplicate: bool = False
 
     @property
     def records_read(self) -> int:
@@ -315,6 +321,14 @@ def new_files(files: Iterable[LandedFile], known: set[tuple[str, str]]) -> list[
     return fresh
 
 
+def duplicate_files(files: Iterable[LandedFile], known: set[tuple[str, str]]) -> list[LandedFile]:
+    """The files `new_files` leaves out: content already loaded in their channel, or
+    repeated in the channel under a later name. Not read; recorded by the loader
+    (`intake_file_duplicate`) with the earlier file they repeat."""
+    fresh = set(new_files(files, known))
+    return [f for f in sorted(files, key=lambda f: (f.channel, f.file_name)) if f not in fresh]
+
+
 def read_landed(landed: LandedFile) -> FileRead:
     """Read one file with its channel's reader; a file it cannot read keeps its reason."""
     reader = READERS[landed.channel]
@@ -388,7 +402,16 @@ def _conflicting_duplicates(staged: pd.DataFrame) -> pd.Series:
 
 
 def build_batch(reads: list[FileRead], today: dt.date) -> IntakeBatch:
-    """Normalise every readable record and sort each into accepted or quarantined."""
+    """Normalise every readable record and sort each into accepted or quarantined;
+    files marked `duplicate` (not read) go to `duplicates`."""
+    skipped = [r for r in reads if r.duplicate]
+    reads = [r for r in reads if not r.duplicate]
+    duplicates = pd.DataFrame({
+        "channel": [r.file.channel for r in skipped],
+        "file_name": [r.file.file_name for r in skipped],
+        "checksum": [r.file.checksum for r in skipped],
+        "size_bytes": pd.Series([r.file.size_bytes for r in skipped], dtype="int64"),
+    }, columns=list(DUPLICATE_COLUMNS))
     files = pd.DataFrame(
         {
             "channel": [r.file.channel for r in reads],
@@ -453,7 +476,8 @@ def build_batch(reads: list[FileRead], today: dt.date) -> IntakeBatch:
         }))
     quarantined = (pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts
                    else pd.DataFrame(columns=list(QUARANTINE_COLUMNS)))
-    return IntakeBatch(files=files, accepted=accepted.reset_index(drop=True), quarantined=quarantined)
+    return IntakeBatch(files=files, accepted=accepted.reset_index(drop=True), quarantined=quarantined,
+                       duplicates=duplicates)
 
 
 def read_all(files: list[LandedFile]) -> list[FileRead]:
@@ -471,6 +495,7 @@ class ChannelCounts:
 
 
 def channel_counts(reads: list[FileRead]) -> ChannelCounts:
+    reads = [r for r in reads if not r.duplicate]  # not read: no file, no record to count
     readable = [r for r in reads if r.result is not None]
     return ChannelCounts(files=len(reads), unreadable_files=len(reads) - len(readable),
                          records_read=sum(r.records_read for r in readable),

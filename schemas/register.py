@@ -152,6 +152,25 @@ intake_file = sa.Table(
                        name="requarantined_within_quarantined"),
 )
 
+# A landed file whose bytes its channel already loaded (a re-sent identical export,
+# under another name): not read, not loaded, but seen (issue 12, migration 0011).
+intake_file_duplicate = sa.Table(
+    "intake_file_duplicate",
+    metadata,
+    sa.Column("duplicate_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("channel", Channel, nullable=False),
+    sa.Column("file_name", sa.String(255), nullable=False),
+    sa.Column("checksum", sa.String(64), nullable=False, comment="sha256 of the file's bytes, hex"),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("duplicate_of_intake_file_id", sa.Integer, sa.ForeignKey(intake_file.c.intake_file_id),
+              nullable=False, comment="the earlier file with the same channel and checksum"),
+    sa.Column("seen_at", UTCDateTime, nullable=False, comment="when a run first saw it"),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    # Once per name: the job never moves landed files, so a later run sees it again.
+    sa.UniqueConstraint("channel", "checksum", "file_name"),
+    sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
+)
+
 customer = sa.Table(
     "customer",
     metadata,

@@ -323,6 +323,64 @@ def test_identical_content_in_two_channels_is_two_files(register_engine, tmp_pat
     assert scalar(register_engine, "SELECT COUNT(*) FROM intake_file") == 5
 
 
+def test_a_resent_file_is_not_read_but_recorded_with_the_file_it_repeats(register_engine, tmp_path):
+    """Issue 12: the operator sees a re-sent export arrived, and which earlier file it repeats."""
+    zone = tmp_path / "landing"
+    original = land(zone, "mail", "mail_20261124.csv", mail_bytes())
+    assert run_load(zone, register_engine, tmp_path / "extract").success
+    counts = {t: scalar(register_engine, f"SELECT COUNT(*) FROM {t}")
+              for t in ("intake_file", "source_record", "quarantine", "customer")}
+
+    land(zone, "mail", "mail_20261125.csv", mail_bytes())        # re-sent under another name
+    land(zone, "mail", "mail_20261125_2.csv", mail_bytes())      # and again, in the same run
+    original.rename(original.with_name("mail_20261124.csv.done"))  # the loaded file itself: not a copy
+    result = run_load(zone, register_engine, tmp_path / "extract")
+    assert result.success
+    assert {t: scalar(register_engine, f"SELECT COUNT(*) FROM {t}") for t in counts} == counts
+    with register_engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT d.file_name, d.size_bytes, f.file_name AS earlier, d.checksum = f.checksum AS same "
+            "FROM intake_file_duplicate d JOIN intake_file f ON f.intake_file_id = d.duplicate_of_intake_file_id "
+            "ORDER BY d.file_name")).all()
+    size = len(mail_bytes())
+    assert [tuple(r) for r in rows] == [("mail_20261125.csv", size, "mail_20261124.csv", True),
+                                        ("mail_20261125_2.csv", size, "mail_20261124.csv", True)]
+    raw = metadata_of(result, "raw_mail")
+    assert (raw["files_new"], raw["files_duplicate"], raw["records_read"]) == (0, 3, 0)
+    totals = next(r.data for r in metadata_of(result, "register")["per_channel"].records if r.data["channel"] == "total")
+    assert totals["files_duplicate"] == 2
+    assert checks_of(result)["intake_counts_add_up"].passed
+
+    # The next night sees them all again (landed files are never moved): nothing more is recorded.
+    assert run_load(zone, register_engine, tmp_path / "extract").success
+    assert scalar(register_engine, "SELECT COUNT(*) FROM intake_file_duplicate") == 2
+    assert {t: scalar(register_engine, f"SELECT COUNT(*) FROM {t}") for t in counts} == counts
+
+
+def test_the_intake_hands_over_duplicates_unread(tmp_path):
+    from pipeline.intake import FileRead, build_batch, channel_counts, discover, duplicate_files, new_files
+
+    zone = tmp_path / "landing"
+    land(zone, "web", "web_20261124.jsonl", web_bytes(1, 2))
+    land(zone, "web", "web_20261125.jsonl", web_bytes(1, 2))   # a copy, later by name
+    land(zone, "web", "web_20261126.jsonl", web_bytes(3))
+    land(zone, "mail", "mail_20261124.csv", mail_bytes())     # already loaded (below)
+    files = discover(zone)
+    mail = next(f for f in files if f.channel == "mail")
+    known = {mail.identity}
+    assert [f.file_name for f in new_files(files, known)] == ["web_20261124.jsonl", "web_20261126.jsonl"]
+    assert [f.file_name for f in duplicate_files(files, known)] == ["mail_20261124.csv", "web_20261125.jsonl"]
+    reads = [FileRead(f) for f in new_files(files, known)] + [FileRead(f, duplicate=True)
+                                                              for f in duplicate_files(files, known)]
+    assert channel_counts(reads).files == 2
+    batch = build_batch(reads, NOW.date())
+    assert sorted(batch.files["file_name"]) == ["web_20261124.jsonl", "web_20261126.jsonl"]
+    assert batch.duplicates.to_dict("records") == [
+        {"channel": "mail", "file_name": "mail_20261124.csv", "checksum": mail.checksum, "size_bytes": mail.size_bytes},
+        {"channel": "web", "file_name": "web_20261125.jsonl",
+         "checksum": files[0].checksum, "size_bytes": files[0].size_bytes}]
+
+
 # --- 3. crash recovery: SIGKILL, then a plain re-run ------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Metering point: 18-digit GSRN starting 643 with a GS1 mod-10 check digit (stdnum's EAN rule as oracle)."""
+"""Metering point: 18-digit GSRN starting 643 with a GS1 mod-10 check digit (stdnum.ean's; the column
+path, numpy, held to it and to the scalar path)."""
 
 from __future__ import annotations
 
@@ -38,11 +39,31 @@ def test_invalid(typed: str, error: type) -> None:
 
 @FAST
 @given(seventeen)
-def test_check_digit_equals_stdnum_gs1(first17: str) -> None:
+def test_scalar_path_is_stdnums_check_digit(first17: str) -> None:
     assert metering_point.calc_check_digit(first17) == ean.calc_check_digit(first17)
     code = gsrn(first17)
     assert metering_point.validate(code) == code
     assert metering_point.validate(metering_point.validate(code)) == code
+
+
+@FAST
+@given(st.lists(st.tuples(seventeen, st.sampled_from("0123456789")), min_size=1, max_size=40))
+def test_column_path_agrees_with_stdnum_ean(candidates: list[tuple[str, str]]) -> None:
+    """Every last digit, right or wrong: the numpy path accepts exactly what stdnum's
+    check digit says (nine in ten of these are wrong)."""
+    values = [body + last for body, last in candidates]
+    frame = metering_point.normalise_series(pd.Series(values, dtype="string[pyarrow]"))
+    expected = [ean.calc_check_digit(body) == last for body, last in candidates]
+    assert (frame["status"] == Status.VALID).tolist() == expected
+    assert frame["metering_point"].notna().tolist() == expected
+
+
+def test_every_wrong_last_digit_fails_on_both_paths() -> None:
+    body = "64300757400012568"
+    values = [body + str(d) for d in range(10)]
+    frame = metering_point.normalise_series(pd.Series(values, dtype="string[pyarrow]"))
+    assert (frame["status"] == Status.VALID).tolist() == [d == 8 for d in range(10)]
+    assert [metering_point.is_valid(v) for v in values] == [d == 8 for d in range(10)]
 
 
 @FAST

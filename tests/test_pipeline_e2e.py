@@ -51,6 +51,18 @@ def _table_counts(engine) -> dict[str, int]:
                 for t in ("intake_file", "source_record", "quarantine")}
 
 
+def _duplicates(engine) -> set[tuple]:
+    """(channel, name, size, name of the earlier file) of every recorded duplicate, each
+    holding the earlier file's checksum."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT d.channel, d.file_name, d.size_bytes, f.file_name, d.checksum, f.checksum "
+            "FROM intake_file_duplicate d JOIN intake_file f "
+            "ON f.intake_file_id = d.duplicate_of_intake_file_id")).all()
+    assert all(r[4] == r[5] for r in rows)
+    return {tuple(r[:4]) for r in rows}
+
+
 def _ground_truth(landing: Path) -> pd.DataFrame:
     with gzip.open(landing / "ground_truth.csv.gz", "rt", encoding="utf-8") as handle:
         return pd.read_csv(handle, dtype=str, keep_default_na=False)
@@ -110,9 +122,11 @@ def test_load_accounts_for_every_record_and_is_idempotent(landing, register_engi
     assert len(extract_files) == 5
 
     # Loading the same landing zone again changes nothing.
+    first_duplicates = _duplicates(register_engine)
     again = _run(zone, url)
     assert again.success
     assert _table_counts(register_engine) == counts
+    assert _duplicates(register_engine) == first_duplicates
 
     # A file re-sent under a new name is recognised by content and skipped.
     some_file = sorted((zone / "phone").iterdir())[0]
@@ -121,6 +135,18 @@ def test_load_accounts_for_every_record_and_is_idempotent(landing, register_engi
     resend = _run(zone, url)
     assert resend.success
     assert _table_counts(register_engine) == counts
+    # ... and recorded: the operator sees it arrived and which earlier file it repeats (the
+    # generator's own re-sent exports were recorded by the first run).
+    recorded = _duplicates(register_engine)
+    assert recorded - first_duplicates == {("phone", "phone_20991231.csv", some_file.stat().st_size, some_file.name)}
+    assert all(c.passed for c in resend.get_asset_check_evaluations() if c.check_name == "intake_counts_add_up")
+    figures = resend.asset_materializations_for_node("register")[0].metadata
+    totals = next(r.data for r in figures["per_channel"].value.records if r.data["channel"] == "total")
+    assert totals["files_duplicate"] == 1 and figures["records_read"].value == 0
+    # Seen again by the next run (the job never moves landed files): recorded once.
+    assert _run(zone, url).success
+    assert _table_counts(register_engine) == counts
+    assert _duplicates(register_engine) == recorded
 
 
 def test_run_metadata_holds_counts_not_values(landing, register_engine, tmp_path):

@@ -14,7 +14,9 @@ import pipeline.register.bulk as bulk
 from pipeline.codes import Reason
 from pipeline.register.load import IntakeBatch, load_intake
 from pipeline.register.rights.erasure import bury, key_hash
-from schemas.register import intake_file, quarantine, source_record
+from pipeline.batch import FILE_COLUMNS
+from pipeline.register.checks import unbalanced_files
+from schemas.register import intake_file, intake_file_duplicate, quarantine, source_record
 from test_register_helpers import (
     accepted_records,
     batch,
@@ -108,7 +110,22 @@ def test_loading_the_same_batch_again_changes_nothing(register_engine):
     assert summary.total.files_skipped == 1 and summary.total.read == 0
 
 
-def test_a_resent_file_under_another_name_is_skipped(register_engine):
+def _duplicates(engine: sa.Engine) -> list[tuple]:
+    return [tuple(r) for r in _rows(engine, sa.select(
+        intake_file_duplicate.c.channel, intake_file_duplicate.c.file_name, intake_file_duplicate.c.checksum,
+        intake_file_duplicate.c.size_bytes, intake_file_duplicate.c.duplicate_of_intake_file_id,
+        intake_file_duplicate.c.seen_at, intake_file_duplicate.c.run_id).order_by(intake_file_duplicate.c.duplicate_id))]
+
+
+def _file_id(engine: sa.Engine, name: str) -> int:
+    return _rows(engine, sa.select(intake_file.c.intake_file_id).where(intake_file.c.file_name == name))[0][0]
+
+
+def _without_duplicates(state: dict) -> dict:
+    return {table: rows for table, rows in state.items() if table != "intake_file_duplicate"}
+
+
+def test_a_resent_file_under_another_name_is_skipped_and_recorded(register_engine):
     original = file_row("mail", "mail_20261124.csv", "mail content A")
     renamed = file_row("mail", "mail_20261124_resent.csv", "mail content A")
     assert original["checksum"] == renamed["checksum"]
@@ -117,8 +134,20 @@ def test_a_resent_file_under_another_name_is_skipped(register_engine):
     before = snapshot(register_engine)
     summary = load_intake(register_engine, batch([renamed], [accepted_records(renamed, ["M-1", "M-2"])]),
                           run_id="run-2", now=LATER)
-    assert snapshot(register_engine) == before
+    # Nothing of the records or the files loaded changes; the copy is recorded, with the file it repeats.
+    assert _without_duplicates(snapshot(register_engine)) == _without_duplicates(before)
+    original_id = _file_id(register_engine, "mail_20261124.csv")
+    assert _duplicates(register_engine) == [("mail", "mail_20261124_resent.csv", original["checksum"],
+                                             original["size_bytes"], original_id, LATER, "run-2")]
     assert summary.files[0].status == "skipped" and summary.files[0].file_name == "mail_20261124_resent.csv"
+    assert summary.files[0].duplicate_of == original_id
+    assert summary.total.files_skipped == 1 and summary.total.files_duplicate == 1 and summary.total.read == 0
+    assert unbalanced_files(register_engine) == []
+    # The next run sees the copy again (landed files are never moved): recorded once.
+    recorded = snapshot(register_engine)
+    again = load_intake(register_engine, batch([renamed, original]), run_id="run-3", now=LATER)
+    assert snapshot(register_engine) == recorded
+    assert again.total.files_skipped == 2 and again.total.files_duplicate == 0
 
 
 def test_the_same_content_twice_in_one_batch_loads_once(register_engine):
@@ -133,6 +162,33 @@ def test_the_same_content_twice_in_one_batch_loads_once(register_engine):
     assert [(f.file_name, f.status) for f in summary.files] == [
         ("web_20261124b.jsonl", "skipped"), ("web_20261124a.jsonl", "loaded")]
     assert _count(register_engine, source_record) == 2 and _count(register_engine, quarantine) == 1
+    # The later name is the copy, recorded against the file this very load wrote.
+    first_id = _file_id(register_engine, "web_20261124a.jsonl")
+    assert [(d[0], d[1], d[4], d[6]) for d in _duplicates(register_engine)] == [
+        ("web", "web_20261124b.jsonl", first_id, "run-1")]
+    assert summary.files[0].duplicate_of == first_id and summary.total.files_duplicate == 1
+
+
+def test_files_the_intake_did_not_read_are_recorded_against_the_file_they_repeat(register_engine):
+    """The intake does not read a file whose content is loaded; it hands it over in `duplicates`."""
+    day1 = file_row("phone", "phone_20261124.csv", "phone content")
+    load_intake(register_engine, batch([day1], [accepted_records(day1, ["P-1"])]), run_id="run-1", now=NOW)
+    before = snapshot(register_engine)
+
+    def seen(*rows: dict) -> pd.DataFrame:
+        return pd.DataFrame([{k: r[k] for k in ("channel", "file_name", "checksum", "size_bytes")} for r in rows])
+
+    copy = file_row("phone", "phone_20261130.csv", "phone content")
+    same_name = file_row("phone", "phone_20261124.csv", "phone content")   # the loaded file, still landed
+    other_channel = file_row("mail", "mail_20261130.csv", "phone content")  # never loaded in mail
+    unknown = file_row("phone", "phone_20261201.csv", "content never loaded")
+    summary = load_intake(register_engine, IntakeBatch(
+        files=pd.DataFrame(columns=list(FILE_COLUMNS)),
+        duplicates=seen(copy, same_name, other_channel, unknown)), run_id="run-2", now=LATER)
+    assert _duplicates(register_engine) == [("phone", "phone_20261130.csv", day1["checksum"], day1["size_bytes"],
+                                             _file_id(register_engine, "phone_20261124.csv"), LATER, "run-2")]
+    assert [(f.channel, f.file_name, f.status) for f in summary.files] == [("phone", "phone_20261130.csv", "skipped")]
+    assert _without_duplicates(snapshot(register_engine)) == _without_duplicates(before)
 
 
 def test_a_resent_record_in_a_later_batch_is_counted_not_stored(register_engine):

@@ -12,11 +12,11 @@ from alembic.migration import MigrationContext
 
 from pipeline.register.database import check_schema, downgrade, migrate
 from schemas.canonical import CANONICAL_COLUMNS
-from schemas.register import customer, intake_file, metadata, source_record
+from schemas.register import customer, intake_file, intake_file_duplicate, metadata, source_record
 
 EXPECTED_TABLES = {"intake_file", "source_record", "quarantine", "customer", "customer_merge",
                    "review_queue", "service", "golden_provenance", "match_key", "rights_request", "erased_record",
-                   "source_record_version", "disclosure"}
+                   "source_record_version", "disclosure", "intake_file_duplicate"}
 EXPECTED_VIEWS = {"golden_value_provenance", "customer_masked", "service_masked", "marketing_contacts",
                   "marketing_doubt"}
 HELSINKI_SUMMER = timezone(timedelta(hours=3))
@@ -174,3 +174,37 @@ def test_intake_file_counts_must_add_up(register_engine):
             channel="web", file_name="x", checksum="3" * 64, size_bytes=1, status="loaded",
             records_read=5, records_accepted=3, records_resent=0, records_quarantined=1,
             loaded_at=datetime(2026, 11, 24, tzinfo=timezone.utc), run_id="run-1"))
+
+
+def test_migration_0011_records_duplicates_and_reverts_cleanly(register_engine):
+    """0011 adds `intake_file_duplicate` alone: down to 0010 drops it, keeping the files loaded;
+    up again restores it as the models have it. One name of a content is recorded once, and
+    each row names a file `intake_file` holds."""
+    now = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    with register_engine.begin() as connection:
+        file_id = connection.execute(intake_file.insert().values(
+            channel="mail", file_name="mail_20261124.csv", checksum="4" * 64, size_bytes=10, status="loaded",
+            records_read=0, records_accepted=0, records_resent=0, records_quarantined=0,
+            loaded_at=now, run_id="run-1")).inserted_primary_key[0]
+    copy = dict(channel="mail", file_name="mail_20261125.csv", checksum="4" * 64, size_bytes=10,
+                duplicate_of_intake_file_id=file_id, seen_at=now, run_id="run-2")
+    with register_engine.begin() as connection:
+        connection.execute(intake_file_duplicate.insert().values(**copy))
+    with pytest.raises(sa.exc.IntegrityError), register_engine.begin() as connection:
+        connection.execute(intake_file_duplicate.insert().values(**copy))  # the same name twice
+    if register_engine.dialect.name == "postgresql":  # SQLite enforces foreign keys only when asked
+        with pytest.raises(sa.exc.IntegrityError), register_engine.begin() as connection:
+            connection.execute(intake_file_duplicate.insert().values(
+                **{**copy, "file_name": "mail_20261126.csv", "duplicate_of_intake_file_id": file_id + 1000}))
+
+    downgrade(register_engine, "0010")
+    assert _tables(register_engine) == EXPECTED_TABLES - {"intake_file_duplicate"}
+    with register_engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(intake_file)).scalar_one() == 1
+    migrate(register_engine)
+    assert _tables(register_engine) == EXPECTED_TABLES
+    check_schema(register_engine)
+    inspector = sa.inspect(register_engine)
+    assert ("channel", "checksum", "file_name") in {
+        tuple(u["column_names"]) for u in inspector.get_unique_constraints("intake_file_duplicate")}
+    assert [fk["referred_table"] for fk in inspector.get_foreign_keys("intake_file_duplicate")] == ["intake_file"]

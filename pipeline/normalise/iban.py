@@ -31,6 +31,7 @@ pipeline.normalise.errors.InvalidChecksum: the check character or digits do not 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -38,6 +39,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import schwifty
+from schwifty import exceptions as schwifty_errors
 from stdnum import exceptions as stdnum_errors
 from stdnum import iban as stdnum_iban
 from stdnum import luhn
@@ -54,40 +57,14 @@ from pipeline.normalise.errors import (
     UnknownCountry,
 )
 
-# Finnish monetary institution codes (the first digits of the domestic account
-# number, digits 5-7 of a Finnish IBAN) and their BICs, from Finance Finland
-# (Finanssiala ry), "Suomalaiset rahalaitostunnukset ja BIC-koodit" / "Finnish
-# monetary institution codes and BICs". Public bank data, not personal data.
-# The longest matching prefix wins.
-_BIC_PREFIXES: dict[str, str] = {
-    "1": "NDEAFIHH", "2": "NDEAFIHH",                     # Nordea
-    "31": "HANDFIHH",                                      # Handelsbanken
-    "33": "ESSEFIHX",                                      # Skandinaviska Enskilda Banken
-    "34": "DABAFIHX",                                      # Danske Bank
-    "36": "SBANFIHH", "39": "SBANFIHH",                    # S-Pankki
-    "37": "DNBAFIHX",                                      # DNB Bank ASA, Finland Branch
-    "38": "SWEDFIHH",                                      # Swedbank
-    "405": "HELSFIHH", "497": "HELSFIHH",                  # Aktia Pankki
-    **dict.fromkeys([str(code) for code in range(470, 480)], "POPFFI22"),  # POP Pankit
-    **dict.fromkeys(                                        # Säästöpankit (Sp), Oma Säästöpankki
-        [str(code) for code in (
-            400, 402, 403, 406, 407, 408, 410, 411, 412,
-            *range(414, 422), *range(423, 433), *range(435, 453), *range(454, 465),
-            *range(483, 494), 495, 496)],
-        "ITELFIHH"),
-    "5": "OKOYFIHH",                                       # OP Ryhmä
-    "6": "AABAFI22",                                       # Ålandsbanken
-    "713": "CITIFIHX",                                     # Citibank Europe
-    "715": "ITELFIHH",                                     # Säästöpankkien Keskuspankki
-    "717": "BIGKFIH1",                                     # Bigbank
-    "798": "VPAYFIH2",                                     # Viva Payment Services
-    "799": "HOLVFIHH",                                     # Holvi Payment Services
-    "8": "DABAFIHH",                                       # Danske Bank
-}
-# Every three-digit bank code resolved once: a lookup table for whole columns.
-_BIC_BY_CODE = np.array(
-    [next((_BIC_PREFIXES[f"{code:03d}"[:k]] for k in (3, 2, 1) if f"{code:03d}"[:k] in _BIC_PREFIXES), None)
-     for code in range(1000)], dtype=object)
+# The BIC of a Finnish bank code (digits 5-7 of a Finnish or Åland IBAN, the first
+# digits of an old domestic account number) comes from schwifty's bank registry
+# (`schwifty.BIC.from_bank_code`, the registry behind `schwifty.IBAN(...).bic`),
+# which follows Finance Finland's list "Suomalaiset rahalaitostunnukset ja
+# BIC-koodit" release by release: no hand-kept table to fall behind (one did, by 40
+# codes and 8 payment institutions). Public bank data, not personal data. A column
+# asks the registry once per distinct bank code (`bic_series`), never per row.
+BIC_REGISTRY_COUNTRY = "FI"  # Åland (AX) IBANs carry Finnish bank codes; schwifty has no AX registry
 
 FINNISH_COUNTRIES = ("FI", "AX")
 DOMESTIC_GROUPS_PADDED_AFTER_7 = ("4", "5")  # Säästöpankit, POP, Aktia; OP
@@ -189,15 +166,28 @@ def repair(value: str) -> tuple[str, bool, bool]:
         raise
 
 
+@functools.cache
+def bic_of_bank_code(code: str) -> str | None:
+    """The BIC schwifty's registry gives a three-digit Finnish bank code, None if none.
+
+    >>> bic_of_bank_code('423'), bic_of_bank_code('999')
+    ('ITELFIHH', None)
+    """
+    try:
+        return str(schwifty.BIC.from_bank_code(BIC_REGISTRY_COUNTRY, code))
+    except schwifty_errors.SchwiftyException:  # no bank with this code (or no BIC for it)
+        return None
+
+
 def bic(iban: str) -> str | None:
     """The BIC of a Finnish (or Åland) IBAN's bank code, None if not known.
 
     >>> bic('FI5542345670000081'), bic('FI4279912345678900'), bic('DE89370400440532013000')
     ('ITELFIHH', 'HOLVFIHH', None)
     """
-    if iban[:2] not in FINNISH_COUNTRIES or not iban[4:7].isdigit():
+    if iban[:2] not in FINNISH_COUNTRIES or not iban[4:7].isdigit() or len(iban[4:7]) != 3:
         return None
-    return _BIC_BY_CODE[int(iban[4:7])]
+    return bic_of_bank_code(iban[4:7])
 
 
 # --- column-wise ----------------------------------------------------------------------------
@@ -332,19 +322,16 @@ def normalise_series(values: pd.Series) -> pd.DataFrame:
     }, index=values.index)
 
 
-_BIC_NAMES = sorted({b for b in _BIC_BY_CODE if b})
-_BIC_DICTIONARY = pa.array(_BIC_NAMES, pa.large_string())
-_BIC_INDEX = np.array([-1 if b is None else _BIC_NAMES.index(b) for b in _BIC_BY_CODE])
-
-
 def bic_series(ibans: pd.Series) -> pd.Series:
-    """`bic` for a column of valid compact IBANs (NA in, NA out)."""
+    """`bic` for a column of valid compact IBANs (NA in, NA out): the registry is asked
+    once per distinct bank code of the column (at most 1,000), then spread by position."""
     data = _text.to_arrow(ibans)
     finnish = _text.fullmatch(data, "(FI|AX)[0-9]{5}.*")
     result = pa.nulls(len(ibans), pa.large_string())
     if finnish.any():
         codes = pc.cast(pc.utf8_slice_codeunits(data.filter(pa.array(finnish)), 4, 7), pa.int64()).to_numpy()
-        positions = _BIC_INDEX[codes]
-        found = _BIC_DICTIONARY.take(pa.array(positions, mask=positions < 0))
+        distinct, positions = np.unique(codes, return_inverse=True)
+        bics = pa.array([bic_of_bank_code(f"{code:03d}") for code in distinct], pa.large_string())
+        found = bics.take(pa.array(positions))
         result = pc.if_else(pa.array(finnish), _text.scatter(finnish, found), result)
     return _text.to_series(result, ibans.index)

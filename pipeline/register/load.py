@@ -10,6 +10,11 @@ The rules it keeps (docs/register_rules.md, rules 1-3):
   one already in `intake_file` is skipped, and of two files of a channel with the
   same checksum in one batch only the first by file name loads. The same bytes in
   two channels (two empty exports) are two files.
+- A skipped file is recorded in `intake_file_duplicate` with the earlier file it
+  repeats (the batch's `duplicates`, files not read because their content was
+  already loaded, and the skipped copies of `files`), once per (channel, checksum,
+  name); a file under the very name of the file it repeats is that file itself,
+  still in the landing zone (the job never moves files), and is not recorded.
 - A record is identified by (channel, source_record_id). Seen again (held in
   `source_record`, or repeated within the batch) with the same content as a
   version already held, it is a plain *re-send*: counted (`records_resent`,
@@ -42,7 +47,15 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline.batch import ACCEPTED_COLUMNS, FILE_COLUMNS, QUARANTINED_COLUMNS, FileLoad, IntakeBatch, LoadSummary
+from pipeline.batch import (
+    ACCEPTED_COLUMNS,
+    DUPLICATE_COLUMNS,
+    FILE_COLUMNS,
+    QUARANTINED_COLUMNS,
+    FileLoad,
+    IntakeBatch,
+    LoadSummary,
+)
 from pipeline.codes import Reason
 from pipeline.register.bulk import PSYCOPG_ERROR, BulkWriter, bulk_writer, utc_series
 from pipeline.register.database import scrub_postgresql_error, temp_values
@@ -54,6 +67,7 @@ from schemas.register import (
     SOURCE_RECORD_CANONICAL_COLUMNS,
     UTCDateTime,
     intake_file,
+    intake_file_duplicate,
     quarantine,
     source_record,
     source_record_version,
@@ -78,28 +92,29 @@ def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: date
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("load_intake: `now` must be timezone-aware")
     now = now.astimezone(timezone.utc)
-    files, accepted, quarantined = _validated(batch)
+    files, accepted, quarantined, duplicates = _validated(batch)
     try:
         # A writer from the start, before reading what is held: an erasure committing
         # between that read and the writes would let an erased record back in as new.
         with register_transaction(engine) as connection:
-            summary = _load(connection, files, accepted, quarantined, run_id=run_id, now=now)
+            summary = _load(connection, files, accepted, quarantined, duplicates, run_id=run_id, now=now)
             if after_load is not None:
                 summary = dataclasses.replace(summary, after_load=after_load(connection))
     except PSYCOPG_ERROR as error:
         # Raw COPY errors bypass SQLAlchemy's handler: drop the DETAIL/CONTEXT quoting values.
         scrub_postgresql_error(error)
         raise
-    log.info("register load: %d files loaded, %d quarantined whole, %d skipped; "
+    log.info("register load: %d files loaded, %d quarantined whole, %d skipped (%d recorded as duplicates); "
              "%d records read, %d accepted (%d re-sent, %d new versions), %d quarantined (%d re-sent)",
              summary.total.files_loaded, summary.total.files_quarantined, summary.total.files_skipped,
+             summary.total.files_duplicate,
              summary.total.read, summary.total.accepted, summary.total.resent, summary.total.versioned,
              summary.total.quarantined, summary.total.requarantined)
     return summary
 
 
 def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame,
-          quarantined: pd.DataFrame, *, run_id: str, now: datetime) -> LoadSummary:
+          quarantined: pd.DataFrame, duplicates: pd.DataFrame, *, run_id: str, now: datetime) -> LoadSummary:
     writer = bulk_writer(connection)
     # A file's identity is (channel, checksum), carried below as one key, "channel/checksum".
     files = files.assign(file_key=_file_key(files))
@@ -164,6 +179,9 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
         inserted = connection.execute(intake_file.insert().returning(
             intake_file.c.channel, intake_file.c.checksum, intake_file.c.intake_file_id), file_rows)
         file_ids = {f"{channel}/{checksum}": file_id for channel, checksum, file_id in inserted}
+    recorded = _record_duplicates(connection, pd.concat(
+        [files.loc[skip, list(DUPLICATE_COLUMNS)], duplicates[list(DUPLICATE_COLUMNS)]], ignore_index=True),
+        run_id=run_id, now=now)
 
     # Quarantine: whole files first, then records.
     whole = new_files[unreadable].sort_index()
@@ -208,7 +226,8 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
     loads = []
     for row in files.sort_index().itertuples(index=False):
         if row.file_key not in file_ids or file_name_of.get(row.file_key) != row.file_name:
-            loads.append(FileLoad(channel=row.channel, file_name=row.file_name, status="skipped"))
+            loads.append(FileLoad(channel=row.channel, file_name=row.file_name, status="skipped",
+                                  duplicate_of=recorded.pop((row.channel, row.checksum, row.file_name), None)))
             continue
         stored = next(r for r in file_rows if (r["channel"], r["checksum"]) == (row.channel, row.checksum))
         loads.append(FileLoad(
@@ -219,7 +238,46 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
             quarantined_by_reason=reasons_by_file.get(row.file_key, {}),
             file_reason=None if pd.isna(row.file_reason) else str(row.file_reason),
             intake_file_id=file_ids[row.file_key]))
+    # Files the intake did not read (their content already loaded), now recorded.
+    loads.extend(FileLoad(channel=channel, file_name=name, status="skipped", duplicate_of=earlier)
+                 for (channel, _, name), earlier in sorted(recorded.items()))
     return LoadSummary.of(loads)
+
+
+def _record_duplicates(connection: sa.Connection, candidates: pd.DataFrame, *, run_id: str,
+                       now: datetime) -> dict[tuple[str, str, str], int]:
+    """Record skipped files in `intake_file_duplicate`, each with the `intake_file` row
+    holding its (channel, checksum); returns {(channel, checksum, file_name): that
+    row's id} for the files recorded now.
+
+    Not recorded: a file under the name of the file it repeats (that file itself,
+    still in the landing zone), a (channel, checksum, name) already recorded, and a
+    file whose content no `intake_file` row holds (nothing to repeat).
+    """
+    candidates = candidates.drop_duplicates(["channel", "checksum", "file_name"])
+    if len(candidates) == 0:
+        return {}
+    earlier: dict[tuple[str, str], tuple[int, str]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    unique = sorted(set(candidates["checksum"]))
+    for start in range(0, len(unique), _KEY_CHUNK):
+        chunk = unique[start:start + _KEY_CHUNK]
+        earlier.update(((c, s), (int(i), n)) for c, s, i, n in connection.execute(
+            sa.select(intake_file.c.channel, intake_file.c.checksum, intake_file.c.intake_file_id,
+                      intake_file.c.file_name).where(intake_file.c.checksum.in_(chunk))))
+        seen.update((c, s, n) for c, s, n in connection.execute(
+            sa.select(intake_file_duplicate.c.channel, intake_file_duplicate.c.checksum,
+                      intake_file_duplicate.c.file_name).where(intake_file_duplicate.c.checksum.in_(chunk))))
+    rows = []
+    for channel, name, checksum, size in candidates[list(DUPLICATE_COLUMNS)].itertuples(index=False):
+        held = earlier.get((channel, checksum))
+        if held is None or held[1] == name or (channel, checksum, name) in seen:
+            continue
+        rows.append({"channel": channel, "file_name": name, "checksum": checksum, "size_bytes": int(size),
+                     "duplicate_of_intake_file_id": held[0], "seen_at": now, "run_id": run_id})
+    if rows:
+        connection.execute(intake_file_duplicate.insert(), rows)
+    return {(r["channel"], r["checksum"], r["file_name"]): r["duplicate_of_intake_file_id"] for r in rows}
 
 
 def _records_of(records: pd.DataFrame, file_keys: set[str], repeated: set[str], identity: list[str]) -> pd.DataFrame:
@@ -571,7 +629,7 @@ def _string(series: pd.Series) -> pd.Series:
     return series.astype("string[pyarrow]")
 
 
-def _validated(batch: IntakeBatch) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _validated(batch: IntakeBatch) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Check the batch's shape and types; messages name frames and columns, never values."""
     files = _with_columns(batch.files, FILE_COLUMNS, "files")
     accepted = _with_columns(batch.accepted, ACCEPTED_COLUMNS, "accepted")
@@ -631,7 +689,16 @@ def _validated(batch: IntakeBatch) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     for name, frame in (("accepted", accepted), ("quarantined", quarantined)):
         if len(frame) and not _file_key(frame).isin(file_keys).all():
             raise ValueError(f"load_intake: {name}.channel differs from its file's channel")
-    return files, accepted, quarantined
+
+    duplicates = _with_columns(batch.duplicates, DUPLICATE_COLUMNS, "duplicates")
+    for name in ("channel", "file_name", "checksum"):
+        duplicates[name] = _string(duplicates[name])
+    for name in DUPLICATE_COLUMNS:
+        if duplicates[name].isna().any():
+            raise ValueError(f"load_intake: duplicates.{name} has missing values")
+    duplicates["size_bytes"] = duplicates["size_bytes"].astype("int64")
+    _check_channels(duplicates["channel"], "duplicates.channel")
+    return files, accepted, quarantined, duplicates
 
 
 def _check_channels(series: pd.Series, name: str) -> None:
