@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from pii_scan import NAME, STREET, needles_from_landing, scan_bytes
 from pipeline.orchestration.definitions import defs
 from pipeline.orchestration.io_manager import RunMemoryIOManager
 from pipeline.orchestration.resources import ExtractDirectory, LandingZone, MatchingConfig, RegisterDatabase
@@ -29,10 +30,12 @@ def landing(tmp_path_factory) -> Path:
     return out
 
 
-def _run(landing_dir: Path, url: str) -> dg.ExecuteInProcessResult:
+def _run(landing_dir: Path, url: str, logged: list[str] | None = None) -> dg.ExecuteInProcessResult:
+    """One whole run in process; `logged` receives the text of every entry of its event log
+    (log messages, and the events' metadata) when given."""
     job = defs.resolve_job_def("register_load")
     with dg.instance_for_test() as instance:
-        return job.execute_in_process(
+        result = job.execute_in_process(
             instance=instance,
             resources={
                 "register_db": RegisterDatabase(url=url),
@@ -43,6 +46,12 @@ def _run(landing_dir: Path, url: str) -> dg.ExecuteInProcessResult:
                 "matching": MatchingConfig(),
             },
         )
+        if logged is not None:
+            for entry in instance.all_logs(result.run_id):
+                logged.append(entry.user_message or "")
+                if entry.dagster_event is not None:
+                    logged.append(repr(entry.dagster_event.event_specific_data))
+        return result
 
 
 def _table_counts(engine) -> dict[str, int]:
@@ -124,21 +133,41 @@ def test_load_accounts_for_every_record_and_is_idempotent(landing, register_engi
 
 
 def test_run_metadata_holds_counts_not_values(landing, register_engine, tmp_path):
+    """Run metadata, check metadata and log messages hold no personal value: neither the register's
+    codes, accounts, e-mail addresses and phones nor the generated people's names and streets."""
     url = register_engine.url.render_as_string(hide_password=False)
-    result = _run(landing / "landing", url)
+    logged: list[str] = []
+    result = _run(landing / "landing", url, logged)
     assert result.success
     metadata_text = []
     for event in result.all_events:
         if event.event_type_value in ("ASSET_MATERIALIZATION", "STEP_OUTPUT", "ASSET_CHECK_EVALUATION"):
             metadata_text.append(repr(event.event_specific_data))
-    blob = "\n".join(metadata_text)
-    assert "records_read" in blob
+    assert sum("ASSET_CHECK_EVALUATION" == e.event_type_value for e in result.all_events) >= 8, \
+        "the run evaluated too few asset checks to look at their metadata"
+    blob = "\n".join(metadata_text + logged)
+    assert "records_read" in blob and "intake_counts_add_up" in blob
     with register_engine.connect() as conn:
         rows = conn.execute(text("SELECT personal_id, iban, email, phone FROM source_record")).all()
     values = {v for row in rows for v in row if v}
     assert values, "the load held no values to look for"
-    leaked = [v for v in values if v in blob]
-    assert not leaked, f"{len(leaked)} personal values found in run metadata"
+    leaked = sum(1 for v in values if v in blob)  # a count: pytest must not print the values
+    assert leaked == 0, f"{leaked} personal values found in run metadata"
+
+    # The generated people's names and street addresses (read from the landing files, not
+    # from the register), as whole words in any case: none in the metadata or the logs.
+    needles, _ = needles_from_landing(landing / "landing")
+    assert needles.counts()[NAME] >= 300 and needles.counts()[STREET] >= 100, "too few names or streets"
+    found = scan_bytes(blob.encode("utf-8"), needles)
+    assert not found, f"personal values in run metadata or logs (kind: distinct values): {found}"
+    # The scan is not hollow: the register's names and streets are among the needles.
+    with register_engine.connect() as conn:
+        held = conn.execute(text("SELECT first_names, last_name, street_address FROM source_record "
+                                 "WHERE first_names IS NOT NULL AND last_name IS NOT NULL "
+                                 "AND street_address IS NOT NULL")).all()
+    sample = "\n".join(" ".join(row) for row in held[:50]).encode("utf-8")
+    assert len(held) >= 50
+    assert scan_bytes(sample, needles).keys() >= {NAME, STREET}
 
 
 def test_a_file_and_its_copy_in_one_batch_count_once(landing, tmp_path):
