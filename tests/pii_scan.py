@@ -12,13 +12,20 @@ the pipeline turns them into (`pipeline.normalise`). Rows a source broke (a cut
 line, a stray delimiter) are read by position from both ends and swept with
 patterns, so their values are needles too.
 
+The people's first names, last names and street addresses are needles too
+(`NAME`, `STREET`): as typed, as the pipeline writes them (`pipeline.normalise`),
+each name of a full name on its own, in any letter case. They are words, so they
+count only as whole words (a short first name is part of many an English word),
+and they may hold ä, ö or å: each is searched as UTF-8 and as JSON writes it
+(`\\u00e4`, the event log).
+
 A `Hit` says which KIND of needle was found in which file and how many distinct
 ones: never the needle itself, so a failing test prints no personal value.
 Matching is on bytes, ASCII case folded; gzip files and zip members are scanned
-inside as well. Every needle kind is ASCII in the forms searched (codes, IBANs,
-phones, addresses of the generator's people, recording references), so the
-UTF-8 bytes are the only encoding that matters for SQLite (UTF-8 text), JSON and
-log files.
+inside as well. The other needle kinds are ASCII in the forms searched (codes,
+IBANs, phones, e-mail addresses of the generator's people, recording references),
+so the UTF-8 bytes are the only encoding that matters for SQLite (UTF-8 text),
+JSON and log files.
 """
 
 from __future__ import annotations
@@ -40,12 +47,24 @@ import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from pipeline.normalise import email as email_address
-from pipeline.normalise import hetu, iban, phone
+from pipeline.normalise import address, hetu, iban, names, phone
 
 PERSONAL_ID, ACCOUNT, EMAIL, PHONE, RECORDING = "personal_id", "account", "email", "phone", "recording"
-KINDS: tuple[str, ...] = (PERSONAL_ID, ACCOUNT, EMAIL, PHONE, RECORDING)
+NAME, STREET = "name", "street_address"
+# Kinds with a shape of their own: a field of a broken row is taken as one when it looks like one.
+SHAPED_KINDS: tuple[str, ...] = (PERSONAL_ID, ACCOUNT, EMAIL, PHONE, RECORDING)
+# Kinds that are words (first names, last names, street addresses): matched as whole words only,
+# since a short name ("Ella", "Ari") is part of many an English word in a log.
+WORD_KINDS: tuple[str, ...] = (NAME, STREET)
+KINDS: tuple[str, ...] = SHAPED_KINDS + WORD_KINDS
 # Shorter values (a cut-off "+358 4") are not specific enough to mean anything when found.
 MIN_LENGTH = 6
+# A name is a word: three letters ("Eva", "Ida") are enough when matched as a whole word.
+MIN_NAME_LENGTH = 3
+# A byte that continues a word: a needle of a word kind must not have one on either side.
+_WORD_BYTE = rb"[a-z0-9_\x80-\xff]"
+# A street address line that goes on with the postal code and city (the e-mail's `Osoite`).
+_POSTAL_CODE_RE = re.compile(r",?\s*\b\d{5}\b")
 
 # Patterns for rows a source broke, whose fields cannot be told apart by position.
 _HETU_RE = re.compile(r"(?<![0-9A-Za-z])\d{6}[-+A-FU-Ya-fu-y]\d{3}[0-9A-Ya-y](?![0-9A-Za-z])")
@@ -63,12 +82,16 @@ _SHAPES = {
 
 # Each channel's column (or JSON key, or e-mail label) for each kind.
 PHONE_COLUMNS = {"Henkilötunnus": PERSONAL_ID, "Puhelin": PHONE, "Sähköposti": EMAIL, "Tilinumero": ACCOUNT,
-                 "Nauhoite": RECORDING}
-MAIL_COLUMNS = {"personal_id": PERSONAL_ID, "phone": PHONE, "email": EMAIL, "account": ACCOUNT}
-IN_PERSON_COLUMNS = {"Henkilötunnus": PERSONAL_ID, "Puhelin": PHONE, "Sähköposti": EMAIL, "Tilinumero": ACCOUNT}
-WEB_KEYS = {"personal_id": PERSONAL_ID, "phone": PHONE, "email": EMAIL, "iban": ACCOUNT}
+                 "Nauhoite": RECORDING, "Nimi": NAME, "Katuosoite": STREET}
+MAIL_COLUMNS = {"personal_id": PERSONAL_ID, "phone": PHONE, "email": EMAIL, "account": ACCOUNT,
+                "full_name": NAME, "address": STREET}
+IN_PERSON_COLUMNS = {"Henkilötunnus": PERSONAL_ID, "Puhelin": PHONE, "Sähköposti": EMAIL, "Tilinumero": ACCOUNT,
+                     "Etunimet": NAME, "Sukunimi": NAME, "Lähiosoite": STREET}
+WEB_KEYS = {"personal_id": PERSONAL_ID, "phone": PHONE, "email": EMAIL, "iban": ACCOUNT,
+            "first_names": NAME, "last_name": NAME, "street": STREET}
 EMAIL_LABELS = {"henkilötunnus": PERSONAL_ID, "personbeteckning": PERSONAL_ID, "puhelin": PHONE,
-                "telefon": PHONE, "tilinumero": ACCOUNT, "kontonummer": ACCOUNT}
+                "telefon": PHONE, "tilinumero": ACCOUNT, "kontonummer": ACCOUNT,
+                "nimi": NAME, "namn": NAME, "osoite": STREET, "adress": STREET}
 # Every key of the web format (docs/intake_formats.md): any other key is someone's typing.
 WEB_FORMAT_KEYS = {"id", "submitted_at", "authenticated", "person", "first_names", "last_name", "personal_id",
                    "contact", "email", "phone", "address", "street", "postal_code", "city", "billing", "iban",
@@ -82,6 +105,7 @@ class Needles:
 
     def __init__(self) -> None:
         self.by_kind: dict[str, set[bytes]] = {kind: set() for kind in KINDS}
+        self._patterns: dict[str, tuple[int, re.Pattern[bytes] | None]] = {}
 
     def counts(self) -> dict[str, int]:
         return {kind: len(values) for kind, values in self.by_kind.items()}
@@ -90,8 +114,26 @@ class Needles:
         if text is None:
             return
         text = text.strip()
-        if len(text) >= MIN_LENGTH:
-            self.by_kind[kind].add(text.lower().encode("utf-8"))
+        if len(text) < (MIN_NAME_LENGTH if kind == NAME else MIN_LENGTH):
+            return
+        if kind in WORD_KINDS:
+            # Any letter case, as UTF-8 and as JSON writes it (`M\\u00e4kinen`: the event log).
+            for form in {text, text.lower(), text.upper(), text.title()}:
+                self.by_kind[kind].add(form.lower().encode("utf-8"))
+                self.by_kind[kind].add(json.dumps(form)[1:-1].lower().encode("ascii"))
+            return
+        self.by_kind[kind].add(text.lower().encode("utf-8"))
+
+    def word_pattern(self, kind: str) -> re.Pattern[bytes] | None:
+        """One pattern for every needle of a word kind, each matched as a whole word."""
+        values = self.by_kind[kind]
+        cached = self._patterns.get(kind)
+        if cached is None or cached[0] != len(values):
+            alternatives = b"|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+            pattern = re.compile(rb"(?<!" + _WORD_BYTE + rb")(?:" + alternatives + rb")(?!" + _WORD_BYTE + rb")") \
+                if values else None
+            cached = self._patterns[kind] = (len(values), pattern)
+        return cached[1]
 
     def add(self, kind: str, value: object) -> None:
         """A value as typed, and the forms the pipeline may turn it into."""
@@ -112,6 +154,28 @@ class Needles:
             self._add_phone(raw)
         elif kind == EMAIL:
             self._put(EMAIL, email_address.compact(raw))
+        elif kind == NAME:
+            self._add_name(raw)
+        elif kind == STREET:
+            self._add_street(raw)
+
+    def _add_name(self, raw: str) -> None:
+        """A whole name as typed and as the pipeline writes it, and each name in it."""
+        collapsed = " ".join(raw.replace(",", " ").split())
+        self._put(NAME, collapsed)
+        self._put(NAME, names.case_name(collapsed))
+        for token in collapsed.split():
+            self._put(NAME, token)
+            self._put(NAME, names.case_name(token))
+            for part in token.split("-"):
+                self._put(NAME, part)
+
+    def _add_street(self, raw: str) -> None:
+        """A street address (street, number, stair and flat) as typed and as normalised."""
+        street = _POSTAL_CODE_RE.split(raw, maxsplit=1)[0].strip(" ,")  # `Kuusitie 5 B 12, 00100 Helsinki`
+        collapsed = " ".join(street.split())
+        self._put(STREET, collapsed)
+        self._put(STREET, address.normalise_street(collapsed))
 
     def _add_personal_id(self, raw: str) -> None:
         compact = hetu.compact(raw)
@@ -172,7 +236,7 @@ def _delimited(needles: Needles, text: str, delimiter: str, columns: dict[str, s
     if not positions:  # no header at all (a broken file): every row is values
         header, positions = [], {}
     for name in header:  # a value typed into a header cell
-        for kind in KINDS:
+        for kind in SHAPED_KINDS:
             needles.add_if_shaped(kind, name)
     rows = 0
     for line in lines[1:] if header else lines:
@@ -186,7 +250,7 @@ def _delimited(needles: Needles, text: str, delimiter: str, columns: dict[str, s
         # A broken row (a stray delimiter or quote): every field, split with and without
         # the quoting rules, taken when it looks like a value of some kind.
         for field in fields + line.split(delimiter):
-            for kind in KINDS:
+            for kind in SHAPED_KINDS:
                 needles.add_if_shaped(kind, field)
     return rows
 
@@ -201,7 +265,7 @@ def _web(needles: Needles, text: str) -> int:
                     needles.add(WEB_KEYS[key], sub if isinstance(sub, str) else str(sub))
                 walk(sub)
                 if key not in WEB_FORMAT_KEYS:  # a value typed where a key belongs, and what it holds
-                    for kind in KINDS:
+                    for kind in SHAPED_KINDS:
                         needles.add_if_shaped(kind, key)
                         needles.add_if_shaped(kind, sub if isinstance(sub, str) else None)
         elif isinstance(value, list):
@@ -249,8 +313,9 @@ def _mbox(needles: Needles, data: bytes) -> int:
             needles.add(EMAIL, sender if "@" in sender else None)
         message = email.message_from_bytes(rest, policy=email.policy.compat32)
         for header in ("From", "Reply-To", "Sender"):
-            for _, address in email.utils.getaddresses(message.get_all(header, [])):
-                needles.add(EMAIL, address)
+            for display_name, sender_address in email.utils.getaddresses(message.get_all(header, [])):
+                needles.add(EMAIL, sender_address)
+                needles.add(NAME, display_name or None)
         for text in _message_texts(message):
             text = re.sub(r"<br\s*/?>|</?p>", "\n", text)
             needles.sweep(text, emails=False)  # the body may name the company's own address
@@ -271,7 +336,7 @@ def _xlsx(needles: Needles, path: Path) -> int:
     header = [str(cell).strip() for cell in rows[0]]
     positions = {header.index(name): kind for name, kind in IN_PERSON_COLUMNS.items() if name in header}
     for cell in header:  # a value typed where a header belongs
-        for kind in KINDS:
+        for kind in SHAPED_KINDS:
             needles.add_if_shaped(kind, cell)
     for row in rows[1:]:
         for position, kind in positions.items():
@@ -342,9 +407,14 @@ def _contents(name: str, data: bytes) -> Iterable[tuple[str, bytes]]:
 
 
 def scan_bytes(data: bytes, needles: Needles) -> dict[str, int]:
-    """Distinct needles of each kind found in `data` (ASCII case folded); kinds with none left out."""
+    """Distinct needles of each kind found in `data` (ASCII case folded); kinds with none left out.
+
+    Needles of a word kind (names, street addresses) count only as whole words."""
     haystack = data.lower()
-    found = {kind: sum(1 for needle in values if needle in haystack) for kind, values in needles.by_kind.items()}
+    found = {kind: sum(1 for needle in needles.by_kind[kind] if needle in haystack) for kind in SHAPED_KINDS}
+    for kind in WORD_KINDS:
+        pattern = needles.word_pattern(kind)
+        found[kind] = len(set(pattern.findall(haystack))) if pattern is not None else 0
     return {kind: n for kind, n in found.items() if n}
 
 

@@ -40,7 +40,7 @@ from pipeline.register.marketing import adult_born_on_or_before, doubt, verify_e
 from pipeline.register.resolve import resolve_identities
 from pipeline.orchestration.resources import ExtractDirectory, RegisterDatabase
 from schemas.canonical import PRODUCTS
-from schemas.register import customer, intake_file
+from schemas.register import customer, intake_file, quarantine
 from test_register_helpers import accepted_records, batch, file_row, personal_id, quarantined_records
 
 NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone.utc)
@@ -192,6 +192,79 @@ def test_counts_check_fails_when_a_files_counts_do_not_add_up(register_engine):
     result = intake_counts_add_up(check_context(register_engine))
     assert not result.passed
     assert result.metadata["unbalanced_files"].value == 1
+
+
+def _files_by_name(engine: sa.Engine) -> dict[str, sa.Row]:
+    with engine.connect() as connection:
+        return {r.file_name: r for r in connection.execute(sa.select(intake_file))}
+
+
+def test_counts_add_up_only_when_quarantined_records_are_counted(register_engine):
+    """Files whose counts balance only with their quarantine: a mixed file, a file of nothing but
+    rejected records, a file whose rejected records were re-sent (re-quarantined, held once) and a
+    file quarantined whole (its entry is no record). Each count of quarantined records must match
+    the quarantine entries held: one entry missing, or one more counted, is caught."""
+    web = file_row("web", "web_20261124.jsonl")
+    rejected = quarantined_records(web, ["malformed_record", "no_identity", "missing_record_id", "no_identity"])
+    mail = file_row("mail", "mail_20261124.csv")
+    unreadable = file_row("phone", "phone_20261124.csv", reason="file_unreadable", detail="phone_20261124.csv")
+    load_intake(register_engine, batch([web, mail, unreadable],
+                                       [accepted_records(web, ["W-1", "W-2", "W-3"])],
+                                       [rejected, quarantined_records(mail, ["no_identity", "invalid_timestamp"])]),
+                run_id="test", now=NOW)
+    # The next day the web channel sends the same rejected records again (same ids, same raw values).
+    resend = file_row("web", "web_20261125.jsonl")
+    again = rejected.assign(checksum=resend["checksum"])
+    load_intake(register_engine, batch([resend], [accepted_records(resend, ["W-4"], first=10)], [again]),
+                run_id="test", now=NOW)
+
+    files = _files_by_name(register_engine)
+    counts = {name: (f.records_read, f.records_accepted, f.records_quarantined, f.records_requarantined)
+              for name, f in files.items()}
+    assert counts["web_20261124.jsonl"] == (7, 3, 4, 0)
+    assert counts["mail_20261124.csv"] == (2, 0, 2, 0)
+    assert counts["web_20261125.jsonl"][2:] == (4, 2), "the re-sent rejected records with an id are re-quarantined"
+    assert files["phone_20261124.csv"].status == "quarantined"
+    with register_engine.connect() as connection:
+        entries = dict(connection.execute(sa.text(
+            "SELECT f.file_name, COUNT(q.quarantine_id) FROM intake_file f "
+            "LEFT JOIN quarantine q ON q.intake_file_id = f.intake_file_id GROUP BY f.file_name")).all())
+    assert entries == {"web_20261124.jsonl": 4, "mail_20261124.csv": 2, "web_20261125.jsonl": 2,
+                       "phone_20261124.csv": 1}, entries
+    assert unbalanced_files(register_engine) == []
+    assert intake_counts_add_up(check_context(register_engine)).passed
+
+    def caught(tamper: str, parameters: dict, file_name: str) -> None:
+        """The tampered register fails the check on that file alone; then the tamper is undone."""
+        with register_engine.connect() as connection:
+            before = [tuple(r) for r in connection.execute(sa.select(quarantine).order_by(quarantine.c.quarantine_id))]
+        with register_engine.begin() as connection:
+            connection.execute(sa.text(tamper), parameters)
+        try:
+            assert unbalanced_files(register_engine) == [files[file_name].intake_file_id], \
+                f"{file_name} tampered ({tamper.split()[0]}), not caught"
+            result = intake_counts_add_up(check_context(register_engine))
+            assert not result.passed and result.metadata["unbalanced_files"].value == 1
+        finally:
+            with register_engine.begin() as connection:
+                connection.execute(quarantine.delete())
+                connection.execute(quarantine.insert(), [dict(zip(quarantine.c.keys(), row)) for row in before])
+                connection.execute(intake_file.update().where(intake_file.c.file_name == file_name).values(
+                    records_read=files[file_name].records_read,
+                    records_quarantined=files[file_name].records_quarantined,
+                    records_requarantined=files[file_name].records_requarantined))
+        assert unbalanced_files(register_engine) == []
+
+    first_web = files["web_20261124.jsonl"].intake_file_id
+    # One quarantine entry lost: the file still reads 7 = 3 + 4, but holds only three entries.
+    caught("DELETE FROM quarantine WHERE quarantine_id = (SELECT MIN(quarantine_id) FROM quarantine "
+           "WHERE intake_file_id = :f)", {"f": first_web}, "web_20261124.jsonl")
+    # One more record read and quarantined than the quarantine holds (read = accepted + quarantined still).
+    caught("UPDATE intake_file SET records_read = records_read + 1, records_quarantined = records_quarantined + 1 "
+           "WHERE file_name = :n", {"n": "mail_20261124.csv"}, "mail_20261124.csv")
+    # The re-sends counted as new entries: two more quarantined than held.
+    caught("UPDATE intake_file SET records_requarantined = 0 WHERE file_name = :n", {"n": "web_20261125.jsonl"},
+           "web_20261125.jsonl")
 
 
 # --- no_invalid_or_temporary_codes_on_customers -----------------------------------------------------

@@ -45,6 +45,53 @@ def test_a_stewards_first_review_through_the_command_line(register_engine, capsy
     assert "already decided" in capsys.readouterr().err
 
 
+# Two records of one (synthetic) person, every field `review show` shows filled in on the left.
+SHOWN_LEFT = dict(first_names="Kalle Johannes", last_name="Merkkinen", personal_id=personal_id(14, 7, 1968, 274),
+                  street_address="Koekatu 7 A 2", postal_code="33100", city="Tampere", phone="+358401112222",
+                  email="kalle.merkkinen@example.fi", iban="FI2112345600000785")
+SHOWN_RIGHT = dict(first_names="Kalle", last_name="Merkkinen", street_address="Koekatu 9", postal_code="33100",
+                   city="Tampere", email="k.merkkinen@example.fi")
+# The fields whose values are personal: masked unless asked (postal codes are shown as they are).
+PERSONAL_FIELDS = ("first_names", "last_name", "personal_id", "birth_date", "street_address", "city", "phone",
+                   "email", "iban")
+
+
+def test_review_show_prints_masked_values_unless_unmask_is_given(register_engine, capsys):
+    from pipeline.register.steward import masked_value
+
+    load_batch(register_engine, batch_of("d1", [record("web", "W-7", "2026-11-01T10:00", **SHOWN_LEFT),
+                                                record("mail", "M-7", "2026-11-01T11:00", **SHOWN_RIGHT)]))
+    review_id = _propose(register_engine, ("web", "W-7"), ("mail", "M-7"))
+    url = _url(register_engine)
+    with register_engine.connect() as connection:
+        held = {side: dict(connection.execute(sa.text(
+            f"SELECT {', '.join(PERSONAL_FIELDS)} FROM source_record WHERE source_record_id = :r"),
+            {"r": rid}).mappings().one()) for side, rid in (("left", "W-7"), ("right", "M-7"))}
+    values = {str(v) for side in held.values() for v in side.values() if v is not None}
+    values |= {v for v in (*SHOWN_LEFT.values(), *SHOWN_RIGHT.values()) if v not in ("33100",)}
+    assert sum(v is not None for v in held["left"].values()) == len(PERSONAL_FIELDS), "the left record lost a field"
+
+    assert main(["--database-url", url, "review", "show", str(review_id)]) == 0
+    shown_text = capsys.readouterr().out
+    shown = json.loads(shown_text)
+    for side in ("left", "right"):
+        for field in PERSONAL_FIELDS:
+            value = held[side][field]
+            expected = None if value is None else masked_value(field, value)
+            assert shown[side][field] == expected, f"{side} {field} is not shown masked"
+    printed = sum(1 for v in values if v in shown_text)  # a count: pytest must not print the values
+    assert printed == 0, f"{printed} personal values printed by review show without --unmask"
+    assert shown["left"]["postal_code"] == "33100" and shown["left"]["channel"] == "web"
+
+    assert main(["--database-url", url, "review", "show", str(review_id), "--unmask"]) == 0
+    unmasked = json.loads(capsys.readouterr().out)
+    for side in ("left", "right"):
+        for field in PERSONAL_FIELDS:
+            value = held[side][field]
+            as_shown = value.isoformat() if hasattr(value, "isoformat") else value
+            assert unmasked[side][field] == as_shown, f"{side} {field} is not shown as held with --unmask"
+
+
 def test_quarantine_list_and_show_mask_raw_values(register_engine, capsys):
     load_batch(register_engine, batch_of("d1", NEAR_MISS))
     with register_engine.begin() as conn:

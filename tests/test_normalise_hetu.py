@@ -139,6 +139,35 @@ def test_temporary_codes_are_rejected_as_identity(individual: int) -> None:
     assert hetu.inspect(code, TODAY) == (Status.TEMPORARY, None, False, datetime.date(1970, 6, 1))
 
 
+@pytest.mark.parametrize(("individual", "temporary"), [(899, False), (900, True), (999, True)])
+@pytest.mark.parametrize("born", [datetime.date(1970, 6, 1), datetime.date(2004, 2, 29)])
+def test_the_temporary_boundary_is_900_on_the_scalar_and_the_column_path(individual: int, temporary: bool,
+                                                                         born: datetime.date) -> None:
+    """899 is the last permanent individual number, 900 the first temporary one, 999 the last:
+    the same verdict from `validate`, `inspect` and the vectorised `normalise_series`."""
+    code = make_code(born, individual)
+    assert stdnum_hetu.is_valid(code, allow_temporary=True)  # well formed, whatever the number
+    expected = Status.TEMPORARY if temporary else Status.VALID
+    # The scalar path.
+    if temporary:
+        with pytest.raises(TemporaryCode):
+            hetu.validate(code, TODAY)
+    else:
+        assert hetu.validate(code, TODAY) == code
+    assert hetu.inspect(code, TODAY) == (expected, None if temporary else code, False, born)
+    # The column path, the code alone and among others (a permanent one, a temporary one, a gap).
+    alone = hetu.normalise_series(pd.Series([code], dtype="string[pyarrow]"), TODAY)
+    assert alone["status"].tolist() == [expected]
+    mixed = hetu.normalise_series(pd.Series([make_code(born, 123), code, None, make_code(born, 950)],
+                                            dtype="string[pyarrow]"), TODAY)
+    assert mixed["status"].tolist() == [Status.VALID, expected, Status.MISSING, Status.TEMPORARY]
+    for frame, row in ((alone, 0), (mixed, 1)):
+        stored = frame["personal_id"].iloc[row]
+        assert (pd.isna(stored) if temporary else stored == code), "a temporary code kept, or a permanent one lost"
+        assert frame["birth_date"].iloc[row] == pd.Timestamp(born)
+        assert bool(frame["birth_date_from_invalid_code"].iloc[row]) == temporary
+
+
 @pytest.mark.parametrize("individual", [0, 1])
 def test_individual_numbers_below_two_are_invalid(individual: int) -> None:
     code = make_code(datetime.date(1970, 6, 1), individual)

@@ -5,7 +5,8 @@ subprocess, with a real SQLite-backed instance in a fresh DAGSTER_HOME). Then
 every file the instance holds (event log, run storage, schedules, compute logs)
 and every other file the run left in the test's directory, its own stdout and
 stderr included, is searched for every personal identity code, bank account,
-e-mail address, phone number and call-recording reference of the INPUT. Only the
+e-mail address, phone number, call-recording reference, first name, last name and
+street address of the INPUT (names and addresses as whole words). Only the
 landing zone, the register database and the marketing extract may hold them.
 A second load adds one broken file per channel, so the quarantine paths (whole
 files, single lines and rows, their details and warnings) run too.
@@ -33,7 +34,7 @@ from openpyxl import Workbook
 from python_calamine import CalamineWorkbook
 from stdnum import luhn
 
-from pii_scan import (ACCOUNT, EMAIL, KINDS, PERSONAL_ID, PHONE, RECORDING, Hit, Needles, files_under,
+from pii_scan import (ACCOUNT, EMAIL, KINDS, NAME, PERSONAL_ID, PHONE, RECORDING, STREET, Hit, Needles, files_under,
                       needles_from_landing, scan_bytes, scan_file, scan_tree)
 from pipeline.normalise import hetu, iban
 from synth import GROUND_TRUTH_FILE, generate
@@ -41,7 +42,7 @@ from synth import GROUND_TRUTH_FILE, generate
 PROJECT = Path(__file__).resolve().parents[1]
 DAGSTER = Path(sys.executable).with_name("dagster")
 # At least this many distinct needles of each kind, so the scan cannot pass by looking for nothing.
-MINIMUM_NEEDLES = {PERSONAL_ID: 100, ACCOUNT: 100, EMAIL: 100, PHONE: 100, RECORDING: 20}
+MINIMUM_NEEDLES = {PERSONAL_ID: 100, ACCOUNT: 100, EMAIL: 100, PHONE: 100, RECORDING: 20, NAME: 300, STREET: 100}
 
 
 # --- obviously synthetic values, valid by checksum -------------------------------------------
@@ -287,7 +288,7 @@ def test_a_whole_load_leaves_no_personal_value_outside_the_register(tmp_path, mo
     assert any(n.startswith(f"compute_logs/{runs[0].run_id}/") for n in names), sorted(names)
     # The scan is not hollow: the same needles are found where they belong.
     found_in_register = {hit.kind for path in tmp_path.glob("register.db*") for hit in scan_file(path, needles)}
-    assert found_in_register == {PERSONAL_ID, ACCOUNT, EMAIL, PHONE}, found_in_register
+    assert found_in_register == {PERSONAL_ID, ACCOUNT, EMAIL, PHONE, NAME, STREET}, found_in_register
     assert RECORDING not in found_in_register, "a call-recording reference reached the register"
 
     # The second load: one broken file per channel.
@@ -369,6 +370,22 @@ def test_the_scanner_finds_a_planted_needle_wherever_it_is(tmp_path):
     # A hit tells where and what kind, never the value.
     assert not any(value.lower() in str(hit).lower() for hit in hits for value in person.values())
     assert not any(phone_number.replace(" ", "") in str(hit) for hit in hits)
+
+
+def test_the_scanner_finds_names_and_streets_as_whole_words_in_any_form(tmp_path):
+    needles = Needles()
+    needles.add(NAME, "Testinen Äijö-Kalle Ella")          # a full name, surname first, as the phone typed it
+    needles.add(NAME, "Mäkelä")
+    needles.add(STREET, "koekatu 7 a 2, 33100 TAMPERE")      # the e-mail's one-line address
+    (tmp_path / "metadata.json").write_text(json.dumps({"example": "M\u00e4kel\u00e4"}), encoding="utf-8")
+    (tmp_path / "escaped.json").write_text(json.dumps({"who": "ÄIJÖ-KALLE"}), encoding="utf-8")  # ensure_ascii
+    (tmp_path / "log.txt").write_text("loaded Testinen, Koekatu 7 A 2 (normalised)", encoding="utf-8")
+    (tmp_path / "words.txt").write_text("cancellation ellas testinenx koekatu 7 a 23 max_ella", encoding="utf-8")
+    hits, _ = scan_tree([tmp_path], needles, relative_to=tmp_path)
+    found = {(hit.file, hit.kind): hit.count for hit in hits}
+    assert found == {("metadata.json", NAME): 1, ("escaped.json", NAME): 1, ("log.txt", NAME): 1,
+                     ("log.txt", STREET): 1}, sorted(found)
+    assert not any(name in str(hit).lower() for hit in hits for name in ("testinen", "äijö", "mäkelä", "koekatu"))
 
 
 def test_needles_shorter_than_six_characters_are_dropped():

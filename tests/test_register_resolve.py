@@ -22,7 +22,7 @@ from pipeline.register.load import IntakeBatch, load_intake
 from pipeline.matching.settings import MatchSettings
 from pipeline.register.resolve import resolve_identities
 from synth import generate
-from test_register_helpers import checksum, personal_id
+from test_register_helpers import checksum, personal_id, snapshot
 
 NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone.utc)
 TODAY = dt.date(2026, 11, 25)
@@ -350,6 +350,45 @@ def test_rejected_review_keeps_the_pair_apart_across_later_loads(register_engine
     assert decided == [("rejected", "steward.one")]
     pairs = table(register_engine, "SELECT left_source_record_pk, right_source_record_pk FROM review_queue")
     assert len(pairs) == len({tuple(sorted(p)) for p in pairs})
+
+
+def test_accepting_a_review_between_two_different_valid_codes_is_refused(register_engine, capsys):
+    """Two valid codes are two people (rule 4): a steward's accept is refused and nothing is merged,
+    whether the codes are on the two records or only on their customers' other records."""
+    code_a, code_b = personal_id(2, 3, 1971, 214), personal_id(2, 3, 1971, 226)  # twins' codes, say
+    same = dict(first_names="Kalle Johannes", last_name="Merkkinen", street_address="Koekatu 7 A 2",
+                postal_code="33100", city="Tampere")
+    load_batch(register_engine, batch_of("d1", [
+        record("web", "W-1", "2026-11-01T10:00", personal_id=code_a, phone="+358401110001", **same),
+        record("phone", "P-1", "2026-11-01T11:00", personal_id=code_b, phone="+358401110002", **same),
+        # Without a code of their own, but each linked by phone to one of the codes above.
+        record("mail", "M-1", "2026-11-02T10:00", phone="+358401110001", email="m1@example.fi", **same),
+        record("email", "E-1", "2026-11-02T11:00", phone="+358401110002", email="e1@example.fi", **same),
+    ]))
+    owners = customer_of(register_engine)
+    assert owners[("web", "W-1")] != owners[("phone", "P-1")], "two valid codes were linked outright"
+    direct = _propose(register_engine, ("web", "W-1"), ("phone", "P-1"))
+    pairs = [(direct, "steward.one")]
+    if owners[("mail", "M-1")] == owners[("web", "W-1")] and owners[("email", "E-1")] == owners[("phone", "P-1")]:
+        pairs.append((_propose(register_engine, ("mail", "M-1"), ("email", "E-1")), "steward.two"))
+    before = snapshot(register_engine)
+    for review_id, by in pairs:
+        with pytest.raises(steward.StewardError, match="different valid identity codes"):
+            steward.decide_review(register_engine, review_id, accept=True, by=by, now=NOW)
+        assert snapshot(register_engine) == before, "a refused accept changed the register"
+    # The command line refuses it too (exit 2, the reason on stderr, no code echoed).
+    from pipeline.cli import main
+    url = register_engine.url.render_as_string(hide_password=False)
+    assert main(["--database-url", url, "review", "accept", str(direct), "--by", "steward.cli"]) == 2
+    said = capsys.readouterr()
+    assert "different valid identity codes" in said.err and code_a not in said.err + said.out
+    assert snapshot(register_engine) == before, "a refused accept changed the register"
+    assert table(register_engine, "SELECT COUNT(*) FROM customer_merge") == [(0,)]
+    assert table(register_engine, "SELECT DISTINCT status FROM review_queue") == [("open",)]
+    assert customer_of(register_engine) == owners
+    assert len(pairs) == 2, "the records without codes were not linked to the coded ones: the indirect case untested"
+    # Rejecting stays possible: the two are never the same person.
+    assert steward.decide_review(register_engine, direct, accept=False, by="steward.one", now=NOW).status == "rejected"
 
 
 def test_accepted_review_merges_and_sticks(register_engine):
