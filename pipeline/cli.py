@@ -2,8 +2,10 @@
 
     register migrate                          bring the register schema to the latest migration
     register summary                          counts per channel, quarantine by reason (no personal values)
-    register review list [--status open]      the review queue: potential matches to decide
-    register review show ID [--unmask]        one item with its evidence (values masked unless asked)
+    register review list [--status open] [--limit N] [--offset N | --page N] [--json]
+                                              the review queue: potential matches to decide
+    register review show ID [--unmask] [--json]
+                                              one item with its evidence (values masked unless asked)
     register review accept ID --by NAME       the two records are one person: merge
     register review reject ID --by NAME       never the same person: keep apart, never propose again
     register explain (--customer ID | --record CHANNEL:ID) [--unmask] [--json]
@@ -12,20 +14,34 @@
     register model train [--out-dir DIR] [--seed N]
                                               estimate a new match model from the register's own records
                                               (a new versioned file and a report; never the current model)
-    register quarantine list [--reason CODE] [--include-resolved]
-                                              open entries: records and files that could not be accepted
-                                              (resolved ones: accepted later from a complete copy)
-    register quarantine show ID [--unmask]    one entry with its raw values (masked unless asked)
+    register quarantine list [--reason CODE] [--include-resolved] [--limit N] [--offset N | --page N] [--json]
+                                              open entries and the file each came in: records and files that
+                                              could not be accepted (resolved ones: accepted later from a
+                                              complete copy)
+    register quarantine show ID [--unmask] [--json]
+                                              one entry, its file and its raw values (masked unless asked)
+    register disclosures list [--limit N] [--offset N | --page N] [--json]
+                                              the disclosure log: extracts, subject accesses and erasure
+                                              reports given out, newest first (no personal values)
+    register disclosures show ID [--json]     one disclosure: recipient, purpose, legal basis, products,
+                                              rows and file checksums
     register subject access (--customer-id N | --personal-id CODE) [--format json|report] [--out FILE]
                                               everything held on one person, in the clear (rule 8)
     register subject rectify --customer-id N --attribute A --value V --reason R
                                               correct one value (golden record and its source record)
-    register subject erase (--customer-id N | --personal-id CODE) --reason R [--dry-run]
-                                              erase what no law requires keeping
+    register subject erase (--customer-id N | --personal-id CODE) --reason R [--dry-run | --yes]
+                                              erase what no law requires keeping (asks first on a terminal)
+
+Lists and single items print as aligned text; --json gives the same as JSON. Lists show
+50 at a time and say which part of how many they show ("showing 1-50 of 60").
 
 A personal identity code or a value given as "-" is read from standard input, so
 that it stays out of the shell history and the process list. Rights requests are
 recorded with the steward's name and counts, never the values.
+
+Exit status: 0 done; 1 an erasure not confirmed; 2 a request refused (wrong arguments,
+no such item, a decision already made); 3 no register database (missing, unreachable,
+or not migrated).
 """
 
 from __future__ import annotations
@@ -35,12 +51,493 @@ import getpass
 import json
 import os
 import sys
+from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
 
+from pipeline import cli_render as render
 from pipeline.codes import Reason
-from pipeline.register.database import database_url, make_engine, migrate
+from pipeline.register.database import database_url, make_engine, migrate, normalise_url
+from pipeline.register.steward import StewardError
 
+NOT_CONFIRMED, REFUSED, NO_DATABASE = 1, 2, 3
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+class CommandError(Exception):
+    """A one-line reason the command cannot run (no personal value, no password), and its exit status."""
+
+    def __init__(self, message: str, status: int = REFUSED):
+        super().__init__(message)
+        self.status = status
+
+
+# --- the parser -----------------------------------------------------------------------------------
+
+def _command(commands, name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand with its one-line help (in its parent's list) and its description (in its own --help)."""
+    return commands.add_parser(name, help=help_text, description=description or help_text[:1].upper() + help_text[1:])
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
+def _paging(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=_positive, default=50, help="how many to show (default 50)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--offset", type=_non_negative, default=None, help="skip this many first (default 0)")
+    where.add_argument("--page", type=_positive, default=None, help="the Nth page of --limit entries (1 = first)")
+    parser.add_argument("--json", action="store_true", help="JSON: {total, offset, limit, items}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="register", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=None,
+                        help="defaults to $REGISTER_DATABASE_URL, else the project's SQLite file")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _command(commands, "migrate", "bring the schema to the latest migration (creates a new SQLite file)",
+             "Bring the register's schema to the latest migration. The only command that creates a "
+             "new SQLite file; run it as the role that owns the schema.")
+    _command(commands, "summary", "counts per channel, quarantine by reason",
+             "Counts per channel (files, records read, accepted, re-sent, quarantined), customers, "
+             "merges, open reviews, open quarantine by reason. No personal values.")
+
+    review = _command(commands, "review", "the review queue: potential matches a steward decides",
+                      "The review queue: pairs of records the matcher could not decide. "
+                      "List them, look at one, accept (one person) or reject (two people).")
+    reviews = review.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = _command(reviews, "list", "reviews, most likely matches first (a table; --json)",
+                       "Reviews with a status (default open), most likely matches first, with the "
+                       "customers they concern and whether they hold someone back from marketing.")
+    listing.add_argument("--status", default="open", choices=["open", "accepted", "rejected"],
+                         help="which reviews (default open)")
+    _paging(listing)
+    show = _command(reviews, "show", "one review: its evidence and both records, values masked",
+                    "One review: the matcher's comparisons and the two records side by side, values "
+                    "masked unless --unmask.")
+    show.add_argument("review_id", type=int, help="the review's id (from review list)")
+    show.add_argument("--unmask", action="store_true", help="show the values themselves")
+    show.add_argument("--json", action="store_true", help="the review as JSON")
+    for verb, words in (("accept", "the two records are one person: merge them (the older id survives)"),
+                        ("reject", "the two records are two people: keep them apart, never propose them again")):
+        decide = _command(reviews, verb, words)
+        decide.add_argument("review_id", type=int, help="the review's id (from review list)")
+        decide.add_argument("--by", default=None, help="the steward's name (default: the login name)")
+
+    explain = _command(commands, "explain", "why each record sits in its customer",
+                       "Why each record sits in its customer: the same identity code, a steward's decision, "
+                       "or the match weights field by field. Values masked unless --unmask.")
+    which = explain.add_mutually_exclusive_group(required=True)
+    which.add_argument("--customer", type=int, help="a customer id (a merged id resolves to its survivor)")
+    which.add_argument("--record", help="one record, as CHANNEL:ID")
+    explain.add_argument("--unmask", action="store_true", help="show the values themselves")
+    explain.add_argument("--json", action="store_true", help="the explanation as JSON")
+
+    model = _command(commands, "model", "the match model", "The match model: retrain it from the register.")
+    models = model.add_subparsers(dest="action", required=True, metavar="ACTION")
+    retrain = _command(models, "train", "estimate a new model from the register's records (unsupervised)",
+                       "Estimate a new match model from the register's own records and write it with a "
+                       "report beside the current one; the current model is never overwritten.")
+    retrain.add_argument("--out-dir", default="data/models",
+                         help="where the new model-<version>.json and its report go (default data/models)")
+    retrain.add_argument("--seed", type=int, default=0, help="seed of the random pairs for u (default 0)")
+    retrain.add_argument("--u-max-pairs", type=float, default=None, help="random pairs for u (default 1e7)")
+    retrain.add_argument("--link-threshold", type=float, default=None, help="the link threshold in use")
+    retrain.add_argument("--review-threshold", type=float, default=None, help="the review threshold in use")
+
+    held = _command(commands, "quarantine", "records and files that could not be accepted",
+                    "The quarantine: records and whole files that could not be accepted, with their "
+                    "reasons, the file they came in, and their raw values for a steward.")
+    entries = held.add_subparsers(dest="action", required=True, metavar="ACTION")
+    qlist = _command(entries, "list", "open entries, oldest first, with their file (a table; --json)",
+                     "Quarantine entries, oldest first: channel, record id, line, the file it came in, "
+                     "reason codes. Open ones only unless --include-resolved.")
+    qlist.add_argument("--reason", default=None, choices=[r.value for r in Reason], help="only this reason code")
+    qlist.add_argument("--include-resolved", action="store_true",
+                       help="also entries whose record was accepted later (resolved)")
+    _paging(qlist)
+    qshow = _command(entries, "show", "one entry, its file and its raw values (masked unless asked)",
+                     "One quarantine entry: the file and line it came from, why, and its raw values, "
+                     "masked unless --unmask.")
+    qshow.add_argument("quarantine_id", type=int, help="the entry's id (from quarantine list)")
+    qshow.add_argument("--unmask", action="store_true", help="show the raw values themselves")
+    qshow.add_argument("--json", action="store_true", help="the entry as JSON")
+    log = _command(commands, "disclosures", "what the register gave to whom (the disclosure log)",
+                   "The disclosure log: each marketing extract published, subject access answered and "
+                   "erasure confirmed, with recipient, purpose, legal basis and counts. No personal values.")
+    logged = log.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _paging(_command(logged, "list", "disclosures, newest first (a table; --json)",
+                     "Disclosures, newest first: when, what, to whom, how many customers."))
+    dshow = _command(logged, "show", "one disclosure with its products, rows and file checksums",
+                     "One disclosure: recipient, purpose, legal basis, when, by whom, how many customers, "
+                     "products, rows per product and the files' SHA-256.")
+    dshow.add_argument("disclosure_id", type=int, help="the disclosure's id (from disclosures list)")
+    dshow.add_argument("--json", action="store_true", help="the disclosure as JSON")
+    _subject_parsers(commands)
+    return parser
+
+
+def _subject_parsers(commands) -> None:
+    subject = _command(commands, "subject", "people's rights: access, rectification, erasure",
+                       "People's rights (rule 8): what the register holds on a person, a correction, "
+                       "an erasure. Each request is recorded with the steward and counts, never values.")
+    verbs = subject.add_subparsers(dest="action", required=True, metavar="ACTION")
+    access = _command(verbs, "access", "everything held on one person, in the clear",
+                      "Everything held on one person, in the clear: deliver it to the person, then delete it.")
+    _who(access)
+    access.add_argument("--format", default="json", choices=["json", "report"],
+                        help="json (machine-readable) or report (for the person to read)")
+    access.add_argument("--out", default=None, help="write to this new file (mode 0600) instead of stdout")
+    access.add_argument("--reason", default=None, help="the request's reference (never a personal value)")
+    access.add_argument("--by", default=None, help="the steward's name (default: the login name)")
+    rectify = _command(verbs, "rectify", "correct one value of a customer",
+                       "Correct one value on the golden record and on the source record it came from, "
+                       "so later loads keep it.")
+    rectify.add_argument("--customer-id", type=int, required=True, help="the customer whose value is wrong")
+    rectify.add_argument("--attribute", required=True,
+                         help="first_names, last_name, street_address, postal_code, city, phone, email, iban "
+                              "(the BIC follows), birth_date or marketing_prohibited (yes/no)")
+    rectify.add_argument("--value", required=True, help='the correct value ("-": read from standard input)')
+    rectify.add_argument("--reason", required=True, help="why (recorded; never the value itself)")
+    rectify.add_argument("--by", default=None, help="the steward's name (default: the login name)")
+    erase = _command(verbs, "erase", "erase what no law requires keeping (asks for confirmation)",
+                     "Erase what no law requires keeping: a person without a contract entirely, a customer "
+                     "all but the billing identity and services. On a terminal it shows what would go and "
+                     "asks y/N; elsewhere it needs --yes. --dry-run only counts.")
+    _who(erase)
+    erase.add_argument("--reason", required=True, help="why (recorded; never a personal value)")
+    erase.add_argument("--by", default=None, help="the steward's name (default: the login name)")
+    mode = erase.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="count what would be erased, change nothing")
+    mode.add_argument("--yes", action="store_true", help="erase without asking (scripts; no terminal needed)")
+
+
+def _who(parser: argparse.ArgumentParser) -> None:
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer-id", type=int, help="a customer id (a merged id resolves to its survivor)")
+    who.add_argument("--personal-id", help='the personal identity code ("-": read from standard input)')
+
+
+# --- the database ---------------------------------------------------------------------------------
+
+def shown_url(url: URL) -> str:
+    """The URL to print: the password hidden, in the user part and in the query alike."""
+    hidden = "password" in url.query
+    if hidden:
+        url = url.update_query_dict({"password": "***"})
+    shown = url.render_as_string(hide_password=True)
+    return shown.replace("password=%2A%2A%2A", "password=***") if hidden else shown
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL; None for an in-memory database."""
+    database = url.database or ""
+    if database in ("", ":memory:") or "mode=memory" in database:
+        return None
+    if database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+    return Path(database).expanduser()
+
+
+def _reason(error: BaseException, url: URL) -> str:
+    """The driver's first line, without the password (libpq does not echo it; this makes sure)."""
+    orig = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    reason = " ".join(lines[0].split()) if lines else type(orig).__name__
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    return reason[:300]
+
+
+def open_register(given: str | None, *, creates: bool) -> tuple[sa.Engine, str]:
+    """An engine on the register and its URL as printed, or a CommandError (status 3) saying in one
+    line why not: a SQLite file that does not exist (never created here unless `creates`), a server
+    that cannot be reached, a database without the register's schema."""
+    try:
+        url = normalise_url(given or database_url())
+    except sa.exc.ArgumentError:
+        raise CommandError("the database URL cannot be read as a URL (--database-url or $REGISTER_DATABASE_URL)",
+                           NO_DATABASE) from None
+    shown = shown_url(make_url(given or database_url()))
+    options: dict = {}
+    if url.get_backend_name() == "sqlite":
+        path = _sqlite_file(url)
+        if path is not None and not creates and not path.is_file():
+            raise CommandError(f"no register database at {shown}: the file does not exist "
+                               "(`register migrate` creates it; or set --database-url / $REGISTER_DATABASE_URL)",
+                               NO_DATABASE)
+    elif url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    try:
+        engine = make_engine(url, **options)
+    except Exception as error:  # a driver not installed, a malformed option
+        raise CommandError(f"cannot use the database at {shown}: {_reason(error, url)}", NO_DATABASE) from None
+    if creates:
+        return engine, shown
+    try:
+        with engine.connect() as connection:
+            migrated = sa.inspect(connection).has_table("alembic_version")
+    except sa.exc.DBAPIError as error:
+        engine.dispose()
+        raise CommandError(f"cannot connect to the database at {shown}: {_reason(error, url)}", NO_DATABASE) from None
+    if not migrated:
+        engine.dispose()
+        raise CommandError(f"the database at {shown} holds no register schema (run `register migrate`)",
+                           NO_DATABASE)
+    return engine, shown
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        engine, shown = open_register(args.database_url, creates=args.command == "migrate")
+    except CommandError as error:
+        print(f"register: {error}", file=sys.stderr)
+        return error.status
+    try:
+        return _run(args, engine)
+    except CommandError as error:
+        print(f"register: {error}", file=sys.stderr)
+        return error.status
+    except StewardError as error:
+        print(f"register: {error}", file=sys.stderr)
+        return REFUSED
+    except sa.exc.DBAPIError as error:  # the server went away, a lock timed out: one line, no traceback
+        print(f"register: database error at {shown}: {_reason(error, engine.url)}", file=sys.stderr)
+        return NO_DATABASE
+    finally:
+        engine.dispose()
+
+
+# --- the commands ---------------------------------------------------------------------------------
+
+def _offset(args) -> int:
+    return (args.page - 1) * args.limit if args.page else (args.offset or 0)
+
+
+def _listing(args, items: list[dict], total: int, offset: int, what: str, rendered) -> str:
+    if args.json:
+        return render.as_json({"total": total, "offset": offset, "limit": args.limit, "items": items})
+    footer = render.page_footer(len(items), total, offset, args.limit, what)
+    return f"{rendered(items)}\n{footer}" if items else footer
+
+
+def _steward(args, engine) -> int:
+    from pipeline.register import steward
+
+    if args.command == "review" and args.action in ("accept", "reject"):
+        decision = steward.decide_review(engine, args.review_id, accept=args.action == "accept",
+                                         by=args.by or getpass.getuser())
+        print(f"review {decision.review_id} {decision.status}; "
+              f"{decision.resolution.merges} merge(s), {decision.resolution.affected_records} records re-resolved")
+        return 0
+    with engine.connect() as connection:
+        if args.action == "list":
+            offset = _offset(args)
+            if args.command == "review":
+                total = steward.count_reviews(connection, args.status)
+                items = steward.list_reviews(connection, args.status, args.limit, offset)
+                out = _listing(args, items, total, offset, f"{args.status} reviews", render.review_table)
+            else:
+                total = steward.count_quarantine(connection, args.reason, include_resolved=args.include_resolved)
+                items = steward.list_quarantine(connection, args.reason, args.limit, offset=offset,
+                                                include_resolved=args.include_resolved)
+                what = ("quarantine entries" if args.include_resolved else "open quarantine entries") + (
+                    f" for {args.reason}" if args.reason else "")
+                out = _listing(args, items, total, offset, what,
+                               lambda rows: render.quarantine_table(rows, with_resolved=args.include_resolved))
+        elif args.command == "review":
+            item = steward.show_review(connection, args.review_id, unmask=args.unmask)
+            out = render.as_json(item) if args.json else render.review_item(item, unmasked=args.unmask)
+        else:
+            entry = steward.show_quarantine(connection, args.quarantine_id, unmask=args.unmask)
+            out = render.as_json(entry) if args.json else render.quarantine_entry(entry, unmasked=args.unmask)
+    print(out)
+    return 0
+
+
+def _run(args, engine) -> int:
+    if args.command == "migrate":
+        migrate(engine)
+        print("register schema is at the latest migration")
+        return 0
+    if args.command == "summary":
+        print(_summary(engine))
+        return 0
+    if args.command == "model":
+        return _retrain(args, engine)
+    if args.command == "subject":
+        return _subject(args, engine)
+    if args.command == "explain":
+        return _explain(args, engine)
+    if args.command == "disclosures":
+        return _disclosures(args, engine)
+    return _steward(args, engine)
+
+
+def _disclosures(args, engine) -> int:
+    from pipeline.register.disclosures import disclosure_detail, list_disclosures
+
+    with engine.connect() as connection:
+        if args.action == "list":
+            offset = _offset(args)
+            items, total = list_disclosures(connection, limit=args.limit, offset=offset)
+            print(_listing(args, items, total, offset, "disclosures", render.disclosure_table))
+            return 0
+        found = disclosure_detail(connection, args.disclosure_id)
+    if found is None:
+        raise CommandError(f"no disclosure {args.disclosure_id}", REFUSED)
+    print(render.as_json(found) if args.json else render.disclosure_item(found))
+    return 0
+
+
+# --- people's rights ------------------------------------------------------------------------------
+
+def _subject(args, engine) -> int:
+    from pipeline.register import rights
+
+    by = args.by or getpass.getuser()
+    if args.action == "erase":
+        return _erase(args, engine, by)
+    if args.action == "access":
+        try:  # the file first: a request is recorded only when its answer can be delivered
+            out = _new_private_file(args.out) if args.out else sys.stdout
+        except FileExistsError:
+            raise CommandError("the output file exists already: give a new file name") from None
+        try:
+            access = rights.subject_access(engine, customer_id=args.customer_id,
+                                           personal_id=_from_stdin(args.personal_id), by=by, reason=args.reason)
+        except BaseException:
+            if args.out:
+                out.close()
+                os.unlink(args.out)
+            raise
+        out.write(json.dumps(access, indent=2, ensure_ascii=False) + "\n" if args.format == "json"
+                  else rights.render_report(access))
+        if args.out:
+            out.close()
+            counts = access["request"]["counts"]
+            print(f"subject access written to {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        return 0
+    done = rights.rectify(engine, args.customer_id, args.attribute, _from_stdin(args.value),
+                          reason=args.reason, by=by)
+    print(f"customer {done.customer_id}: {done.attribute} rectified on the golden record and "
+          f"{done.source_records_updated} source record(s); request {done.request_id}")
+    return 0
+
+
+def _interactive() -> bool:
+    isatty = getattr(sys.stdin, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _confirmed(question: str) -> bool:
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _changed_nothing(done) -> bool:
+    return not any(done.deleted.values()) and not done.purged["quarantine"] and not done.tombstones
+
+
+def _earlier_erasures(engine, customer_ids, skip=()) -> list[tuple[int, int, str]]:
+    """(customer id, request id, when) of erasures already recorded for these customers."""
+    from schemas.register import rights_request
+
+    if not customer_ids:
+        return []
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(rights_request.c.customer_id, rights_request.c.request_id,
+                                            rights_request.c.performed_at)
+                                  .where(rights_request.c.action == "erasure",
+                                         rights_request.c.customer_id.in_(sorted(customer_ids)),
+                                         rights_request.c.request_id.not_in(sorted(skip) or [-1]))
+                                  .order_by(rights_request.c.request_id)).all()
+    firsts: dict[int, tuple[int, int, str]] = {}
+    for customer_id, request_id, when in rows:
+        firsts.setdefault(customer_id, (customer_id, request_id, when.strftime("%Y-%m-%d %H:%M UTC")))
+    return list(firsts.values())
+
+
+def _already_erased(engine, done, skip=()) -> list[tuple[int, int, str]] | None:
+    """The earlier erasures when this one changes nothing because every customer of the subject was
+    erased before; None when it changes something (or no customer holds the code)."""
+    if not _changed_nothing(done) or not done.customer_ids:
+        return None
+    earlier = _earlier_erasures(engine, done.customer_ids, skip)
+    return earlier if {c for c, _, _ in earlier} == set(done.customer_ids) else None
+
+
+def _already_lines(earlier) -> str:
+    return "\n".join(f"customer {c} was already erased on {when} (request {r}): nothing more to erase"
+                     for c, r, when in earlier)
+
+
+NOTHING_UNDER_CODE = ("nothing is held under this identity code: nothing to erase (already erased, or never in "
+                      "the register: an erased person's code is not kept, so the two look alike)")
+
+
+def _erase(args, engine, by: str) -> int:
+    from pipeline.register import rights
+    from schemas.register import customer
+
+    asks = not args.dry_run and not args.yes
+    if asks and not _interactive():  # before anything is read or done
+        raise CommandError("erasure asks for confirmation on a terminal, and there is none here: "
+                           "give --yes to erase without asking (see first what would go with --dry-run)")
+    personal_id = _from_stdin(args.personal_id)
+    if args.customer_id is not None:
+        with engine.connect() as connection:
+            exists = connection.execute(sa.select(customer.c.customer_id)
+                                        .where(customer.c.customer_id == args.customer_id)).first()
+        earlier = [] if exists else _earlier_erasures(engine, [args.customer_id])
+        if earlier:  # a prospect erased before: its customer row is gone, its request stays
+            print(_already_lines(earlier))
+            return 0
+
+    def erase(dry_run: bool):
+        return rights.erase(engine, customer_id=args.customer_id, personal_id=personal_id, reason=args.reason,
+                            by=by, dry_run=dry_run)
+
+    if asks:
+        preview = erase(dry_run=True)
+        nothing_to_do = (_already_erased(engine, preview) is not None
+                         or (not preview.customer_ids and _changed_nothing(preview)))
+        if not nothing_to_do:  # nothing to confirm when nothing would change
+            print("\n".join(render.erasure_lines(preview, dry_run=True)))
+            if not _confirmed("erase this?"):
+                print("nothing erased", file=sys.stderr)
+                return NOT_CONFIRMED
+    done = erase(dry_run=args.dry_run)
+    earlier = _already_erased(engine, done, skip=done.request_ids)
+    if earlier is not None:
+        print(_already_lines(earlier))
+    elif not done.customer_ids and _changed_nothing(done):
+        print(NOTHING_UNDER_CODE)
+    else:
+        print("\n".join(render.erasure_lines(done, dry_run=args.dry_run)))
+    return 0
+
+
+# --- summary, explanation, model --------------------------------------------------------------------
 
 def _summary(engine) -> str:
     lines: list[str] = []
@@ -76,93 +573,6 @@ def _summary(engine) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="register", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default=None,
-                        help="defaults to $REGISTER_DATABASE_URL, else the project's SQLite file")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="bring the schema to the latest migration")
-    commands.add_parser("summary", help="counts per channel, quarantine by reason")
-
-    review = commands.add_parser("review", help="the review queue").add_subparsers(dest="action", required=True)
-    listing = review.add_parser("list")
-    listing.add_argument("--status", default="open", choices=["open", "accepted", "rejected"])
-    listing.add_argument("--limit", type=int, default=50)
-    show = review.add_parser("show")
-    show.add_argument("review_id", type=int)
-    show.add_argument("--unmask", action="store_true", help="show the values themselves")
-    for verb in ("accept", "reject"):
-        decide = review.add_parser(verb)
-        decide.add_argument("review_id", type=int)
-        decide.add_argument("--by", default=None, help="the steward's name (default: the login name)")
-
-    explain = commands.add_parser("explain", help="why each record sits in its customer")
-    which = explain.add_mutually_exclusive_group(required=True)
-    which.add_argument("--customer", type=int, help="a customer id (a merged id resolves to its survivor)")
-    which.add_argument("--record", help="one record, as CHANNEL:ID")
-    explain.add_argument("--unmask", action="store_true", help="show the values themselves")
-    explain.add_argument("--json", action="store_true", help="the explanation as JSON")
-
-    model = commands.add_parser("model", help="the match model").add_subparsers(dest="action", required=True)
-    retrain = model.add_parser("train", help="estimate a new model from the register's records (unsupervised)")
-    retrain.add_argument("--out-dir", default="data/models",
-                         help="where the new model-<version>.json and its report go (default data/models)")
-    retrain.add_argument("--seed", type=int, default=0, help="seed of the random pairs for u (default 0)")
-    retrain.add_argument("--u-max-pairs", type=float, default=None, help="random pairs for u (default 1e7)")
-    retrain.add_argument("--link-threshold", type=float, default=None, help="the link threshold in use")
-    retrain.add_argument("--review-threshold", type=float, default=None, help="the review threshold in use")
-
-    held = commands.add_parser("quarantine", help="the quarantine").add_subparsers(dest="action", required=True)
-    qlist = held.add_parser("list")
-    qlist.add_argument("--reason", default=None, choices=[r.value for r in Reason])
-    qlist.add_argument("--limit", type=int, default=50)
-    qlist.add_argument("--include-resolved", action="store_true",
-                       help="also entries whose record was accepted later (resolved)")
-    qshow = held.add_parser("show")
-    qshow.add_argument("quarantine_id", type=int)
-    qshow.add_argument("--unmask", action="store_true")
-    _subject_parsers(commands)
-    args = parser.parse_args(argv)
-
-    engine = make_engine(args.database_url or database_url())
-    try:
-        return _run(args, engine)
-    finally:
-        engine.dispose()
-
-
-def _subject_parsers(commands) -> None:
-    subject = commands.add_parser("subject", help="people's rights: access, rectification, erasure") \
-        .add_subparsers(dest="action", required=True)
-    access = subject.add_parser("access", help="everything held on one person")
-    _who(access)
-    access.add_argument("--format", default="json", choices=["json", "report"],
-                        help="json (machine-readable) or report (for the person to read)")
-    access.add_argument("--out", default=None, help="write to this new file (mode 0600) instead of stdout")
-    access.add_argument("--reason", default=None, help="the request's reference (never a personal value)")
-    access.add_argument("--by", default=None, help="the steward's name (default: the login name)")
-    rectify = subject.add_parser("rectify", help="correct one value of a customer")
-    rectify.add_argument("--customer-id", type=int, required=True)
-    rectify.add_argument("--attribute", required=True,
-                         help="first_names, last_name, street_address, postal_code, city, phone, email, iban "
-                              "(the BIC follows), birth_date or marketing_prohibited (yes/no)")
-    rectify.add_argument("--value", required=True, help='the correct value ("-": read from standard input)')
-    rectify.add_argument("--reason", required=True, help="why (recorded; never the value itself)")
-    rectify.add_argument("--by", default=None, help="the steward's name (default: the login name)")
-    erase = subject.add_parser("erase", help="erase what no law requires keeping")
-    _who(erase)
-    erase.add_argument("--reason", required=True, help="why (recorded; never a personal value)")
-    erase.add_argument("--by", default=None, help="the steward's name (default: the login name)")
-    erase.add_argument("--dry-run", action="store_true", help="count what would be erased, change nothing")
-
-
-def _who(parser: argparse.ArgumentParser) -> None:
-    who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("--customer-id", type=int, help="a customer id (a merged id resolves to its survivor)")
-    who.add_argument("--personal-id", help='the personal identity code ("-": read from standard input)')
-
-
 def _from_stdin(value: str | None) -> str | None:
     return sys.stdin.readline().strip() if value == "-" else value
 
@@ -170,53 +580,6 @@ def _from_stdin(value: str | None) -> str | None:
 def _new_private_file(path: str):
     """`path` created for writing, readable by its owner only; an existing file is never overwritten."""
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8")
-
-
-def _subject(args, engine) -> int:
-    from pipeline.register import rights
-
-    by = args.by or getpass.getuser()
-    if args.action == "access":
-        try:  # the file first: a request is recorded only when its answer can be delivered
-            out = _new_private_file(args.out) if args.out else sys.stdout
-        except FileExistsError:
-            print("register: the output file exists already: give a new file name", file=sys.stderr)
-            return 2
-        try:
-            access = rights.subject_access(engine, customer_id=args.customer_id,
-                                           personal_id=_from_stdin(args.personal_id), by=by, reason=args.reason)
-        except BaseException:
-            if args.out:
-                out.close()
-                os.unlink(args.out)
-            raise
-        out.write(json.dumps(access, indent=2, ensure_ascii=False) + "\n" if args.format == "json"
-                  else rights.render_report(access))
-        if args.out:
-            out.close()
-            counts = access["request"]["counts"]
-            print(f"subject access written to {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-        return 0
-    if args.action == "rectify":
-        done = rights.rectify(engine, args.customer_id, args.attribute, _from_stdin(args.value),
-                              reason=args.reason, by=by)
-        print(f"customer {done.customer_id}: {done.attribute} rectified on the golden record and "
-              f"{done.source_records_updated} source record(s); request {done.request_id}")
-        return 0
-    done = rights.erase(engine, customer_id=args.customer_id, personal_id=_from_stdin(args.personal_id),
-                        reason=args.reason, by=by, dry_run=args.dry_run)
-    prefix = "dry run, nothing changed: would erase" if args.dry_run else "erased"
-    if not done.customer_ids:
-        print(f"{prefix}: no customer holds the code; quarantine entries purged: {done.purged['quarantine']}")
-    for customer_id, kind in done.kinds.items():
-        what = ("everything (no contract)" if kind == "prospect"
-                else "all but the billing identity and services (a contract)")
-        print(f"{prefix} customer {customer_id}: {what}")
-    print("deleted: " + ", ".join(f"{k} {v}" for k, v in sorted(done.deleted.items()) if v) + "; "
-          f"quarantine entries purged: {done.purged['quarantine']}; "
-          f"tombstones left (a re-send stays erased): {done.tombstones}; kept: "
-          + ", ".join(f"{k} {v}" for k, v in sorted(done.kept.items()) if v))
-    return 0
 
 
 def _explanation_lines(found) -> list[str]:
@@ -285,46 +648,6 @@ def _retrain(args, engine) -> int:
     print("the current model is unchanged; to adopt the new one, put it in place of pipeline/matching/model.json")
     return 0
 
-
-def _run(args, engine) -> int:
-    if args.command == "migrate":
-        migrate(engine)
-        print("register schema is at the latest migration")
-        return 0
-    if args.command == "summary":
-        print(_summary(engine))
-        return 0
-    if args.command == "model":
-        return _retrain(args, engine)
-
-    from pipeline.register import steward
-
-    try:
-        if args.command == "subject":
-            return _subject(args, engine)
-        if args.command == "explain":
-            return _explain(args, engine)
-        if args.command == "review" and args.action in ("accept", "reject"):
-            decision = steward.decide_review(engine, args.review_id, accept=args.action == "accept",
-                                             by=args.by or getpass.getuser())
-            print(f"review {decision.review_id} {decision.status}; "
-                  f"{decision.resolution.merges} merge(s), {decision.resolution.affected_records} records re-resolved")
-            return 0
-        with engine.connect() as connection:
-            if args.command == "review" and args.action == "list":
-                out = steward.list_reviews(connection, args.status, args.limit)
-            elif args.command == "review":
-                out = steward.show_review(connection, args.review_id, unmask=args.unmask)
-            elif args.action == "list":
-                out = steward.list_quarantine(connection, args.reason, args.limit,
-                                              include_resolved=args.include_resolved)
-            else:
-                out = steward.show_quarantine(connection, args.quarantine_id, unmask=args.unmask)
-    except steward.StewardError as error:
-        print(f"register: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(out, indent=2, ensure_ascii=False, default=str))
-    return 0
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ def test_a_stewards_first_review_through_the_command_line(register_engine, capsy
     review_id = _propose(register_engine, ("phone", "P-1"), ("mail", "M-1"))
     url = _url(register_engine)
 
-    assert main(["--database-url", url, "review", "list"]) == 0
+    assert main(["--database-url", url, "review", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [r["review_id"] for r in listed] == [review_id]
+    assert [r["review_id"] for r in listed["items"]] == [review_id] and listed["total"] == 1
 
     assert main(["--database-url", url, "review", "show", str(review_id)]) == 0
     shown = capsys.readouterr().out
@@ -71,7 +71,11 @@ def test_review_show_prints_masked_values_unless_unmask_is_given(register_engine
     values |= {v for v in (*SHOWN_LEFT.values(), *SHOWN_RIGHT.values()) if v not in ("33100",)}
     assert sum(v is not None for v in held["left"].values()) == len(PERSONAL_FIELDS), "the left record lost a field"
 
-    assert main(["--database-url", url, "review", "show", str(review_id)]) == 0
+    assert main(["--database-url", url, "review", "show", str(review_id)]) == 0  # the table
+    table_text = capsys.readouterr().out
+    printed = sum(1 for v in values if v in table_text)  # a count: pytest must not print the values
+    assert printed == 0, f"{printed} personal values printed by review show's table without --unmask"
+    assert main(["--database-url", url, "review", "show", str(review_id), "--json"]) == 0
     shown_text = capsys.readouterr().out
     shown = json.loads(shown_text)
     for side in ("left", "right"):
@@ -83,7 +87,7 @@ def test_review_show_prints_masked_values_unless_unmask_is_given(register_engine
     assert printed == 0, f"{printed} personal values printed by review show without --unmask"
     assert shown["left"]["postal_code"] == "33100" and shown["left"]["channel"] == "web"
 
-    assert main(["--database-url", url, "review", "show", str(review_id), "--unmask"]) == 0
+    assert main(["--database-url", url, "review", "show", str(review_id), "--unmask", "--json"]) == 0
     unmasked = json.loads(capsys.readouterr().out)
     for side in ("left", "right"):
         for field in PERSONAL_FIELDS:
@@ -100,10 +104,10 @@ def test_quarantine_list_and_show_mask_raw_values(register_engine, capsys):
             channel="mail", source_record_id="M-9", intake_file_id=file_id, record_number=9, reasons="no_identity",
             raw_values=json.dumps({"phone": "+358409998877", "city": "Tampere"}), quarantined_at=NOW))
     url = _url(register_engine)
-    assert main(["--database-url", url, "quarantine", "list", "--reason", "no_identity"]) == 0
-    listed = json.loads(capsys.readouterr().out)
+    assert main(["--database-url", url, "quarantine", "list", "--reason", "no_identity", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["items"]
     assert [q["source_record_id"] for q in listed] == ["M-9"]
-    assert main(["--database-url", url, "quarantine", "show", str(listed[0]["quarantine_id"])]) == 0
+    assert main(["--database-url", url, "quarantine", "show", str(listed[0]["quarantine_id"]), "--json"]) == 0
     shown = capsys.readouterr().out
     assert "+358409998877" not in shown and json.loads(shown)["reasons"] == ["no_identity"]
 
@@ -191,7 +195,7 @@ def test_rectify_and_erase_through_the_command_line(register_engine, capsys, mon
 
     monkeypatch.setattr("sys.stdin", io.StringIO(CODE + "\n"))
     assert main(["--database-url", url, "subject", "erase", "--personal-id", "-", "--reason", "asked",
-                 "--by", "s2"]) == 0
+                 "--by", "s2", "--yes"]) == 0
     said = _said(capsys)
     assert f"erased customer {customer_id}: everything (no contract)" in said
     leaked = [v for v in (CODE, *SUBJECT.values(), "+358400000042") if v in said]
@@ -210,7 +214,7 @@ def test_a_reason_holding_personal_data_is_refused_through_the_command_line(regi
     before = table(register_engine, held)
     for reason, personal in ((f"asked by {SUBJECT['last_name']}", SUBJECT["last_name"]),
                              ("call back on 040 765 4321", "4321")):
-        for command in (["subject", "erase", "--customer-id", str(customer_id)],
+        for command in (["subject", "erase", "--customer-id", str(customer_id), "--yes"],
                         ["subject", "access", "--customer-id", str(customer_id)],
                         ["subject", "rectify", "--customer-id", str(customer_id), "--attribute", "city",
                          "--value", "Espoo"]):
@@ -220,5 +224,5 @@ def test_a_reason_holding_personal_data_is_refused_through_the_command_line(regi
     assert table(register_engine, held) == before, "a refused request changed or recorded something"
 
     assert main(["--database-url", url, "subject", "erase", "--customer-id", str(customer_id), "--reason",
-                 "asked, ticket 4711", "--by", "s3"]) == 0
+                 "asked, ticket 4711", "--by", "s3", "--yes"]) == 0
     assert "tombstones left (a re-send stays erased): 2" in capsys.readouterr().out

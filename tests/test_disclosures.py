@@ -140,3 +140,26 @@ def test_disclosures_of_finds_a_customer_among_many(register_engine):
         assert disclosures_of(connection, [8, 9]) == []
         assert len(disclosures_of(connection, [8, 399_997])) == 1
     assert len(encode_ids(many)) < 40_000, "a nightly list stays small"
+
+
+def test_the_command_line_lists_and_shows_the_log(register_engine, tmp_path, capsys):
+    from pipeline.cli import main
+
+    url = register_engine.url.render_as_string(hide_password=False)
+    load_sample_register(register_engine)
+    summary = write_extract(register_engine, tmp_path, today=database_today(register_engine), by="run-7", now=NOW)
+    subject_access(register_engine, customer_id=min(_ids_in_files(summary.folder, summary.rows)), by="s", now=NOW)
+    capsys.readouterr()
+    assert main(["--database-url", url, "disclosures", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "showing 1-2 of 2 disclosures" in listed
+    assert listed.index("subject_access") < listed.index("marketing_extract") or "2026" in listed
+    assert main(["--database-url", url, "disclosures", "list", "--json", "--limit", "1"]) == 0
+    page = json.loads(capsys.readouterr().out)
+    assert (page["total"], len(page["items"])) == (2, 1)
+    extract_id = min(d.disclosure_id for d in _log(register_engine) if d.kind == "marketing_extract")
+    assert main(["--database-url", url, "disclosures", "show", str(extract_id)]) == 0
+    shown = capsys.readouterr().out
+    assert DEFAULT_MARKETING_TERMS.legal_basis in shown and "run-7" in shown
+    assert all(f"marketing_{p}.csv" in shown for p in summary.rows)
+    assert main(["--database-url", url, "disclosures", "show", "999999"]) != 0

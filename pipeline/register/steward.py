@@ -18,7 +18,7 @@ from pipeline.matching.settings import MatchSettings
 from pipeline.privacy import mask, mask_email
 from pipeline.register.locks import register_transaction
 from pipeline.register.resolve import ResolveSummary, resolve_identities
-from schemas.register import quarantine, review_queue, source_record
+from schemas.register import intake_file, quarantine, review_queue, source_record
 
 SHOWN_FIELDS = ("channel", "source_record_id", "observed_at", "first_names", "last_name", "personal_id",
                 "birth_date", "street_address", "postal_code", "city", "phone", "email", "iban")
@@ -55,19 +55,31 @@ def _record(connection: sa.Connection, pk: int | None, unmask: bool) -> dict | N
     return shown
 
 
-def list_reviews(connection: sa.Connection, status: str = "open", limit: int = 50) -> list[dict]:
+def _reviews(status: str):
+    return review_queue.c.status == status
+
+
+def count_reviews(connection: sa.Connection, status: str = "open") -> int:
+    """How many reviews have this status (what `list_reviews` pages through)."""
+    return int(connection.execute(sa.select(sa.func.count()).select_from(review_queue)
+                                  .where(_reviews(status))).scalar_one())
+
+
+def list_reviews(connection: sa.Connection, status: str = "open", limit: int = 50, offset: int = 0) -> list[dict]:
+    """Reviews with this status, most likely matches first: `limit` of them from `offset` on
+    (`count_reviews` says how many there are in all)."""
     rows = connection.execute(
         sa.select(review_queue.c.review_id, review_queue.c.probability, review_queue.c.evidence,
                   review_queue.c.left_customer_id, review_queue.c.right_customer_id, review_queue.c.status,
                   review_queue.c.created_at)
-        .where(review_queue.c.status == status).order_by(review_queue.c.probability.desc(),
-                                                         review_queue.c.review_id).limit(limit)).mappings().all()
+        .where(_reviews(status)).order_by(review_queue.c.probability.desc(), review_queue.c.review_id)
+        .limit(limit).offset(offset)).mappings().all()
     # Which open reviews keep someone off the marketing list: worth deciding first.
     from pipeline.finland import today_in_finland
     from pipeline.register.marketing import doubt
 
     holding: dict[int, set[str]] = {}
-    if status == "open":
+    if status == "open" and rows:
         for _, _, review_id, reason in doubt(connection, today_in_finland(), reviews_only=True).ties:
             holding.setdefault(review_id, set()).add(reason)
     return [{"review_id": r["review_id"], "probability": round(float(r["probability"]), 4),
@@ -138,21 +150,44 @@ def _decide(connection: sa.Connection, review_id: int, *, accept: bool, by: str,
     return Decision(review_id, status, summary)
 
 
-def list_quarantine(connection: sa.Connection, reason: str | None = None, limit: int = 50, *,
-                    include_resolved: bool = False) -> list[dict]:
-    """Quarantine entries, oldest first. Open ones only unless `include_resolved`: an entry
-    is resolved when a record with its channel and id was accepted later (the complete
-    copy of a file first read while still being written), and needs no steward."""
-    query = sa.select(quarantine.c.quarantine_id, quarantine.c.channel, quarantine.c.source_record_id,
-                      quarantine.c.record_number, quarantine.c.reasons, quarantine.c.detail,
-                      quarantine.c.quarantined_at, quarantine.c.resolved_at,
-                      quarantine.c.resolved_intake_file_id).order_by(quarantine.c.quarantine_id).limit(limit)
+def _quarantine_filter(reason: str | None, include_resolved: bool) -> list:
+    conditions = []
     if reason:
-        query = query.where(quarantine.c.reasons.contains(reason, autoescape=True))
+        conditions.append(quarantine.c.reasons.contains(reason, autoescape=True))
     if not include_resolved:
-        query = query.where(quarantine.c.resolved_at.is_(None))
+        conditions.append(quarantine.c.resolved_at.is_(None))
+    return conditions
+
+
+def count_quarantine(connection: sa.Connection, reason: str | None = None, *, include_resolved: bool = False) -> int:
+    """How many entries `list_quarantine` pages through with these filters."""
+    return int(connection.execute(sa.select(sa.func.count()).select_from(quarantine)
+                                  .where(*_quarantine_filter(reason, include_resolved))).scalar_one())
+
+
+def list_quarantine(connection: sa.Connection, reason: str | None = None, limit: int = 50, *, offset: int = 0,
+                    include_resolved: bool = False) -> list[dict]:
+    """Quarantine entries, oldest first, with the file each came in (`file_name`): `limit`
+    of them from `offset` on (`count_quarantine` says how many in all). Open ones only
+    unless `include_resolved`: an entry is resolved when a record with its channel and id
+    was accepted later (the complete copy of a file first read while still being
+    written), and needs no steward."""
+    query = (sa.select(quarantine.c.quarantine_id, quarantine.c.channel, quarantine.c.source_record_id,
+                       quarantine.c.record_number, quarantine.c.reasons, quarantine.c.detail,
+                       quarantine.c.quarantined_at, quarantine.c.resolved_at,
+                       quarantine.c.resolved_intake_file_id, quarantine.c.intake_file_id, intake_file.c.file_name)
+             .join(intake_file, intake_file.c.intake_file_id == quarantine.c.intake_file_id)
+             .where(*_quarantine_filter(reason, include_resolved))
+             .order_by(quarantine.c.quarantine_id).limit(limit).offset(offset))
     return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()}
             for r in connection.execute(query).mappings().all()]
+
+
+def _file_name(connection: sa.Connection, intake_file_id: int | None) -> str | None:
+    if intake_file_id is None:
+        return None
+    return connection.execute(sa.select(intake_file.c.file_name)
+                              .where(intake_file.c.intake_file_id == intake_file_id)).scalar()
 
 
 def show_quarantine(connection: sa.Connection, quarantine_id: int, *, unmask: bool = False) -> dict:
@@ -167,8 +202,10 @@ def show_quarantine(connection: sa.Connection, quarantine_id: int, *, unmask: bo
                for k, v in raw.items()}
     return {"quarantine_id": row["quarantine_id"], "channel": row["channel"],
             "source_record_id": row["source_record_id"], "record_number": row["record_number"],
+            "intake_file_id": row["intake_file_id"], "file_name": _file_name(connection, row["intake_file_id"]),
             "reasons": row["reasons"].split(), "detail": row["detail"], "raw_values": raw,
             "raw_purged": row["raw_purged_at"] is not None,
             "quarantined_at": row["quarantined_at"].isoformat(),
             "resolved_at": row["resolved_at"].isoformat() if row["resolved_at"] else None,
-            "resolved_intake_file_id": row["resolved_intake_file_id"]}
+            "resolved_intake_file_id": row["resolved_intake_file_id"],
+            "resolved_file_name": _file_name(connection, row["resolved_intake_file_id"])}
