@@ -22,6 +22,7 @@ from pipeline.intake import FileRead, LandingSurvey, LandingZoneMissing, build_b
 from pipeline.register.files import known_files
 from pipeline.register.load import load_intake
 from pipeline.register.resolve import resolve_identities
+from pipeline.orchestration.jobs import NIGHTLY_FRESHNESS
 from pipeline.orchestration.resources import LandingZone, MatchingConfig, RegisterDatabase
 from pipeline.validation import validate_canonical
 from schemas.canonical import CHANNELS
@@ -186,6 +187,7 @@ def intake_quarantine(canonical_intake: IntakeBatch) -> dg.Output[pd.DataFrame]:
     kinds={"sqlalchemy", "postgres", "sqlite"},
     owners=OWNERS,
     pool="register_write",
+    freshness_policy=NIGHTLY_FRESHNESS,
     description="The register load in one transaction: intake files, source records and quarantine, "
                 "then identity resolution (customers, merges, provenance, services, review queue).",
 )

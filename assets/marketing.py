@@ -12,6 +12,7 @@ import dagster as dg
 
 from pipeline.finland import today_in_finland
 from pipeline.register.marketing import ExtractRefused, verify_extract, write_extract
+from pipeline.orchestration.jobs import NIGHTLY_FRESHNESS
 from pipeline.orchestration.resources import ExtractDirectory, RegisterDatabase
 
 OWNERS = ["team:data-engineering"]
@@ -22,6 +23,7 @@ OWNERS = ["team:data-engineering"]
     deps=["register"],
     kinds={"csv", "sqlalchemy"},
     owners=OWNERS,
+    freshness_policy=NIGHTLY_FRESHNESS,
     description="Today's direct-marketing list per product (marketing_<product>.csv), from the view "
                 "marketing_contacts, re-checked against the customer table before it is published.",
 )
