@@ -25,6 +25,7 @@ from pipeline.register.checks import live_customers
 from pipeline.register.files import known_files
 from pipeline.register.load import load_intake
 from pipeline.register.resolve import resolve_identities
+from pipeline.orchestration.jobs import NIGHTLY_FRESHNESS
 from pipeline.orchestration.resources import LandingZone, MatchingConfig, RegisterDatabase, database_kind
 from pipeline.validation import validate_canonical
 from schemas.canonical import CHANNELS
@@ -203,6 +204,7 @@ def _column_schema(table) -> dg.TableSchema:
     owners=OWNERS,
     pool="register_write",
     metadata={"dagster/column_schema": _column_schema(customer)},
+    freshness_policy=NIGHTLY_FRESHNESS,
     description="The register load in one transaction: intake files, source records and quarantine, "
                 "then identity resolution (customers, merges, provenance, services, review queue).",
 )

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.finland import today_in_finland
 from assets.checks import customer_ids
+from pipeline.finland import today_in_finland
 from pipeline.register.marketing import EXTRACT_COLUMNS, ExtractRefused, verify_extract, write_extract
+from pipeline.orchestration.jobs import NIGHTLY_FRESHNESS
 from pipeline.orchestration.resources import ExtractDirectory, RegisterDatabase, database_kind
 
 OWNERS = ["team:data-engineering"]
@@ -25,6 +26,7 @@ OWNERS = ["team:data-engineering"]
     owners=OWNERS,
     metadata={"dagster/column_schema": dg.TableSchema(
         columns=[dg.TableColumn(c, "integer" if c == "customer_id" else "text") for c in EXTRACT_COLUMNS])},
+    freshness_policy=NIGHTLY_FRESHNESS,
     description="Today's direct-marketing list per product (marketing_<product>.csv), from the view "
                 "marketing_contacts, re-checked against the customer table before it is published.",
 )

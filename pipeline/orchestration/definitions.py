@@ -1,4 +1,4 @@
-"""The Dagster code location: assets, checks, jobs, schedules, sensor, resources.
+"""The Dagster code location: assets, checks, jobs, schedules, sensors, resources.
 
     dagster dev                                             # the asset graph, from the project root
     dagster job execute -m pipeline.orchestration.definitions -j register_load       # one whole load, headless
@@ -23,12 +23,13 @@ from pipeline.orchestration.jobs import (
 )
 from pipeline.orchestration.resources import (
     MatchingConfig,
+    alert_channels_from_env,
     extract_directory_from_env,
     landing_zone_from_env,
     register_database_from_env,
     retention_policy_from_env,
 )
-from pipeline.orchestration.sensors import landing_zone_sensor
+from pipeline.orchestration.sensors import landing_zone_sensor, run_failure_alert
 
 # The domain's summary lines are INFO; dagster.yaml's `python_logs` hands the `pipeline`
 # loggers to the run log, which then keeps them.
@@ -39,7 +40,7 @@ defs = dg.Definitions(
     asset_checks=[*register_checks, *marketing_checks],
     jobs=[register_load, register_retention],
     schedules=[nightly_register_load, daily_register_retention],
-    sensors=[landing_zone_sensor],
+    sensors=[landing_zone_sensor, run_failure_alert],
     resources={
         "register_db": register_database_from_env(),
         "landing_zone": landing_zone_from_env(),
@@ -47,6 +48,7 @@ defs = dg.Definitions(
         "retention": retention_policy_from_env(),
         "io_manager": RunMemoryIOManager(),
         "matching": MatchingConfig(),
+        "alerts": alert_channels_from_env(),
     },
     # Frames stay in one process's memory (see io_manager.py).
     executor=dg.in_process_executor,

@@ -3,8 +3,10 @@ extract's folder, matching thresholds and the retention period.
 
 All are configured from the environment (`REGISTER_DATABASE_URL`,
 `REGISTER_LANDING_DIR`, `REGISTER_LANDING_SETTLE_SECONDS`, `REGISTER_EXTRACT_DIR`,
-`REGISTER_QUARANTINE_RETENTION_DAYS`, `REGISTER_EXTRACT_RETENTION_DAYS`); credentials live only in the URL in the
-environment, never in code or in `dagster.yaml`.
+`REGISTER_QUARANTINE_RETENTION_DAYS`, `REGISTER_EXTRACT_RETENTION_DAYS`), and the run-failure
+alerts' channels (`REGISTER_ALERT_*`, `pipeline.alerts`); credentials (the database URL,
+the SMTP password, the webhook URL) live only in the environment, never in code or in
+`dagster.yaml`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dagster import ConfigurableResource, DagsterInstance, DagsterRunStatus, Env
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
+from pipeline.alerts import ALERT_VARIABLES, AlertSettings
 from pipeline.intake import DEFAULT_SETTLE_SECONDS, LandedFile, LandingSurvey, survey_landing
 from pipeline.register.database import DEFAULT_DATABASE_URL, make_engine, migrate
 from pipeline.matching.settings import MatchSettings
@@ -167,6 +170,39 @@ def database_kind() -> str:
     environment as the resource reads it: the catalogue shows the backend in use."""
     url = os.environ.get("REGISTER_DATABASE_URL") or DEFAULT_DATABASE_URL
     return "postgres" if url.startswith("postgresql") else "sqlite"
+
+
+class AlertChannels(ConfigurableResource):
+    """Where the run-failure sensor sends its notice: an SMTP server and/or a webhook.
+
+    Each field is its `REGISTER_ALERT_*` variable (`pipeline.alerts`), held as an `EnvVar`
+    when set, so the resource (and Dagster's UI) carries the variable's name, never the
+    password's or the webhook URL's value. Every field empty: no alerts.
+    """
+
+    smtp_host: str = ""
+    smtp_port: str = ""
+    smtp_starttls: str = ""
+    smtp_user: str = ""
+    smtp_password: str = ""
+    email_from: str = ""
+    email_to: str = ""
+    webhook_url: str = ""
+
+    def settings(self) -> AlertSettings:
+        values = (self.smtp_host, self.smtp_port, self.smtp_starttls, self.smtp_user, self.smtp_password,
+                  self.email_from, self.email_to, self.webhook_url)
+        return AlertSettings.from_environ(dict(zip(ALERT_VARIABLES, values, strict=True)))
+
+
+# AlertChannels' fields, in the order of pipeline.alerts.ALERT_VARIABLES.
+_ALERT_FIELDS = ("smtp_host", "smtp_port", "smtp_starttls", "smtp_user", "smtp_password", "email_from", "email_to",
+                 "webhook_url")
+
+
+def alert_channels_from_env() -> AlertChannels:
+    return AlertChannels(**{name: EnvVar(variable) for name, variable in zip(_ALERT_FIELDS, ALERT_VARIABLES, strict=True)
+                            if os.environ.get(variable)})
 
 
 def register_database_from_env() -> RegisterDatabase:
