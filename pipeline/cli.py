@@ -31,6 +31,9 @@
                                               correct one value (golden record and its source record)
     register subject erase (--customer-id N | --personal-id CODE) --reason R [--dry-run | --yes]
                                               erase what no law requires keeping (asks first on a terminal)
+    register describe --lang fi|sv|en [--format md|html] [--out FILE] [--config FILE]
+                                              the privacy notice and the article-30 record, generated from
+                                              the schema, the data dictionary and the settings
 
 Lists and single items print as aligned text; --json gives the same as JSON. Lists show
 50 at a time and say which part of how many they show ("showing 1-50 of 60").
@@ -188,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     dshow.add_argument("disclosure_id", type=int, help="the disclosure's id (from disclosures list)")
     dshow.add_argument("--json", action="store_true", help="the disclosure as JSON")
     _subject_parsers(commands)
+    describe = _command(commands, "describe", "the register description: privacy notice and article-30 record",
+                        "The register description, generated from the register: the privacy notice (GDPR "
+                        "articles 13-14) and the record of processing activities (article 30), from the live "
+                        "schema, docs/data_dictionary.md, the configured settings and the controller's details "
+                        "(config/register_description.toml). Never reads a customer row.")
+    describe.add_argument("--lang", required=True, choices=["fi", "sv", "en"], help="Finnish, Swedish or English")
+    describe.add_argument("--format", default="md", choices=["md", "html"], help="Markdown (default) or HTML")
+    describe.add_argument("--out", default=None, help="write to this new file instead of stdout (never overwritten)")
+    describe.add_argument("--config", default=None,
+                          help="the controller's details (default config/register_description.toml)")
     return parser
 
 
@@ -386,7 +399,28 @@ def _run(args, engine) -> int:
         return _explain(args, engine)
     if args.command == "disclosures":
         return _disclosures(args, engine)
+    if args.command == "describe":
+        return _describe(args, engine)
     return _steward(args, engine)
+
+
+def _describe(args, engine) -> int:
+    from pipeline.register.description import DescriptionError, describe, render
+
+    try:
+        text = render(describe(engine, args.lang, config_path=args.config), args.format)
+    except DescriptionError as error:
+        raise CommandError(str(error), REFUSED) from None
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(args.out, "x", encoding="utf-8") as out:
+            out.write(text)
+    except FileExistsError:
+        raise CommandError("the output file exists already: give a new file name") from None
+    print(f"register description ({args.lang}, {args.format}) written to {args.out}")
+    return 0
 
 
 def _disclosures(args, engine) -> int:

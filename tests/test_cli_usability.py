@@ -185,6 +185,7 @@ INVOCATIONS = {
     ("subject", "access"): ["--customer-id", "1"],
     ("subject", "rectify"): ["--customer-id", "1", "--attribute", "city", "--value", "Espoo", "--reason", "r"],
     ("subject", "erase"): ["--customer-id", "1", "--reason", "r", "--yes"],
+    ("describe",): ["--lang", "fi", "--out", "{tmp}/description.md"],
 }
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 
 from pipeline.intake import build_batch, discover, read_all
 from pipeline.register.database import make_engine, migrate
+from pipeline.register.description import DICTIONARY, EXAMPLES_HEADING, documented
 from pipeline.register.load import load_intake
 from pipeline.register.marketing import doubt
 from pipeline.matching.settings import MatchSettings
@@ -30,49 +30,12 @@ from schemas.register import ANALYST_VIEWS, REGISTER_TABLES
 from test_access import years_before
 from test_asset_checks import database_today
 
-DICTIONARY = Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md"
 ROLES = ("analyst", "loader", "marketing", "steward")
-EXAMPLES_HEADING = "## Example analyst queries"
 NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone.utc)
 
 
 # --- reading the document ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DocumentedColumn:
-    type: str
-    readers: frozenset[str]      # roles that read the column itself
-    through: frozenset[str]      # analyst views that show (something of) it
-
-
-_OBJECT = re.compile(r"^### `(\w+)`\s*$")
-_ROW = re.compile(r"^\| `(\w+)` \| ([^|]+?) \| ([^|]+?) \| .+ \|\s*$")
-
-
-def _readers(cell: str) -> tuple[frozenset[str], frozenset[str]]:
-    """`loader, steward; analyst through `customer_masked`; marketing through ...` -> direct
-    roles, and the analyst views named."""
-    direct, *indirect = cell.split(";")
-    roles = frozenset(r.strip() for r in direct.split(","))
-    analyst = [part for part in indirect if part.strip().startswith("analyst through")]
-    return roles, frozenset(re.findall(r"`(\w+)`", "".join(analyst)))
-
-
-def documented() -> dict[str, dict[str, dict[str, DocumentedColumn]]]:
-    """{"tables" | "views": {object: {column: DocumentedColumn}}} from the dictionary."""
-    found: dict[str, dict] = {"tables": {}, "views": {}}
-    section = current = None
-    for line in DICTIONARY.read_text(encoding="utf-8").split(EXAMPLES_HEADING)[0].splitlines():
-        if line.startswith("## "):
-            section = {"## Tables": "tables", "## Views": "views"}.get(line.strip())
-            current = None
-        elif section and (heading := _OBJECT.match(line)):
-            current = found[section].setdefault(heading.group(1), {})
-        elif current is not None and (row := _ROW.match(line)):
-            name, sql_type, cell = row.groups()
-            current[name] = DocumentedColumn(sql_type, *_readers(cell))
-    return found
-
+# The tables are parsed by the production parser (`register describe` reads the meanings with it).
 
 def example_queries() -> dict[str, str]:
     """{heading: sql} of the fenced sql blocks under "Example analyst queries"."""
