@@ -15,8 +15,9 @@ is that disclosure list. `write_extract` turns it into one CSV file per product:
   but for its header when nobody holds it, so a missing file is never ambiguous.
 - Before anything reaches the disk, every customer in it is checked again
   against the `customer` table itself, not the view: nobody who prohibited direct
-  marketing, nobody under 18 today (Finnish date) or of unknown birth date,
-  nobody erased or merged away, no id the register does not hold, and nobody held
+  marketing, nobody under 18 today (Finnish date), of unknown birth date or born
+  more than 115 years ago (an age past belief: a slipped century sign), nobody
+  erased or merged away, no id the register does not hold, and nobody held
   back under doubt (`doubt`). Any such customer and the whole extract is refused
   (`ExtractRefused`, counts only): a wrong view must not become a disclosure.
 - *Doubt protects the person* (docs/register_rules.md: "whom no open doubt ties to someone
@@ -42,6 +43,8 @@ is that disclosure list. `write_extract` turns it into one CSV file per product:
 - Published atomically: each file is written to a temporary file in the same
   folder and renamed over the old one, so the partner never reads half a file.
   Files are 0600 and folders 0700: personal data, for the pipeline's account only.
+- Logged as a disclosure (`pipeline.register.disclosures`): recipient, purpose,
+  legal basis, products, rows, the files' checksums and the customers named.
 
 `verify_extract` reads the newest extract back and runs the same re-check on
 the ids in its files, and counts any formula-leading cell; the Dagster asset
