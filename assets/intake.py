@@ -235,7 +235,8 @@ def register_metadata(summary: LoadSummary, customers: int) -> dict[str, object]
     `dagster/row_count` (live customers), then one table per breakdown (not plotted)."""
     rows = [("total", summary.total), *summary.channels.items()]
     per_channel = dg.MetadataValue.table(
-        records=[dg.TableRecord({"channel": name, **{c: int(counts.as_dict()[c]) for c in BREAKDOWN_COLUMNS}})
+        records=[dg.TableRecord({"channel": name, **{c: int(n) for c, n in counts.as_dict().items()
+                                                     if c in BREAKDOWN_COLUMNS}})
                  for name, counts in rows],
         schema=dg.TableSchema(columns=[dg.TableColumn("channel", "string"),
                                        *[dg.TableColumn(c, "int") for c in BREAKDOWN_COLUMNS]]))
@@ -248,8 +249,7 @@ def register_metadata(summary: LoadSummary, customers: int) -> dict[str, object]
                                        dg.TableColumn("files", "int")]))
     resolved = summary.after_load.metadata() if summary.after_load is not None else {}
     return {**run_figures(summary), "dagster/row_count": int(customers), "per_channel": per_channel,
-            "quarantine_by_reason": by_reason,
-            "resolution": dg.MetadataValue.json({k.removeprefix("resolve."): v for k, v in resolved.items()})}
+            "quarantine_by_reason": by_reason, "resolution": dg.MetadataValue.json(resolved)}
 
 
 def run_figures(summary: LoadSummary) -> dict[str, int | float]:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from pipeline.alerts import ALERT_VARIABLES, AlertSettings
 from pipeline.intake import DEFAULT_SETTLE_SECONDS, LandedFile, LandingSurvey, survey_landing
-from pipeline.register.database import DEFAULT_DATABASE_URL, make_engine, migrate
+from pipeline.register.database import DEFAULT_DATABASE_URL, database_url, make_engine, migrate
 from pipeline.matching.settings import MatchSettings
 from pipeline.register.retention import DEFAULT_EXTRACT_DAYS, DEFAULT_QUARANTINE_DAYS
 from pipeline.register.transient import is_transient
@@ -168,8 +168,7 @@ class RetentionPolicy(ConfigurableResource):
 def database_kind() -> str:
     """The register's backend as a Dagster kind ("postgres" or "sqlite"), from the
     environment as the resource reads it: the catalogue shows the backend in use."""
-    url = os.environ.get("REGISTER_DATABASE_URL") or DEFAULT_DATABASE_URL
-    return "postgres" if url.startswith("postgresql") else "sqlite"
+    return "postgres" if database_url().startswith("postgresql") else "sqlite"
 
 
 class AlertChannels(ConfigurableResource):

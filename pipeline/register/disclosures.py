@@ -13,12 +13,10 @@ subject access's "to whom was my data given"; `list_disclosures` and
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import zlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
@@ -26,7 +24,7 @@ import sqlalchemy as sa
 from schemas.register import DISCLOSURE_KINDS, disclosure
 
 __all__ = ["DisclosureTerms", "decode_ids", "disclosure_detail", "disclosures_of", "encode_ids",
-           "file_checksum", "list_disclosures", "marketing_terms", "record_disclosure"]
+           "list_disclosures", "marketing_terms", "record_disclosure"]
 
 
 @dataclass(frozen=True)
@@ -76,19 +74,13 @@ def encode_ids(customer_ids: Iterable[int]) -> bytes:
     return zlib.compress(deltas.astype("<i8").tobytes(), 6)
 
 
+def _decoded(blob: bytes) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(blob), dtype="<i8").cumsum()
+
+
 def decode_ids(blob: bytes) -> list[int]:
     """The ids `encode_ids` encoded, ascending."""
-    deltas = np.frombuffer(zlib.decompress(blob), dtype="<i8")
-    return np.cumsum(deltas).tolist()
-
-
-def file_checksum(path: Path) -> str:
-    """SHA-256 of a file's bytes, hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return _decoded(blob).tolist()
 
 
 def record_disclosure(connection: sa.Connection, *, kind: str, terms: DisclosureTerms,
@@ -125,8 +117,7 @@ def disclosures_of(connection: sa.Connection, customer_ids: Collection[int]) -> 
                               .order_by(disclosure.c.disclosed_at, disclosure.c.disclosure_id))
     probe = np.array(sorted(wanted), dtype=np.int64)
     for row in rows:
-        named = np.frombuffer(zlib.decompress(row.customer_ids), dtype="<i8").cumsum()
-        if np.isin(probe, named, assume_unique=True).any():
+        if np.isin(probe, _decoded(row.customer_ids), assume_unique=True).any():
             found.append({k: v for k, v in _row(row).items() if k != "customer_ids"})
     return found
 

@@ -65,7 +65,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pipeline.csv_safety import is_formula_leading, safe_writer
-from pipeline.register.disclosures import file_checksum, marketing_terms, record_disclosure
+from pipeline.intake import file_checksum
+from pipeline.register.disclosures import marketing_terms, record_disclosure
 from pipeline.finland import today_in_finland
 from schemas.canonical import PRODUCTS
 from schemas.register import customer, review_queue, source_record

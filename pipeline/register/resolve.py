@@ -105,7 +105,7 @@ class ResolveSummary:
     rounds: int = 0
 
     def metadata(self) -> dict[str, int]:
-        return {f"resolve.{k}": int(v) for k, v in asdict(self).items()}
+        return {k: int(v) for k, v in asdict(self).items()}
 
 
 # --- reading -------------------------------------------------------------------------------------
