@@ -26,6 +26,7 @@ from pipeline.register.files import known_files
 from pipeline.register.load import load_intake
 from pipeline.register.resolve import resolve_identities
 from pipeline.orchestration.jobs import NIGHTLY_FRESHNESS
+from pipeline.orchestration.partitions import EXPORT_DAYS, export_day_materialisations, run_export_days
 from pipeline.orchestration.resources import LandingZone, MatchingConfig, RegisterDatabase, database_kind
 from pipeline.validation import validate_canonical
 from schemas.canonical import CHANNELS
@@ -53,7 +54,8 @@ LANDING_CHECKS = {
     owners=OWNERS,
     description="The landing zone as this run found it: the files ready to read (a `.ready` marker, "
                 "or unchanged for the settle time), files still waiting, symbolic links refused, and "
-                "names out of place. A missing landing directory fails the run.",
+                "names out of place; in a run of export-day partitions, only those days' files. "
+                "A missing landing directory fails the run.",
     check_specs=[dg.AssetCheckSpec(name, asset="landed_files", description=text, blocking=False)
                  for name, text in LANDING_CHECKS.items()],
 )
@@ -64,6 +66,12 @@ def landed_files(context: dg.AssetExecutionContext, landing_zone: LandingZone):
         # A wrong REGISTER_LANDING_DIR must not pass for a quiet night: nothing downstream runs,
         # so no extract is published from it.
         raise dg.Failure(description=str(missing), allow_retries=False) from None
+    days = run_export_days(context)
+    if days is not None:
+        # A run of export-day partitions reads those days' exports only (orchestration/partitions.py).
+        survey = survey.on_days(days)
+        context.log.info(f"landing zone: export days {days[0].isoformat()}..{days[-1].isoformat()}: "
+                         f"{len(survey.files)} files ready")
     # File names only, never content: the operator sees what waits and what is refused.
     for name in survey.waiting:
         context.log.info(f"landing zone: {name} is still being written (no .ready marker and changed within "
@@ -75,6 +83,7 @@ def landed_files(context: dg.AssetExecutionContext, landing_zone: LandingZone):
     for name in survey.unexpected_names:
         context.log.warning(f"landing zone: {name} does not match its channel's file name: not read")
     metadata: dict[str, object] = dict(survey.metadata())
+    metadata["export_days"] = "all" if days is None else ", ".join(d.isoformat() for d in days)
     for key in ("waiting", "refused_links", "unknown_entries", "unexpected_names"):
         metadata[f"{key}_names"] = dg.MetadataValue.json(getattr(survey, key)[:50])
     yield dg.Output(survey, metadata=metadata)
@@ -203,13 +212,16 @@ def _column_schema(table) -> dg.TableSchema:
     kinds={"sqlalchemy", database_kind()},
     owners=OWNERS,
     pool="register_write",
+    partitions_def=EXPORT_DAYS,
     metadata={"dagster/column_schema": _column_schema(customer)},
     freshness_policy=NIGHTLY_FRESHNESS,
     description="The register load in one transaction: intake files, source records and quarantine, "
-                "then identity resolution (customers, merges, provenance, services, review queue).",
+                "then identity resolution (customers, merges, provenance, services, review queue). "
+                "Partitioned by export day: a day's partition loads that day's new exports; a run "
+                "without a partition loads every new export and marks the days it covered.",
 )
 def register(context: dg.AssetExecutionContext, register_db: RegisterDatabase, matching: MatchingConfig,
-             canonical_intake: IntakeBatch, intake_quarantine: pd.DataFrame) -> dg.MaterializeResult:
+             canonical_intake: IntakeBatch, intake_quarantine: pd.DataFrame):
     batch = IntakeBatch(files=canonical_intake.files, accepted=canonical_intake.accepted,
                         quarantined=intake_quarantine, duplicates=canonical_intake.duplicates)
     now = dt.datetime.now(dt.timezone.utc)
@@ -222,7 +234,11 @@ def register(context: dg.AssetExecutionContext, register_db: RegisterDatabase, m
                                                              settings=matching.settings()))
     with register_db.retrying(context):
         customers = live_customers(register_db.ready_engine())
-    return dg.MaterializeResult(metadata=register_metadata(summary, customers))
+    yield dg.MaterializeResult(metadata=register_metadata(summary, customers))
+    if run_export_days(context) is None:
+        # The run's own materialisation first; then each export day the whole load covered.
+        for day in export_day_materialisations(context.asset_key, summary):
+            context.log_event(day)
 
 
 # The breakdowns of a load: one row per channel and the total, in this column order.

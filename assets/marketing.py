@@ -14,6 +14,7 @@ from assets.checks import customer_ids
 from pipeline.finland import today_in_finland
 from pipeline.register.marketing import EXTRACT_COLUMNS, ExtractRefused, verify_extract, write_extract
 from pipeline.orchestration.jobs import NIGHTLY_FRESHNESS
+from pipeline.orchestration.partitions import run_export_days
 from pipeline.orchestration.resources import ExtractDirectory, RegisterDatabase, database_kind
 
 OWNERS = ["team:data-engineering"]
@@ -27,11 +28,19 @@ OWNERS = ["team:data-engineering"]
     metadata={"dagster/column_schema": dg.TableSchema(
         columns=[dg.TableColumn(c, "integer" if c == "customer_id" else "text") for c in EXTRACT_COLUMNS])},
     freshness_policy=NIGHTLY_FRESHNESS,
+    # A run of export-day partitions (a backfill, a day re-run) loads past days: it publishes
+    # nothing, so that a backfill of ten days is not ten disclosures; the next whole load does.
+    output_required=False,
     description="Today's direct-marketing list per product (marketing_<product>.csv), from the view "
-                "marketing_contacts, re-checked against the customer table before it is published.",
+                "marketing_contacts, re-checked against the customer table before it is published. "
+                "Published by a whole load (a run without a partition) only.",
 )
 def marketing_extract(context: dg.AssetExecutionContext, register_db: RegisterDatabase,
-                      extract_dir: ExtractDirectory) -> dg.MaterializeResult:
+                      extract_dir: ExtractDirectory):
+    if run_export_days(context) is not None:
+        context.log.info("marketing extract: not published by a run of export-day partitions; "
+                         "the next whole load publishes it")
+        return
     try:
         with register_db.retrying(context):
             summary = write_extract(register_db.ready_engine(), Path(extract_dir.path), today=today_in_finland(),
@@ -41,7 +50,7 @@ def marketing_extract(context: dg.AssetExecutionContext, register_db: RegisterDa
     metadata = summary.metadata()
     metadata["files_written"] = dg.MetadataValue.json(metadata["files_written"])
     metadata["dagster/row_count"] = metadata["rows_total"]
-    return dg.MaterializeResult(metadata=metadata)
+    yield dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset_check(asset=marketing_extract, blocking=True,

@@ -66,6 +66,27 @@ def exported_name(name: str) -> str:
     return name[: -len(DONE_SUFFIX)] if name.endswith(DONE_SUFFIX) else name
 
 
+_EXPORT_DAY = re.compile(r"^[a-z_]+_([0-9]{8})(?:_[0-9]+)?\.")
+
+
+def export_day(name: str) -> dt.date | None:
+    """The export day a landed file's name gives (`<channel>_YYYYMMDD[_n].<ext>`), or None
+    when its eight digits are no calendar day.
+
+    >>> export_day("mail_20261105.csv"), export_day("web_20261105_2.jsonl.done")
+    (datetime.date(2026, 11, 5), datetime.date(2026, 11, 5))
+    >>> export_day("phone_20261331.csv") is None
+    True
+    """
+    found = _EXPORT_DAY.match(exported_name(name))
+    if found is None:
+        return None
+    try:
+        return dt.datetime.strptime(found.group(1), "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
 class LandingZoneMissing(FileNotFoundError):
     """The landing directory does not exist, is not a directory, or holds none of the
     channel folders: a wrong `REGISTER_LANDING_DIR`, not a quiet night."""
@@ -93,6 +114,10 @@ class LandedFile:
     def identity(self) -> tuple[str, str]:
         """(channel, checksum): the same bytes in two channels are two files."""
         return (self.channel, self.checksum)
+
+    @property
+    def export_day(self) -> dt.date | None:
+        return export_day(self.path.name)
 
     def unchanged(self) -> bool:
         """Is the path still this regular file (no link swapped in), unchanged since it was summed?"""
@@ -151,6 +176,16 @@ class LandingSurvey:
 
     def waiting_in(self, channel: str) -> list[str]:
         return [name for name in self.waiting if name.startswith(f"{channel}/")]
+
+    def on_days(self, days: Iterable[dt.date]) -> LandingSurvey:
+        """The part of this survey that concerns files exported on `days` (a partitioned
+        run's): its ready and waiting files. Links and names out of place stay in view."""
+        wanted = set(days)
+        return LandingSurvey(
+            files=[f for f in self.files if f.export_day in wanted],
+            waiting=[name for name in self.waiting if export_day(name.rsplit("/", 1)[-1]) in wanted],
+            refused_links=self.refused_links, unknown_entries=self.unknown_entries,
+            unexpected_names=self.unexpected_names, channel_folders=self.channel_folders)
 
     @property
     def holds_files(self) -> bool:

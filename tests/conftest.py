@@ -78,3 +78,28 @@ def register_engine(request, tmp_path):
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def second_register_engine(register_engine, request, tmp_path):
+    """Another migrated, empty register on the same backend as `register_engine`: two ways of
+    loading the same exports, compared side by side."""
+    if register_engine.dialect.name == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'second.db'}")
+        migrate(engine)
+        yield engine
+        engine.dispose()
+        return
+    admin = make_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"register_second_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine = make_engine(admin.url.set(database=name))
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -260,46 +260,20 @@ def _load_zone(engine, landing: Path) -> None:
     load_batch(engine, build_batch(reads, TODAY))
 
 
-def test_days_one_at_a_time_group_like_all_at_once(zone, register_engine, tmp_path, request):
+def test_days_one_at_a_time_group_like_all_at_once(zone, register_engine, second_register_engine, tmp_path):
     _load_zone(register_engine, zone)
     all_at_once = grouping(register_engine)
     assert len(all_at_once) > 100
 
     # A second, empty register of the same backend, loaded day by day.
-    from pipeline.register.database import make_engine, migrate
-    if register_engine.dialect.name == "sqlite":
-        other = make_engine(f"sqlite:///{tmp_path / 'daily.db'}")
-    else:
-        other = _fresh_postgres(request)
-    migrate(other)
     daily = tmp_path / "daily"
     for day in _days(zone):
         for path in zone.rglob(f"*_{day}.*"):
             target = daily / path.parent.name / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, target)
-        _load_zone(other, daily)
-    assert grouping(other) == all_at_once
-    other.dispose()
-
-
-def _fresh_postgres(request):
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    from pipeline.register.database import make_engine
-    name = f"resolve_{uuid.uuid4().hex[:8]}"
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    request.addfinalizer(drop)
-    return make_engine(f"postgresql://postgres@127.0.0.1:5432/{name}")
+        _load_zone(second_register_engine, daily)
+    assert grouping(second_register_engine) == all_at_once
 
 
 # --- the steward ----------------------------------------------------------------------------------
