@@ -21,7 +21,7 @@ FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCh
 # National-number starts: mobiles, Helsinki and other areas, Åland, service numbers, and some that are not valid.
 LEADS = ["40", "41", "44", "45", "46", "49", "50", "9", "2", "3", "5", "6", "8", "13", "14", "17", "18",
          "19", "10", "11", "12", "20", "29", "30", "39", "60", "70", "71", "73", "75", "100", "800", "600", "7"]
-SEPARATORS = ["", "", "", " ", " ", "-", "  ", "\t", "\u00a0", " - "]
+SEPARATORS = ["", "", "", " ", " ", "-", "  ", "\t", "\u00a0", " - ", ".", "/", "\u2013", "(", ")", " (", ") ", "[", "]"]
 
 
 def phonenumbers_e164(value: str) -> str | None:
@@ -37,14 +37,15 @@ def phonenumbers_e164(value: str) -> str | None:
 
 @st.composite
 def fast_shaped(draw) -> str:
-    """`0...`, `+358...` or `00358...` with a national number of 5-12 digits, separators anywhere."""
-    prefix = draw(st.sampled_from(["0", "+358", "00358"]))
+    """`0...`, `+358...`, `00358...` or with the trunk 0 after the country code (`+358 (0)40`),
+    a national number of 5-12 digits, punctuation anywhere (`(040) 123 4567`, `040/123.45-67`)."""
+    prefix = draw(st.sampled_from(["0", "+358", "00358", "+3580", "003580"]))
     lead = draw(st.sampled_from(LEADS))
     rest = draw(st.text(alphabet="0123456789", min_size=max(0, 5 - len(lead)), max_size=12 - len(lead)))
     text = ""
     for ch in prefix + lead + rest:
         text += ch + draw(st.sampled_from(SEPARATORS))
-    return draw(st.sampled_from(["", " "])) + text
+    return draw(st.sampled_from(["", " ", "(", " (", "puh. ", "Puh:", "tel:", "tel. ", "GSM ", "p.", "mob "])) + text
 
 
 @st.composite
@@ -57,7 +58,7 @@ def phone_like_text(draw) -> str | None:
     if kind == 3:
         return draw(st.sampled_from(["358 40 123 4567", "+46 8 123 456 78", "+358 (0)40 123 4567", "040-123 4567 ext 5",
                                      "tel. 09 1234567", "+1 202 555 0143", "(09) 123 4567", "0401234567/0501234567"]))
-    return draw(st.text(alphabet="0123456789+()- x", max_size=16))
+    return draw(st.text(alphabet="0123456789+()- x./\u2013[]puh:T", max_size=16))
 
 
 def test_national_and_international_forms() -> None:
@@ -100,6 +101,27 @@ def test_fast_path_decides_without_calling_phonenumbers(values: list[str]) -> No
     finally:
         phone._parse = original
     assert calls == []
+
+
+def test_spellings_of_one_number_cost_one_phonenumbers_call() -> None:
+    """Off the fast path (no `+` before 358 here), punctuation is removed before the
+    once-per-distinct-value call: ten spellings of a number are one call, not ten."""
+    spellings = ["358 40 123 4567", "358-40-1234567", "358 40 12 34 567", "(358) 40 123 4567", "358.40.123.4567",
+                 "358/40 1234567", "358 401 234 567", "358\u201340\u20131234567", " 358 40 123 4567 ", "358401234567"]
+    original = phone._parse
+    calls: list[str] = []
+
+    def spy(value: str) -> str | None:
+        calls.append(value)
+        return original(value)
+
+    phone._parse = spy
+    try:
+        frame = phone.normalise_series(pd.Series(spellings, dtype="string[pyarrow]"))
+    finally:
+        phone._parse = original
+    assert len(calls) == 1
+    assert frame["phone"].tolist() == ["+358401234567"] * len(spellings)
 
 
 @FAST

@@ -2,6 +2,7 @@
 
     register-synth --out DIR [--people N | --records N] [--days D] [--seed S]
                    [--start YYYY-MM-DD] [--noise X] [--noise-profile {default,varied}]
+                   [--spellings {default,varied}]
                    [--no-bad-input] [--force]
 
 Prints counts per channel and the files written; never a personal value.
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from synth.landing_zone import DEFAULT_RECORDS, GROUND_TRUTH_FILE, NOISE_PROFILES, generate
+from synth.spellings import SPELLINGS
 
 
 def _positive(text: str) -> int:
@@ -39,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-profile", choices=NOISE_PROFILES, default="default",
                    help="the kinds and rates of noise: default, or varied (generator/synth/varied.py: "
                         "written apart from the matcher, harder)")
+    p.add_argument("--spellings", choices=SPELLINGS, default="default",
+                   help="default, or varied: a share of the values written in other spellings with the same "
+                        "meaning (generator/synth/spellings.py), for the normalisers' speed on real formats")
     p.add_argument("--no-bad-input", dest="bad_input", action="store_false",
                    help="no malformed records, missing ids or unreadable files")
     p.add_argument("--force", action="store_true",
@@ -54,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = generate(args.out, people=args.people, records=args.records, days=args.days, seed=args.seed,
                            start=args.start, noise=args.noise, bad_input=args.bad_input,
-                           noise_profile=args.noise_profile)
+                           noise_profile=args.noise_profile, spellings=args.spellings)
     except (ValueError, FileExistsError) as error:
         print(f"register-synth: {error}", file=sys.stderr)
         return 2

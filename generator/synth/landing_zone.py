@@ -54,6 +54,7 @@ from pipeline.codes import Reason
 from pipeline.intake import READY_SUFFIX
 from synth import formats, plan as planning, population, varied
 from synth.noise import Noiser
+from synth.spellings import SPELLINGS, respell
 from synth.plan import CHANNELS, EMAIL, IN_PERSON, MAIL, PHONE, WEB, Plan
 from synth.typed import Typed, type_channel
 
@@ -145,7 +146,8 @@ def _pick(rng: np.random.Generator, eligible: np.ndarray, rate: float, at_least_
 
 def generate(out_dir: Path, *, people: int | None = None, records: int | None = None, days: int = 7,
              seed: int = 0, start: datetime.date = datetime.date(2026, 11, 1), noise: float = 1.0,
-             bad_input: bool = True, ready_markers: bool = True, noise_profile: str = "default") -> Summary:
+             bad_input: bool = True, ready_markers: bool = True, noise_profile: str = "default",
+             spellings: str = "default") -> Summary:
     """Write `out_dir/landing/<channel>/...` and `out_dir/ground_truth.csv.gz`.
 
     Like a well-behaved source system, each export is followed by its empty
@@ -155,7 +157,9 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
     Give `people` (that many people, each with one or more records) or `records`
     (that many intended records in the channel mix); neither means
     DEFAULT_RECORDS records. `noise_profile` is "default" or "varied"
-    (synth.varied). Same arguments, same bytes.
+    (synth.varied). `spellings="varied"` writes a share of the values in other spellings
+    with the same meaning (synth.spellings), from a random stream of its own. Same
+    arguments, same bytes.
     """
     began = time.perf_counter()
     if people is not None and records is not None:
@@ -170,6 +174,8 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
         raise ValueError("noise must not be negative")
     if noise_profile not in NOISE_PROFILES:
         raise ValueError(f"noise profile must be one of {', '.join(NOISE_PROFILES)}")
+    if spellings not in SPELLINGS:
+        raise ValueError(f"spellings must be one of {', '.join(SPELLINGS)}")
     is_varied = noise_profile == "varied"
     out_dir = Path(out_dir)
     landing = out_dir / "landing"
@@ -178,6 +184,8 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
 
     streams = np.random.SeedSequence(seed).spawn(6)
     rng_people, rng_plan, rng_typed, rng_render, rng_bad, rng_files = (np.random.default_rng(s) for s in streams)
+    # Its own stream, apart from the six: without it, every other byte is the same.
+    rng_spellings = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1_000,)))
 
     # People and how many records each sends.
     target_people = people if people is not None else \
@@ -216,6 +224,8 @@ def generate(out_dir: Path, *, people: int | None = None, records: int | None = 
         truth_writer.writerow(TRUTH_COLUMNS)
         for c, channel in enumerate(CHANNELS):
             typed = varied.type_channel(c, plan, pop, nz, traits) if is_varied else type_channel(c, plan, pop, nz)
+            if spellings == "varied":
+                respell(typed, rng_spellings, channel)
             daily = _channel_entries(c, typed, plan, pop, rng_render, rng_bad, dates, bad_input, noise)
             del typed
             files: dict[str, tuple[str, list[tuple], bytes]] = {}  # name -> (kind, entries, content)

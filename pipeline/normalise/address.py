@@ -2,9 +2,9 @@
 
 Street: whitespace collapsed; the street name's words capitalised, with the
 generic word of a multi-word name in lower case (`Aleksis Kiven katu`); after
-the house number, stair letters in upper case (`5 B 12`), apartment markers in
-lower case (`as`, `bst`, `lgh`), a letter joined to a house number in lower case
-(`12a`). Postal code: five digits; one to four digits are a code whose leading
+the house number, stair letters in upper case (`5 B 12`, also from `5 b12` and
+`5, B 12`), apartment markers in lower case (`as`, `bst`, `lgh`), a letter joined
+to a house number in lower case (`12a`: the house's own letter, not a stair). Postal code: five digits; one to four digits are a code whose leading
 zeros a spreadsheet dropped, padded back (`100` -> `00100`). City: each word
 and hyphenated part capitalised.
 
@@ -12,6 +12,8 @@ and hyphenated part capitalised.
 'Rautatienkatu 5 B 12'
 >>> normalise_street('aleksis kiven katu 3 as 4')
 'Aleksis Kiven katu 3 as 4'
+>>> normalise_street('Rautatienkatu 5, b12'), normalise_street('Rautatienkatu 5a 12')
+('Rautatienkatu 5 B 12', 'Rautatienkatu 5a 12')
 >>> normalise_postal_code('100'), normalise_postal_code(' 49400 ')
 (('00100', True), ('49400', False))
 >>> normalise_city('HAMINA'), normalise_city('mänttä-vilppula'), normalise_city('PEDERSÖRE')
@@ -89,7 +91,10 @@ def _case_street_name(name: str) -> str:
 
 def _case_street_rest(rest: str) -> str:
     out = []
-    for token in rest.split(" "):
+    tokens = rest.split(" ")
+    # `5, B 12`: a comma after the house number (or a stair letter) separates nothing.
+    tokens = [t[:-1] if t.endswith(",") and i < len(tokens) - 1 and t[:-1] else t for i, t in enumerate(tokens)]
+    for token in tokens:
         lower = token.lower()
         if lower in LOWER_WORDS:
             out.append(lower)
@@ -98,7 +103,7 @@ def _case_street_rest(rest: str) -> str:
         elif _HOUSE_NUMBER_LETTER.fullmatch(token):
             out.append(lower)  # 12a: a letter of the house number
         elif _LETTER_NUMBER.fullmatch(token):
-            out.append(token.upper())  # B12: stair and apartment written together
+            out.append(f"{token[0].upper()} {token[1:]}")  # B12: stair and apartment written together
         elif any(c.isalpha() for c in token):
             out.append(_capitalise_word(token, compound_vowel_rule=True))
         else:

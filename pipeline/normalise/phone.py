@@ -14,12 +14,16 @@ Traceback (most recent call last):
 pipeline.normalise.errors.InvalidFormat: the value does not have the expected format
 
 phonenumbers costs tens of microseconds a call, too slow for a million rows,
-so `normalise_series` has a fast path for the common Finnish shapes (`0...`,
-`+358...`, `00358...` with spaces or hyphens): it reads the national number
-with one regular expression and decides validity the way phonenumbers does,
-with phonenumbers' own metadata patterns for Finland and Åland, column-wise.
-The tests hold its verdict and its E.164 equal to phonenumbers'. Anything else
-goes to phonenumbers once per distinct value.
+so `normalise_series` has a fast path for the Finnish shapes (`0...`, `+358...`,
+`00358...`, `+358 (0)...`), however they are punctuated (spaces, hyphens and
+dashes, dots, slashes, brackets: `(040) 123 4567`, `040/123 4567`,
+`040.123.4567`), and after a word such as `puh.` or `tel:`: it reads the national number with one regular expression and
+decides validity the way phonenumbers does, with phonenumbers' own metadata
+patterns for Finland and Åland, column-wise. Anything else goes to phonenumbers
+once per distinct number, punctuation removed first, so ten spellings of one
+number cost one call. phonenumbers ignores that punctuation itself; the tests
+hold the verdict and the E.164 of both paths equal to phonenumbers' on the
+value as written.
 """
 
 from __future__ import annotations
@@ -82,11 +86,22 @@ def is_valid(value: str) -> bool:
 # --- column-wise ----------------------------------------------------------------------------
 
 
-# Shapes of the fast path: spaces and hyphens removed, then a Finnish prefix and
-# a national number that cannot start with 0.
-_FAST_SEPARATORS = _text.WHITESPACE_CLASS[:-1] + "\\-]+"
-_FAST_PREFIX = r"^(?:\+358|00358|0)"
-_FAST_SHAPE = r"(?:\+358|00358|0)[1-9][0-9]{4,11}"
+# Punctuation phonenumbers skips between digits (a subset of its VALID_PUNCTUATION,
+# without the `x` it reads as an extension): whitespace, hyphens and dashes, minus,
+# dot, slash, brackets. A value of only digits, this punctuation and one leading
+# plus means what it means without the punctuation.
+_PUNCTUATION = _text.WHITESPACE_CLASS[:-1] + "\\-\u2010-\u2015\u2212./()\\[\\]]"
+# A word before the number (`puh.`, `tel:`, `GSM`): phonenumbers starts reading at the
+# first digit or plus, so the word is dropped with the punctuation.
+_LABEL = r"(?:[^\W\d_]{1,8}[.:]?)?"
+_PUNCTUATED_NUMBER = f"{_PUNCTUATION}*{_LABEL}{_PUNCTUATION}*\\+?[0-9{_PUNCTUATION[1:-1]}]*"
+_PUNCTUATION_RUN = f"^{_PUNCTUATION}*{_LABEL}|{_PUNCTUATION}+"
+_MAX_PUNCTUATED = 64  # longer: left as written (phonenumbers has limits of its own on length)
+# Shapes of the fast path, punctuation removed: a Finnish prefix (a trunk 0 after the
+# country code, `+358 (0)40`, is dropped as phonenumbers drops it) and a national
+# number that cannot start with 0.
+_FAST_PREFIX = r"^(?:\+3580?|003580?|0)"
+_FAST_SHAPE = r"(?:\+3580?|003580?|0)[1-9][0-9]{4,11}"
 
 # The number-type descriptions phonenumbers' _number_type_helper tries.
 _TYPE_DESCRIPTIONS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
@@ -174,7 +189,10 @@ def normalise_series(values: pd.Series) -> pd.DataFrame:
     status = np.where(present, Status.INVALID, Status.MISSING).astype(np.int8)
     parts: list[pa.Array] = []
 
-    squeezed = pc.replace_substring_regex(raw, _FAST_SEPARATORS, "")
+    punctuated = _text.fullmatch(raw, _PUNCTUATED_NUMBER) & \
+        (pc.fill_null(pc.utf8_length(raw), 0).to_numpy(zero_copy_only=False) <= _MAX_PUNCTUATED)
+    squeezed = pc.if_else(pa.array(punctuated), pc.replace_substring_regex(raw, _PUNCTUATION_RUN, ""),
+                          _text.arrow_collapse_whitespace(raw))
     shaped = _text.fullmatch(squeezed, _FAST_SHAPE)
     if shaped.any():
         national = pc.replace_substring_regex(squeezed.filter(pa.array(shaped)), _FAST_PREFIX, "",
@@ -187,12 +205,13 @@ def normalise_series(values: pd.Series) -> pd.DataFrame:
                                            pa.scalar("", pa.large_string()))
         parts.append(_text.scatter(good, e164))
 
-    # Any other shape: phonenumbers, once per distinct value.
+    # Any other shape: phonenumbers, once per distinct number (punctuation removed where
+    # the value is a punctuated number, else whitespace collapsed).
     slow = present & ~shaped
     if slow.any():
         rows = np.flatnonzero(slow)
-        collapsed = _text.arrow_collapse_whitespace(raw.filter(pa.array(slow)))
-        found = _text.map_unique(_text.to_series(collapsed, pd.RangeIndex(len(rows))), _parse).to_numpy()
+        found = _text.map_unique(_text.to_series(squeezed.filter(pa.array(slow)), pd.RangeIndex(len(rows))),
+                                 _parse).to_numpy()
         ok = np.array([f is not None for f in found], dtype=bool)
         good = np.zeros(n, dtype=bool)
         good[rows[ok]] = True
