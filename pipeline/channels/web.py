@@ -80,6 +80,7 @@ _NEWLINE, _CR, _OPEN, _CLOSE = ord("\n"), ord("\r"), ord("{"), ord("}")
 CHUNK_BYTES = 4 << 20
 # A refused stretch is halved until it is this small before json.loads reads it line by line.
 SLOW_BYTES = 128 << 10
+_BLOCK_BYTES = 1 << 20  # pyarrow's block: a refused stretch up to this size names its bad line
 
 
 def _leaves(shape: dict[str, object], prefix: str = "") -> dict[str, type]:
@@ -246,7 +247,13 @@ def _gather_slowly(text: str, first_line: int) -> _Gathered:
 
 
 def _object_lines(chunk: bytes, first_line: int) -> np.ndarray | None:
-    """Line numbers of a stretch whose every line is blank or `{...}`; None otherwise.
+    """Line numbers of a stretch whose every line is blank or `{...}`; None otherwise."""
+    return _object_lines_or_first_other(chunk, first_line)[0]
+
+
+def _object_lines_or_first_other(chunk: bytes, first_line: int) -> tuple[np.ndarray | None, int | None]:
+    """(line numbers, None) of a stretch whose every line is blank or `{...}`, else
+    (None, the number of its first line that is neither).
 
     pyarrow reads a `null` line as a record where json.loads sees no object (and a
     file of just `null` crashes pyarrow 26), so only stretches of plain object lines,
@@ -262,30 +269,50 @@ def _object_lines(chunk: bytes, first_line: int) -> np.ndarray | None:
     crlf = (last >= starts) & (data[np.maximum(last, 0)] == _CR)
     last = last - crlf
     filled = last >= starts
-    if not (np.all(data[starts[filled]] == _OPEN) and np.all(data[last[filled]] == _CLOSE)):
-        return None
-    return first_line + np.flatnonzero(filled).astype("int64")
+    plain = ~filled | ((data[np.minimum(starts, len(data) - 1)] == _OPEN) & (data[np.maximum(last, 0)] == _CLOSE))
+    if not plain.all():
+        return None, first_line + int(np.argmin(plain))
+    return first_line + np.flatnonzero(filled).astype("int64"), None
 
 
 def _gather_quickly(chunk: bytes, first_line: int) -> _Gathered | None:
     """pyarrow's reader over a clean stretch; None when it refuses or may disagree with json.loads."""
-    numbers = _object_lines(chunk, first_line)
-    if numbers is None or _SURROGATE_ESCAPE.search(chunk):
-        return None
+    return _try_quickly(chunk, first_line)[0]
+
+
+# pyarrow names the row (object) where it stopped: "... in row 17", counted within its block.
+_REFUSED_ROW = re.compile(r" in row ([0-9]+)$")
+
+
+def _try_quickly(chunk: bytes, first_line: int) -> tuple[_Gathered | None, int | None]:
+    """`_gather_quickly`, and when pyarrow refused the stretch, the line it named (if any).
+
+    The named line is only a hint of where to split: whatever is read fast is still
+    read by pyarrow in full and checked, and the line itself is read slowly.
+    """
+    numbers, other = _object_lines_or_first_other(chunk, first_line)
+    if numbers is None:
+        return None, other
+    escape = _SURROGATE_ESCAPE.search(chunk)
+    if escape is not None:
+        return None, first_line + chunk.count(b"\n", 0, escape.start())
     try:
         table = pajson.read_json(
             io.BytesIO(chunk),
-            read_options=pajson.ReadOptions(use_threads=True, block_size=1 << 20),
+            read_options=pajson.ReadOptions(use_threads=True, block_size=_BLOCK_BYTES),
             parse_options=pajson.ParseOptions(explicit_schema=ARROW_SCHEMA, newlines_in_values=False,
                                               unexpected_field_behavior="error"),
         )
-    except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError):
-        return None
+    except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError) as refused:
+        named = _REFUSED_ROW.search(str(refused))
+        # Rows count from the start of a block: a stretch of one block names its own line.
+        row = int(named.group(1)) if named and len(chunk) <= _BLOCK_BYTES else None
+        return None, (int(numbers[row]) if row is not None and row < len(numbers) else None)
     if len(numbers) != table.num_rows:  # two objects on one line: json.loads calls that malformed
-        return None
+        return None, None
     while any(pa.types.is_struct(column.type) for column in table.columns):
         table = table.flatten()
-    return _Gathered(columns={path: table.column(path) for path in LEAVES}, record_numbers=numbers)
+    return _Gathered(columns={path: table.column(path) for path in LEAVES}, record_numbers=numbers), None
 
 
 def submitted_to_utc(text: pd.Series) -> pd.Series:
@@ -341,10 +368,20 @@ def _gather(chunk: bytes, first_line: int, fast_path: bool, refusals: _Refusals,
     when trouble is everywhere (say, numbers where text belongs) read slowly at once.
     """
     if fast_path and (top_level or refusals.left > 0):
-        part = _gather_quickly(chunk, first_line)
+        part, refused_line = _try_quickly(chunk, first_line)
         if part is not None:
             return [part]
         refusals.left -= 1
+        if refused_line is not None and refusals.left > 0:
+            # Read the named line slowly and the stretches around it fast again, rather than
+            # halving down to a slow stretch of hundreds of lines around one bad line.
+            start = _line_start(chunk, refused_line - first_line)
+            end = chunk.find(b"\n", start)
+            end = len(chunk) if end < 0 else end + 1
+            before, bad, after = chunk[:start], chunk[start:end], chunk[end:]
+            return ((_gather(before, first_line, fast_path, refusals, top_level=False) if before else [])
+                    + [_gather_slowly(bad.decode("utf-8"), refused_line)]
+                    + (_gather(after, refused_line + 1, fast_path, refusals, top_level=False) if after else []))
     middle = chunk.find(b"\n", len(chunk) // 2)
     if not fast_path or refusals.left <= 0 or len(chunk) <= SLOW_BYTES or middle < 0 or middle + 1 >= len(chunk):
         return [_gather_slowly(chunk.decode("utf-8"), first_line)]
@@ -352,6 +389,14 @@ def _gather(chunk: bytes, first_line: int, fast_path: bool, refusals: _Refusals,
     right_line = first_line + left.count(b"\n")
     return (_gather(left, first_line, fast_path, refusals, top_level=False)
             + _gather(right, right_line, fast_path, refusals, top_level=False))
+
+
+def _line_start(chunk: bytes, line_index: int) -> int:
+    """Byte offset where the stretch's line `line_index` (0 = its first) starts."""
+    if line_index <= 0:
+        return 0
+    ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == _NEWLINE)
+    return int(ends[line_index - 1]) + 1
 
 
 def _stage(parts: list[_Gathered]) -> pd.DataFrame:
