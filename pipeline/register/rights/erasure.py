@@ -49,7 +49,8 @@ from pipeline.register.rights.reasons import check_reason, subject_values
 from pipeline.register.rights.request import record_request, request_time, required
 from pipeline.register.rights.subject import Subject, find_subject, merges_touching, quarantine_entry_ids
 from schemas.register import (PROVENANCE_UNITS, customer, customer_merge, erased_record, golden_provenance,
-                              intake_file, merge_record, quarantine, review_queue, service, source_record, source_record_version)
+                              intake_file, merge_record, quarantine, review_queue, service, source_record,
+                              source_record_version)
 
 __all__ = ["BILLING_IDENTITY", "ErasedRecords", "Erasure", "bury", "buried", "delete_match_keys", "erase",
            "erase_source_records", "key_hash"]
