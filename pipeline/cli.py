@@ -31,6 +31,13 @@
                                               correct one value (golden record and its source record)
     register subject erase (--customer-id N | --personal-id CODE) --reason R [--dry-run | --yes]
                                               erase what no law requires keeping (asks first on a terminal)
+    register user add NAME --role steward|analyst|admin
+                                              a personal account of the web workbench (password from stdin)
+    register user disable NAME | register user list
+    register access-log [--customer ID] [--user NAME] [--limit N] [--offset N | --page N] [--json]
+                                              who looked at whom: the access log, newest first
+    register web [--host H] [--port P] [--certfile F --keyfile F]
+                                              the stewards' workbench in the browser
     register describe --lang fi|sv|en [--format md|html] [--out FILE] [--config FILE]
                                               the privacy notice and the article-30 record, generated from
                                               the schema, the data dictionary and the settings
@@ -133,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "One review: the matcher's comparisons and the two records side by side, values "
                     "masked unless --unmask.")
     show.add_argument("review_id", type=int, help="the review's id (from review list)")
-    show.add_argument("--unmask", action="store_true", help="show the values themselves")
+    show.add_argument("--unmask", action="store_true", help="show the values themselves (written to the access log)")
+    show.add_argument("--as", dest="acting_as", default=None, help="the user the access log names (default: login name)")
     show.add_argument("--json", action="store_true", help="the review as JSON")
     for verb, words in (("accept", "the two records are one person: merge them (the older id survives)"),
                         ("reject", "the two records are two people: keep them apart, never propose them again")):
@@ -147,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     which = explain.add_mutually_exclusive_group(required=True)
     which.add_argument("--customer", type=int, help="a customer id (a merged id resolves to its survivor)")
     which.add_argument("--record", help="one record, as CHANNEL:ID")
-    explain.add_argument("--unmask", action="store_true", help="show the values themselves")
+    explain.add_argument("--unmask", action="store_true", help="show the values themselves (written to the access log)")
+    explain.add_argument("--as", dest="acting_as", default=None,
+                         help="the user the access log names (default: login name)")
     explain.add_argument("--json", action="store_true", help="the explanation as JSON")
 
     model = _command(commands, "model", "the match model", "The match model: retrain it from the register.")
@@ -177,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "One quarantine entry: the file and line it came from, why, and its raw values, "
                      "masked unless --unmask.")
     qshow.add_argument("quarantine_id", type=int, help="the entry's id (from quarantine list)")
-    qshow.add_argument("--unmask", action="store_true", help="show the raw values themselves")
+    qshow.add_argument("--unmask", action="store_true", help="show the raw values themselves (written to the access log)")
+    qshow.add_argument("--as", dest="acting_as", default=None, help="the user the access log names (default: login name)")
     qshow.add_argument("--json", action="store_true", help="the entry as JSON")
     log = _command(commands, "disclosures", "what the register gave to whom (the disclosure log)",
                    "The disclosure log: each marketing extract published, subject access answered and "
@@ -191,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     dshow.add_argument("disclosure_id", type=int, help="the disclosure's id (from disclosures list)")
     dshow.add_argument("--json", action="store_true", help="the disclosure as JSON")
     _subject_parsers(commands)
+    _workbench_parsers(commands)
     describe = _command(commands, "describe", "the register description: privacy notice and article-30 record",
                         "The register description, generated from the register: the privacy notice (GDPR "
                         "articles 13-14) and the record of processing activities (article 30), from the live "
@@ -237,6 +249,39 @@ def _subject_parsers(commands) -> None:
     mode = erase.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="count what would be erased, change nothing")
     mode.add_argument("--yes", action="store_true", help="erase without asking (scripts; no terminal needed)")
+
+
+def _workbench_parsers(commands) -> None:
+    user = _command(commands, "user", "personal accounts of the web workbench",
+                    "Personal accounts of `register web`: add one (the password read from standard input, "
+                    "twice on a terminal), disable one, list them. Passwords are kept as argon2id hashes.")
+    verbs = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = _command(verbs, "add", "a new account; the password from standard input")
+    add.add_argument("name", help="the login name (the access log names it)")
+    add.add_argument("--role", required=True, choices=["steward", "analyst", "admin"],
+                     help="steward: reviews, customers, quarantine, rights; analyst: aggregate pages only; "
+                          "admin: a steward who also manages users and reads the access log")
+    disable = _command(verbs, "disable", "close an account (no login; open sessions end)")
+    disable.add_argument("name", help="the login name")
+    _command(verbs, "list", "every account, its role and state (no hash)")
+    log = _command(commands, "access-log", "who looked at whom: the access log",
+                   "The access log, newest first: every view of a person, reveal, decision and export in the "
+                   "workbench, and every --unmask of the command line. Ids and reasons, never values.")
+    log.add_argument("--customer", type=int, default=None, help="rows about this customer (and ids merged into it)")
+    log.add_argument("--user", default=None, help="rows by this user")
+    _paging(log)
+    web = _command(commands, "web", "the stewards' workbench in the browser",
+                   "Serve the workbench over this register. Needs REGISTER_WEB_SECRET_KEY (a long random "
+                   "string) unless --dev. TLS with --certfile and --keyfile, or behind a proxy that terminates "
+                   "TLS (--behind-proxy).")
+    web.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8000, help="the port (default 8000)")
+    web.add_argument("--certfile", default=None, help="the TLS certificate (PEM)")
+    web.add_argument("--keyfile", default=None, help="the TLS certificate's private key (PEM)")
+    web.add_argument("--behind-proxy", action="store_true",
+                     help="trust one proxy's X-Forwarded-For/-Proto (it terminates TLS: cookies stay Secure)")
+    web.add_argument("--dev", action="store_true",
+                     help="a developer's machine: a random secret key if none is set, cookies without Secure")
 
 
 def _who(parser: argparse.ArgumentParser) -> None:
@@ -358,6 +403,7 @@ def _steward(args, engine) -> int:
         print(f"review {decision.review_id} {decision.status}; "
               f"{decision.resolution.merges} merge(s), {decision.resolution.affected_records} records re-resolved")
         return 0
+    pending = None  # an --unmask to log, once the reading connection is closed
     with engine.connect() as connection:
         if args.action == "list":
             offset = _offset(args)
@@ -375,10 +421,17 @@ def _steward(args, engine) -> int:
                                lambda rows: render.quarantine_table(rows, with_resolved=args.include_resolved))
         elif args.command == "review":
             item = steward.show_review(connection, args.review_id, unmask=args.unmask)
+            if args.unmask:
+                pending = {"review_id": args.review_id,
+                           "customer_ids": steward.review_customers(connection, args.review_id)}
             out = render.as_json(item) if args.json else render.review_item(item, unmasked=args.unmask)
         else:
             entry = steward.show_quarantine(connection, args.quarantine_id, unmask=args.unmask)
+            if args.unmask:
+                pending = {"quarantine_id": args.quarantine_id}
             out = render.as_json(entry) if args.json else render.quarantine_entry(entry, unmasked=args.unmask)
+    if pending is not None:
+        _log_unmask(engine, args, **pending)
     print(out)
     return 0
 
@@ -401,7 +454,81 @@ def _run(args, engine) -> int:
         return _disclosures(args, engine)
     if args.command == "describe":
         return _describe(args, engine)
+    if args.command == "user":
+        return _user(args, engine)
+    if args.command == "access-log":
+        return _access_log(args, engine)
+    if args.command == "web":
+        return _web(args, engine)
     return _steward(args, engine)
+
+
+def _read_password() -> str:
+    """The new password from standard input: asked twice on a terminal, one line from a pipe."""
+    if _interactive():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise CommandError("the two passwords differ: nothing changed")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _user(args, engine) -> int:
+    from pipeline.register import users
+
+    try:
+        if args.action == "add":
+            made = users.add_user(engine, args.name, args.role, _read_password())
+            print(f"user {made.name} added ({made.role})")
+        elif args.action == "disable":
+            users.disable_user(engine, args.name)
+            print(f"user {args.name} disabled")
+        else:
+            with engine.connect() as connection:
+                listed = users.list_users(connection)
+            print(render.table(("user", "role", "disabled", "created (UTC)", "last login (UTC)", "failed logins"),
+                               [(u["name"], u["role"], u["disabled"], render._when(u["created_at"]),
+                                 render._when(u["last_login_at"]), u["failed_logins"]) for u in listed],
+                               right=(5,)) if listed else "no users (register user add NAME --role admin)")
+    except users.UserError as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
+def _access_log(args, engine) -> int:
+    from pipeline.register.access_log import accesses, count_accesses
+
+    offset = _offset(args)
+    with engine.connect() as connection:
+        total = count_accesses(connection, customer_id=args.customer, user=args.user)
+        items = accesses(connection, customer_id=args.customer, user=args.user, limit=args.limit, offset=offset)
+    print(_listing(args, items, total, offset, "access log rows", lambda rows: render.table(
+        ("id", "at (UTC)", "user", "via", "action", "customer", "record", "review", "quarantine", "reason"),
+        [(r["access_id"], render._when(r["at"]), r["user_name"], r["via"], r["action"], r["customer_id"],
+          r["source_record_pk"], r["review_id"], r["quarantine_id"], r["reason"]) for r in rows],
+        right=(0, 5, 6, 7, 8), widest={9: 50})))
+    return 0
+
+
+def _web(args, engine) -> int:
+    from pipeline.web import WebConfigError, serve
+
+    try:
+        serve(engine, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile,
+              behind_proxy=args.behind_proxy, dev=args.dev)
+    except WebConfigError as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
+def _log_unmask(engine, args, **ids) -> None:
+    """An --unmask is a look at a person: the access log keeps who, when and which ids."""
+    from pipeline.register.access_log import log_access, os_user
+
+    with engine.begin() as connection:
+        for customer_id in ids.pop("customer_ids", None) or [None]:
+            log_access(connection, user=os_user(getattr(args, "acting_as", None)), via="cli", action="cli_unmask",
+                       customer_id=customer_id, **ids)
 
 
 def _describe(args, engine) -> int:
@@ -659,6 +786,8 @@ def _explain(args, engine) -> int:
             found = explain.explain_record(connection, args.record, unmask=args.unmask)
         else:
             found = explain.explain_customer(connection, args.customer, unmask=args.unmask)
+    if args.unmask:
+        _log_unmask(engine, args, customer_ids=[found.customer_id])
     if args.json:
         print(json.dumps(found.as_dict(), indent=2, ensure_ascii=False, default=str))
     else:

@@ -420,6 +420,104 @@ erased_record = sa.Table(
     sa.Column("erased_at", UTCDateTime, nullable=False),
 )
 
+# --- the stewards' workbench (migration 0012, issue 11) ---------------------------------------------
+
+USER_ROLES: tuple[str, ...] = ("steward", "analyst", "admin")
+# What the access log records: a look at a person, a reveal of values, a decision, an export.
+ACCESS_ACTIONS: tuple[str, ...] = (
+    "view_customer", "view_review", "view_quarantine", "reveal", "decide_review", "defer_review", "unmerge",
+    "release", "dismiss", "export", "rectify", "erase", "erase_dry_run", "cli_unmask",
+)
+
+# Personal accounts of the web workbench (`register user add|disable|list`): an argon2 hash, never a
+# password; the failed-login bookkeeping throttles guessing per user (the web app throttles per client too).
+app_user = sa.Table(
+    "app_user",
+    metadata,
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False, comment="argon2id hash (argon2-cffi); never the password"),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0",
+              comment="wrong passwords since the last successful login"),
+    sa.Column("last_failed_at", UTCDateTime),
+    sa.Column("locked_until", UTCDateTime, comment="no login is tried before this time (throttling)"),
+    sa.Column("last_login_at", UTCDateTime),
+    sa.UniqueConstraint("name"),
+    sa.CheckConstraint(_in("role", USER_ROLES), name="role"),
+)
+
+# Who looked at or acted on whom (append-only; on PostgreSQL a trigger refuses UPDATE and DELETE).
+# Ids and the reason asked for only, never a value.
+access_log = sa.Table(
+    "access_log",
+    metadata,
+    sa.Column("access_id", BigKey, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("user_name", sa.String(100), nullable=False, comment="the web user, or the OS user (or --as) of the CLI"),
+    sa.Column("via", sa.String(8), nullable=False, comment="web or cli"),
+    sa.Column("action", sa.String(24), nullable=False),
+    sa.Column("customer_id", sa.Integer, comment="no foreign key: the log outlives an erased customer row"),
+    sa.Column("source_record_pk", BigKey),
+    sa.Column("review_id", sa.Integer),
+    sa.Column("quarantine_id", BigKey),
+    sa.Column("reason", sa.Text, comment="the reason given (at a reveal, a decision); never a personal value"),
+    sa.CheckConstraint(_in("action", ACCESS_ACTIONS), name="action"),
+    sa.CheckConstraint("via = 'web' OR via = 'cli'", name="via"),
+    sa.Index(None, "customer_id"),
+    sa.Index(None, "user_name", "at"),
+)
+
+# Which records a merged customer held when it was merged, so an unmerge can give them their old id back.
+merge_record = sa.Table(
+    "merge_record",
+    metadata,
+    sa.Column("merge_id", sa.Integer, sa.ForeignKey(customer_merge.c.merge_id), primary_key=True,
+              autoincrement=False),
+    sa.Column("source_record_pk", BigKey, primary_key=True, autoincrement=False,
+              comment="no foreign key: an erasure deletes the record; the row then names nothing held"),
+)
+
+# A steward's unmerge: records split back out of a customer (a wrongly linked record, or a wrongly merged
+# customer given its old id back). The records are kept apart by steward rejections in `review_queue`.
+unmerge = sa.Table(
+    "unmerge",
+    metadata,
+    sa.Column("unmerge_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.Integer, nullable=False, comment="the customer the records were split from"),
+    sa.Column("split_customer_id", sa.Integer, nullable=False, comment="the customer the records went to"),
+    sa.Column("restored", sa.Boolean, nullable=False, comment="the split customer got its old id back"),
+    sa.Column("merged_at", UTCDateTime, comment="when the undone merge was made (a restored customer)"),
+    sa.Column("records", sa.Integer, nullable=False, comment="how many records were split out"),
+    sa.Column("reason", sa.Text, nullable=False, comment="the steward's reason; never a personal value"),
+    sa.Column("decided_by", sa.String(100), nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=False),
+    sa.Index(None, "customer_id"),
+    sa.Index(None, "split_customer_id"),
+)
+
+QUARANTINE_DECISIONS: tuple[str, ...] = ("release", "dismiss")
+
+# A steward's decision on a quarantine entry: corrected and released into the register (through the
+# normalisers and the matcher, as a one-record intake file of its own), or dismissed.
+quarantine_decision = sa.Table(
+    "quarantine_decision",
+    metadata,
+    sa.Column("quarantine_id", BigKey, sa.ForeignKey(quarantine.c.quarantine_id), primary_key=True,
+              autoincrement=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("corrected_fields", sa.Text, nullable=False,
+              comment="space-separated names of the raw fields the steward corrected; never the values"),
+    sa.Column("intake_file_id", sa.Integer, sa.ForeignKey(intake_file.c.intake_file_id),
+              comment="the steward's one-record intake file of a release"),
+    sa.Column("reason", sa.Text, nullable=False, comment="the steward's reason; never a personal value"),
+    sa.Column("decided_by", sa.String(100), nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_in("action", QUARANTINE_DECISIONS), name="action"),
+)
+
 # Views for analysts (created by migration 0003; not tables, so not in `metadata`).
 # Pseudonymous views for analysts; the marketing list's contact details for the marketing role alone.
 ANALYST_VIEWS: tuple[str, ...] = ("customer_masked", "service_masked")

@@ -186,6 +186,8 @@ INVOCATIONS = {
     ("subject", "rectify"): ["--customer-id", "1", "--attribute", "city", "--value", "Espoo", "--reason", "r"],
     ("subject", "erase"): ["--customer-id", "1", "--reason", "r", "--yes"],
     ("describe",): ["--lang", "fi", "--out", "{tmp}/description.md"],
+    ("user", "add"): ["aino", "--role", "steward"], ("user", "disable"): ["aino"], ("user", "list"): [],
+    ("access-log",): ["--customer", "1"], ("web",): ["--dev"],
 }
 
 

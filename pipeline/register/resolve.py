@@ -47,7 +47,7 @@ from pipeline.register.bulk import bulk_writer
 from pipeline.register.database import temp_values
 from pipeline.register.locks import lock_register
 from schemas.register import (PROVENANCE_UNITS, customer, customer_merge, golden_provenance, match_key,
-                              review_queue, service, source_record)
+                              merge_record, review_queue, service, source_record)
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +384,7 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
         connection.execute(customer_merge.insert(), [
             {"merged_customer_id": m, "surviving_customer_id": s, "merged_at": now, "reason": reason,
              "decided_by": decided_by, "run_id": run_id} for m, s in merges])
+        _record_merged_records(connection, current, [m for m, _ in merges])
         merged_frame = pd.DataFrame({"customer_id": [m for m, _ in merges], "merged_into": [s for _, s in merges]})
         for column in PERSONAL_COLUMNS:
             merged_frame[column] = None
@@ -470,6 +471,18 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
              summary.records_resolved, summary.affected_records, summary.new_customers, summary.merges,
              summary.reviews_opened)
     return summary
+
+
+def _record_merged_records(connection: sa.Connection, current: pd.Series, merged_ids: list[int]) -> None:
+    """`merge_record`: the records each merged customer held when it was merged (an unmerge gives them
+    their old id back, `pipeline.register.steward.unmerge`)."""
+    held = current[current.isin(merged_ids)]
+    if held.empty:
+        return
+    merge_ids = dict(connection.execute(sa.select(customer_merge.c.merged_customer_id, customer_merge.c.merge_id)
+                                        .where(customer_merge.c.merged_customer_id.in_(sorted(merged_ids)))).all())
+    connection.execute(merge_record.insert(), [
+        {"merge_id": int(merge_ids[int(cid)]), "source_record_pk": int(pk)} for pk, cid in held.items()])
 
 
 def _evidence(evidence: object, reason: str) -> dict:

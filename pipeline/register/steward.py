@@ -18,7 +18,8 @@ from pipeline.matching.settings import MatchSettings
 from pipeline.privacy import mask, mask_email
 from pipeline.register.locks import register_transaction
 from pipeline.register.resolve import ResolveSummary, resolve_identities
-from schemas.register import intake_file, quarantine, review_queue, source_record
+from schemas.register import (customer, customer_merge, intake_file, merge_record, quarantine, quarantine_decision,
+                              review_queue, source_record, unmerge as unmerge_table)
 
 SHOWN_FIELDS = ("channel", "source_record_id", "observed_at", "first_names", "last_name", "personal_id",
                 "birth_date", "street_address", "postal_code", "city", "phone", "email", "iban")
@@ -110,15 +111,57 @@ class Decision:
 
 
 def decide_review(engine: sa.Engine, review_id: int, *, accept: bool, by: str,
-                  now: dt.datetime | None = None, settings: MatchSettings = MatchSettings()) -> Decision:
-    """Accept (the two records are one person) or reject (never the same person) a review."""
+                  now: dt.datetime | None = None, settings: MatchSettings = MatchSettings(),
+                  reason: str | None = None, via: str = "cli") -> Decision:
+    """Accept (the two records are one person) or reject (never the same person) a review.
+    The decision is written to the access log with its reason (`via`: web or cli)."""
     if not by:
         raise StewardError("a decision needs the steward's name (--by)")
     now = now or dt.datetime.now(dt.timezone.utc)
     # The register lock before the review row: an erasure holding the lock deletes
     # review rows, so locking the row first could deadlock with it (locks.py).
     with register_transaction(engine) as connection:
-        return _decide(connection, review_id, accept=accept, by=by, now=now, settings=settings)
+        owners = review_customers(connection, review_id)  # both sides, as they were before the decision
+        decision = _decide(connection, review_id, accept=accept, by=by, now=now, settings=settings)
+        _log_review(connection, review_id, by=by, via=via, action="decide_review", now=now,
+                    reason=f"{decision.status}: {reason}" if reason else decision.status, owners=owners)
+        return decision
+
+
+def review_customers(connection: sa.Connection, review_id: int) -> list[int]:
+    """The customers holding the review's two records now."""
+    row = connection.execute(sa.select(review_queue.c.left_source_record_pk, review_queue.c.right_source_record_pk)
+                             .where(review_queue.c.review_id == review_id)).first()
+    if row is None:
+        return []
+    return sorted({int(c) for c in connection.execute(sa.select(source_record.c.customer_id).where(
+        source_record.c.source_record_pk.in_([pk for pk in row if pk is not None]))).scalars() if c is not None})
+
+
+def _log_review(connection: sa.Connection, review_id: int, *, by: str, via: str, action: str, now: dt.datetime,
+                reason: str | None, owners: list[int] | None = None) -> None:
+    from pipeline.register.access_log import log_access
+
+    owners = review_customers(connection, review_id) if owners is None else owners
+    for customer_id in owners or [None]:
+        log_access(connection, user=by, via=via, action=action, customer_id=customer_id, review_id=review_id,
+                   reason=reason, now=now)
+
+
+def defer_review(engine: sa.Engine, review_id: int, *, by: str, reason: str, via: str = "web",
+                 now: dt.datetime | None = None) -> None:
+    """Leave a review open for later, saying why (the access log keeps it)."""
+    if not reason or not reason.strip():
+        raise StewardError("deferring a review needs a reason")
+    now = now or dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as connection:
+        status = connection.execute(sa.select(review_queue.c.status)
+                                    .where(review_queue.c.review_id == review_id)).scalar()
+        if status is None:
+            raise StewardError(f"no review {review_id}")
+        if status != "open":
+            raise StewardError(f"review {review_id} was already decided ({status})")
+        _log_review(connection, review_id, by=by, via=via, action="defer_review", now=now, reason=reason)
 
 
 def _decide(connection: sa.Connection, review_id: int, *, accept: bool, by: str, now: dt.datetime,
@@ -150,23 +193,32 @@ def _decide(connection: sa.Connection, review_id: int, *, accept: bool, by: str,
     return Decision(review_id, status, summary)
 
 
-def _quarantine_filter(reason: str | None, include_resolved: bool) -> list:
+def _quarantine_filter(reason: str | None, include_resolved: bool, channel: str | None = None,
+                       intake_file_id: int | None = None) -> list:
     conditions = []
     if reason:
         conditions.append(quarantine.c.reasons.contains(reason, autoescape=True))
+    if channel:
+        conditions.append(quarantine.c.channel == channel)
+    if intake_file_id is not None:
+        conditions.append(quarantine.c.intake_file_id == intake_file_id)
     if not include_resolved:
+        # Open: not accepted later, and no steward released or dismissed it.
         conditions.append(quarantine.c.resolved_at.is_(None))
+        conditions.append(~sa.exists().where(quarantine_decision.c.quarantine_id == quarantine.c.quarantine_id))
     return conditions
 
 
-def count_quarantine(connection: sa.Connection, reason: str | None = None, *, include_resolved: bool = False) -> int:
+def count_quarantine(connection: sa.Connection, reason: str | None = None, *, include_resolved: bool = False,
+                     channel: str | None = None, intake_file_id: int | None = None) -> int:
     """How many entries `list_quarantine` pages through with these filters."""
-    return int(connection.execute(sa.select(sa.func.count()).select_from(quarantine)
-                                  .where(*_quarantine_filter(reason, include_resolved))).scalar_one())
+    return int(connection.execute(sa.select(sa.func.count()).select_from(quarantine).where(
+        *_quarantine_filter(reason, include_resolved, channel, intake_file_id))).scalar_one())
 
 
 def list_quarantine(connection: sa.Connection, reason: str | None = None, limit: int = 50, *, offset: int = 0,
-                    include_resolved: bool = False) -> list[dict]:
+                    include_resolved: bool = False, channel: str | None = None,
+                    intake_file_id: int | None = None) -> list[dict]:
     """Quarantine entries, oldest first, with the file each came in (`file_name`): `limit`
     of them from `offset` on (`count_quarantine` says how many in all). Open ones only
     unless `include_resolved`: an entry is resolved when a record with its channel and id
@@ -177,7 +229,7 @@ def list_quarantine(connection: sa.Connection, reason: str | None = None, limit:
                        quarantine.c.quarantined_at, quarantine.c.resolved_at,
                        quarantine.c.resolved_intake_file_id, quarantine.c.intake_file_id, intake_file.c.file_name)
              .join(intake_file, intake_file.c.intake_file_id == quarantine.c.intake_file_id)
-             .where(*_quarantine_filter(reason, include_resolved))
+             .where(*_quarantine_filter(reason, include_resolved, channel, intake_file_id))
              .order_by(quarantine.c.quarantine_id).limit(limit).offset(offset))
     return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()}
             for r in connection.execute(query).mappings().all()]
@@ -208,4 +260,135 @@ def show_quarantine(connection: sa.Connection, quarantine_id: int, *, unmask: bo
             "quarantined_at": row["quarantined_at"].isoformat(),
             "resolved_at": row["resolved_at"].isoformat() if row["resolved_at"] else None,
             "resolved_intake_file_id": row["resolved_intake_file_id"],
-            "resolved_file_name": _file_name(connection, row["resolved_intake_file_id"])}
+            "resolved_file_name": _file_name(connection, row["resolved_intake_file_id"]),
+            "decision": _quarantine_decision(connection, quarantine_id)}
+
+
+def _quarantine_decision(connection: sa.Connection, quarantine_id: int) -> dict | None:
+    row = connection.execute(sa.select(quarantine_decision).where(
+        quarantine_decision.c.quarantine_id == quarantine_id)).mappings().first()
+    if row is None:
+        return None
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
+
+
+# --- unmerge --------------------------------------------------------------------------------------
+
+@dataclass
+class Unmerge:
+    customer_id: int          # the customer the records were split from (keeps its id)
+    split_customer_id: int    # the customer they went to: the merged customer's old id, or a new one
+    restored: bool
+    records: int
+    resolution: ResolveSummary
+
+
+def unmerge(engine: sa.Engine, customer_id: int, *, by: str, reason: str, record_pks: list[int] | None = None,
+            merged_customer_id: int | None = None, via: str = "cli", now: dt.datetime | None = None,
+            settings: MatchSettings = MatchSettings()) -> Unmerge:
+    """Split records back out of a customer: the records `record_pks` (a wrongly linked record: a new
+    customer of their own), or the records the customer `merged_customer_id` held when it was merged
+    into this one (a wrongly merged customer: its old id back).
+
+    Stable ids hold: this customer keeps its id. The decision sticks: every record split out and
+    every record left is a steward's rejection in `review_queue` (an accepted review across the
+    split becomes rejected), which the resolver honours at every later load. Records sharing a
+    valid identity code are one person (rule 4) and are never split apart.
+    """
+    if not by:
+        raise StewardError("an unmerge needs the steward's name")
+    if not reason or not reason.strip():
+        raise StewardError("an unmerge needs a reason")
+    if (record_pks is None) == (merged_customer_id is None):
+        raise StewardError("an unmerge splits either records or a merged customer")
+    now = now or dt.datetime.now(dt.timezone.utc)
+    from pipeline.register.access_log import log_access
+    from pipeline.register.rights.reasons import check_reason
+
+    check_reason(reason)
+    with register_transaction(engine) as connection:
+        row = connection.execute(sa.select(customer.c.merged_into, customer.c.erased_at)
+                                 .where(customer.c.customer_id == customer_id)).first()
+        if row is None or row[0] is not None:
+            raise StewardError(f"customer {customer_id} is not a live customer")
+        held = {int(pk): code for pk, code in connection.execute(
+            sa.select(source_record.c.source_record_pk, source_record.c.personal_id)
+            .where(source_record.c.customer_id == customer_id)).all()}
+        merge_row = None
+        if merged_customer_id is not None:
+            merge_row = connection.execute(sa.select(customer_merge).where(
+                customer_merge.c.merged_customer_id == merged_customer_id,
+                customer_merge.c.surviving_customer_id == customer_id)).mappings().first()
+            if merge_row is None:
+                raise StewardError(f"customer {merged_customer_id} was not merged into {customer_id}")
+            moved = {int(pk) for pk in connection.execute(sa.select(merge_record.c.source_record_pk).where(
+                merge_record.c.merge_id == merge_row["merge_id"])).scalars()}
+            split = sorted(moved & set(held))
+            if not split:
+                raise StewardError(f"no record of customer {merged_customer_id} at its merge is held by "
+                                   f"{customer_id} (merged before the register kept them): split its records instead")
+        else:
+            split = sorted({int(pk) for pk in record_pks})
+            if not split or not set(split) <= set(held):
+                raise StewardError(f"the records to split are not all customer {customer_id}'s")
+        rest = sorted(set(held) - set(split))
+        if not rest:
+            raise StewardError("an unmerge leaves at least one record with the customer")
+        codes_split = {held[pk] for pk in split if held[pk]}
+        codes_rest = {held[pk] for pk in rest if held[pk]}
+        if codes_split & codes_rest:
+            raise StewardError("records with the same valid identity code are one person: they cannot be split "
+                               "(rectify the code if it is wrong)")
+        _keep_apart(connection, split, rest, customer_id=customer_id, by=by, now=now)
+        if merge_row is not None:
+            target, restored = int(merged_customer_id), True
+            connection.execute(merge_record.delete().where(merge_record.c.merge_id == merge_row["merge_id"]))
+            connection.execute(customer_merge.delete().where(customer_merge.c.merge_id == merge_row["merge_id"]))
+            connection.execute(customer.update().where(customer.c.customer_id == target)
+                               .values(merged_into=None, updated_at=now))
+        else:
+            from pipeline.register.resolve import _allocate_customer_ids
+
+            (target,) = _allocate_customer_ids(connection, 1)
+            restored = False
+            connection.execute(customer.insert().values(customer_id=target, identity_verified=False,
+                                                        created_at=now, updated_at=now))
+        connection.execute(source_record.update().where(source_record.c.source_record_pk.in_(split))
+                           .values(customer_id=target))
+        summary = resolve_identities(connection, now=now, run_id=None, settings=settings, seeds=split + rest,
+                                     decided_by=by)
+        connection.execute(unmerge_table.insert().values(
+            customer_id=customer_id, split_customer_id=target, restored=restored,
+            merged_at=merge_row["merged_at"] if merge_row is not None else None, records=len(split),
+            reason=reason.strip(), decided_by=by, decided_at=now))
+        for logged in (customer_id, target):
+            log_access(connection, user=by, via=via, action="unmerge", customer_id=logged, reason=reason, now=now)
+    return Unmerge(customer_id, target, restored, len(split), summary)
+
+
+def _keep_apart(connection: sa.Connection, split: list[int], rest: list[int], *, customer_id: int, by: str,
+                now: dt.datetime) -> None:
+    """A steward's rejection between every record split out and every record left."""
+    existing = {}
+    for review_id, left, right in connection.execute(
+            sa.select(review_queue.c.review_id, review_queue.c.left_source_record_pk,
+                      review_queue.c.right_source_record_pk)
+            .where(sa.or_(review_queue.c.left_source_record_pk.in_(split),
+                          review_queue.c.right_source_record_pk.in_(split)))).all():
+        if left is not None and right is not None:
+            existing.setdefault((min(int(left), int(right)), max(int(left), int(right))), []).append(review_id)
+    fresh = []
+    for a in split:
+        for b in rest:
+            pair = (min(a, b), max(a, b))
+            if pair in existing:
+                connection.execute(review_queue.update().where(review_queue.c.review_id.in_(existing[pair]))
+                                   .values(status="rejected", decided_by=by, decided_at=now))
+            else:
+                fresh.append({"left_source_record_pk": pair[0], "right_source_record_pk": pair[1],
+                              "left_customer_id": customer_id, "right_customer_id": customer_id,
+                              "probability": 0.0, "evidence": {"reason": "steward_unmerge", "comparisons": {}},
+                              "status": "rejected", "decided_by": by, "decided_at": now, "created_at": now,
+                              "run_id": None})
+    if fresh:
+        connection.execute(review_queue.insert(), fresh)

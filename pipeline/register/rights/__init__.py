@@ -23,11 +23,11 @@ on SQLite). This package offers the verbs a steward's tool calls; the helpers
 stay in their modules.
 """
 
-from pipeline.register.rights.access import ACCESS_SECTIONS, render_report, subject_access
+from pipeline.register.rights.access import ACCESS_SECTIONS, REPORT_LANGUAGES, render_report, subject_access
 from pipeline.register.rights.erasure import BILLING_IDENTITY, Erasure, erase
 from pipeline.register.rights.rectification import RECTIFIABLE, Rectification, rectify
 from pipeline.register.rights.request import RightsError
 from pipeline.register.rights.subject import Subject, find_subject
 
-__all__ = ["ACCESS_SECTIONS", "BILLING_IDENTITY", "RECTIFIABLE", "RightsError", "Subject", "Rectification",
+__all__ = ["ACCESS_SECTIONS", "REPORT_LANGUAGES", "BILLING_IDENTITY", "RECTIFIABLE", "RightsError", "Subject", "Rectification",
            "Erasure", "find_subject", "subject_access", "render_report", "rectify", "erase"]

@@ -18,6 +18,7 @@ from collections.abc import Collection
 
 import sqlalchemy as sa
 
+from pipeline.register.access_log import accesses
 from pipeline.register.disclosures import SUBJECT_ACCESS_TERMS, disclosures_of, record_disclosure
 from pipeline.register.locks import register_transaction
 from pipeline.register.rights.reasons import check_reason, subject_values
@@ -39,7 +40,8 @@ _VERSION_FIELDS: tuple[str, ...] = tuple(c for c in source_record_version.c.keys
 
 # The keys of a subject access besides "request", in this order.
 ACCESS_SECTIONS: tuple[str, ...] = ("customers", "provenance", "source_records", "record_versions", "services",
-                                    "quarantine", "merges", "reviews", "rights_requests", "disclosures")
+                                    "quarantine", "merges", "reviews", "rights_requests", "disclosures",
+                                    "access_log")
 
 _PROVENANCE_VIEW = sa.text(
     "SELECT customer_id, attribute, source_record_pk, channel, observed_at FROM golden_value_provenance "
@@ -132,10 +134,13 @@ def _collect(connection: sa.Connection, subject: Subject) -> dict[str, list[dict
     # To whom the register gave the person's data: marketing extracts that named them, and
     # earlier answers to the person.
     disclosed = disclosures_of(connection, ids) if ids else []
+    # Who in the utility looked at the person, and what they did (ids, actions and reasons, no values).
+    looked = [{f: r[f] for f in ("access_id", "at", "user_name", "via", "action", "customer_id", "reason")}
+              for r in accesses(connection, customer_ids=list(ids), limit=None, newest_first=False)] if ids else []
     return {"customers": customers, "provenance": provenance, "source_records": records,
             "record_versions": versions, "services": services,
             "quarantine": entries, "merges": merges, "reviews": reviews, "rights_requests": requests,
-            "disclosures": disclosed}
+            "disclosures": disclosed, "access_log": looked}
 
 
 def _review_view(row, ids: set[int], pks: set[int]) -> dict:
@@ -195,105 +200,225 @@ def subject_access(engine: sa.Engine, *, customer_id: int | None = None, persona
 
 # --- the readable report ------------------------------------------------------------------------
 
-_LABELS = {
-    "personal_id": "Personal identity code", "birth_date": "Date of birth", "first_names": "First names",
-    "last_name": "Last name", "street_address": "Street address", "postal_code": "Postal code", "city": "City",
-    "phone": "Phone", "email": "E-mail", "iban": "Bank account (IBAN)", "bic": "BIC",
-    "marketing_prohibited": "Direct marketing prohibited", "identity_verified": "Identity verified",
-    "product": "Product", "metering_point": "Metering point",
+REPORT_LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")
+
+_LABELS_BY_LANG = {
+    "en": {
+        "personal_id": "Personal identity code", "birth_date": "Date of birth", "first_names": "First names",
+        "last_name": "Last name", "street_address": "Street address", "postal_code": "Postal code", "city": "City",
+        "phone": "Phone", "email": "E-mail", "iban": "Bank account (IBAN)", "bic": "BIC",
+        "marketing_prohibited": "Direct marketing prohibited", "identity_verified": "Identity verified",
+        "product": "Product", "metering_point": "Metering point",
+    },
+    "fi": {
+        "personal_id": "Henkilötunnus", "birth_date": "Syntymäaika", "first_names": "Etunimet",
+        "last_name": "Sukunimi", "street_address": "Katuosoite", "postal_code": "Postinumero", "city": "Postitoimipaikka",
+        "phone": "Puhelin", "email": "Sähköposti", "iban": "Tilinumero (IBAN)", "bic": "BIC",
+        "marketing_prohibited": "Suoramarkkinointi kielletty", "identity_verified": "Henkilöllisyys tarkistettu",
+        "product": "Tuote", "metering_point": "Käyttöpaikka",
+    },
+    "sv": {
+        "personal_id": "Personbeteckning", "birth_date": "Födelsedatum", "first_names": "Förnamn",
+        "last_name": "Efternamn", "street_address": "Gatuadress", "postal_code": "Postnummer", "city": "Postanstalt",
+        "phone": "Telefon", "email": "E-post", "iban": "Kontonummer (IBAN)", "bic": "BIC",
+        "marketing_prohibited": "Direktmarknadsföring förbjuden", "identity_verified": "Identiteten kontrollerad",
+        "product": "Produkt", "metering_point": "Mätpunkt",
+    },
 }
+_LABELS = _LABELS_BY_LANG["en"]
 _PERSONAL = tuple(_LABELS)[:13]
 
+# The report's sentences per language; {placeholders} are ids, counts, times and codes.
+_TEXT = {
+    "en": {
+        "title": "SUBJECT ACCESS REPORT", "prepared": "Prepared {when} by {by}.",
+        "intro": "This is everything the customer register holds on you.",
+        "no_customer": "You are not a customer in the register.",
+        "merged": "Customer number {id} was found to be you and merged into {into}; it holds no details of its own.",
+        "erased": " (erased on your request; the billing identity is kept)", "customer": "Customer number {id}{state}",
+        "since": "  customer since {created}, last updated {updated}",
+        "from": "   (from {channel} record {record}, {when})", "yes": "yes", "no": "no",
+        "services": "Services ({n})",
+        "service": "  {product:<17} metering point {point}, customer {customer}, first seen {first}, last seen {last}",
+        "records": "What you sent us ({n} records)",
+        "record": "  {channel} record {record}, received {when} (file {file}, customer {customer}, matched by {method})",
+        "notes": "Data-quality notes", "versions": "Earlier versions of those records ({n})",
+        "version": "  {channel} record {record}, received {when} (file {file}, replaced {replaced})",
+        "quarantine": "Records we could not accept ({n})",
+        "entry": "  {channel} file {file}, position {position}: {reasons} (held since {when})",
+        "removed": "      values removed {when}", "merges": "Customer numbers merged ({n})",
+        "merge": "  {merged} into {survivor} on {when}{decided}: {reason}", "by": " by {who}",
+        "automatically": " automatically", "reviews": "Possible matches reviewed by our staff ({n})",
+        "other": " with another customer", "decided": ", decided by {who} on {when}",
+        "review": "  review {id}{other}: {status} (probability {p:.2f}){decided}",
+        "disclosed": "Your data was disclosed to ({n})",
+        "disclosure": "  {when}: {recipient}, for {purpose} ({basis})",
+        "requests": "Earlier requests about your data ({n})", "of": " of {attribute}",
+        "request": "  {when}: {action}{what} by {who}",
+        "looked": "Who in our staff looked at your data ({n})",
+        "look": "  {when}: {user} ({via}), {action}",
+    },
+    "fi": {
+        "title": "TARKASTUSPYYNNÖN VASTAUS", "prepared": "Laadittu {when}, laatija {by}.",
+        "intro": "Tässä on kaikki, mitä asiakasrekisteri sisältää sinusta.",
+        "no_customer": "Et ole rekisterissä asiakkaana.",
+        "merged": "Asiakasnumeron {id} todettiin olevan sinun, ja se yhdistettiin numeroon {into}; "
+                  "siinä ei ole omia tietoja.",
+        "erased": " (poistettu pyynnöstäsi; laskutuksen tunnistetiedot säilytetään)",
+        "customer": "Asiakasnumero {id}{state}", "since": "  asiakkaana {created} alkaen, päivitetty {updated}",
+        "from": "   (lähde: {channel}-tietue {record}, {when})", "yes": "kyllä", "no": "ei",
+        "services": "Palvelut ({n})",
+        "service": "  {product:<17} käyttöpaikka {point}, asiakas {customer}, ensin nähty {first}, viimeksi {last}",
+        "records": "Lähettämäsi tiedot ({n} tietuetta)",
+        "record": "  {channel}-tietue {record}, vastaanotettu {when} (tiedosto {file}, asiakas {customer}, "
+                  "yhdistämistapa {method})",
+        "notes": "Laatuhuomiot", "versions": "Tietueiden aiemmat versiot ({n})",
+        "version": "  {channel}-tietue {record}, vastaanotettu {when} (tiedosto {file}, korvattu {replaced})",
+        "quarantine": "Tietueet, joita emme voineet hyväksyä ({n})",
+        "entry": "  {channel}-tiedosto {file}, kohta {position}: {reasons} (pidetty {when} alkaen)",
+        "removed": "      arvot poistettu {when}", "merges": "Yhdistetyt asiakasnumerot ({n})",
+        "merge": "  {merged} numeroon {survivor} {when}{decided}: {reason}", "by": ", yhdisti {who}",
+        "automatically": ", automaattisesti", "reviews": "Henkilökuntamme tarkistamat mahdolliset osumat ({n})",
+        "other": " toisen asiakkaan kanssa", "decided": ", päätti {who} {when}",
+        "review": "  tarkistus {id}{other}: {status} (todennäköisyys {p:.2f}){decided}",
+        "disclosed": "Tietojasi on luovutettu ({n})",
+        "disclosure": "  {when}: {recipient}, tarkoitus {purpose} ({basis})",
+        "requests": "Aiemmat pyynnöt tiedoistasi ({n})", "of": " ({attribute})",
+        "request": "  {when}: {action}{what}, käsittelijä {who}",
+        "looked": "Henkilökuntamme, joka on katsonut tietojasi ({n})",
+        "look": "  {when}: {user} ({via}), {action}",
+    },
+    "sv": {
+        "title": "SVAR PÅ BEGÄRAN OM REGISTERUTDRAG", "prepared": "Upprättat {when} av {by}.",
+        "intro": "Detta är allt som kundregistret innehåller om dig.",
+        "no_customer": "Du är inte kund i registret.",
+        "merged": "Kundnummer {id} konstaterades vara du och slogs ihop med {into}; det innehåller inga egna uppgifter.",
+        "erased": " (raderat på din begäran; faktureringsidentiteten sparas)",
+        "customer": "Kundnummer {id}{state}", "since": "  kund sedan {created}, senast uppdaterad {updated}",
+        "from": "   (från {channel}-post {record}, {when})", "yes": "ja", "no": "nej",
+        "services": "Tjänster ({n})",
+        "service": "  {product:<17} mätpunkt {point}, kund {customer}, först sedd {first}, senast sedd {last}",
+        "records": "Det du skickat oss ({n} poster)",
+        "record": "  {channel}-post {record}, mottagen {when} (fil {file}, kund {customer}, matchad genom {method})",
+        "notes": "Kvalitetsanteckningar", "versions": "Tidigare versioner av posterna ({n})",
+        "version": "  {channel}-post {record}, mottagen {when} (fil {file}, ersatt {replaced})",
+        "quarantine": "Poster vi inte kunde godta ({n})",
+        "entry": "  {channel}-fil {file}, position {position}: {reasons} (hålls sedan {when})",
+        "removed": "      värden borttagna {when}", "merges": "Sammanslagna kundnummer ({n})",
+        "merge": "  {merged} med {survivor} {when}{decided}: {reason}", "by": " av {who}",
+        "automatically": " automatiskt", "reviews": "Möjliga matchningar som vår personal granskat ({n})",
+        "other": " med en annan kund", "decided": ", avgjord av {who} {when}",
+        "review": "  granskning {id}{other}: {status} (sannolikhet {p:.2f}){decided}",
+        "disclosed": "Dina uppgifter har lämnats ut till ({n})",
+        "disclosure": "  {when}: {recipient}, för {purpose} ({basis})",
+        "requests": "Tidigare begäranden om dina uppgifter ({n})", "of": " ({attribute})",
+        "request": "  {when}: {action}{what} av {who}",
+        "looked": "Vår personal som har tittat på dina uppgifter ({n})",
+        "look": "  {when}: {user} ({via}), {action}",
+    },
+}
 
-def _shown(value: object) -> str:
+
+def _shown(value: object, text: dict | None = None) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        text = text or _TEXT["en"]
+        return text["yes"] if value else text["no"]
     return str(value)
 
 
-def _record_values(record: dict) -> list[str]:
+def _record_values(record: dict, lang: str = "en") -> list[str]:
     """The report's lines for one record's (or earlier version's) values, those it holds."""
-    return [f"      {_LABELS[attribute]:<28} {_shown(record[attribute])}"
+    labels, text = _LABELS_BY_LANG[lang], _TEXT[lang]
+    return [f"      {labels[attribute]:<28} {_shown(record[attribute], text)}"
             for attribute in (*_PERSONAL, "product", "metering_point") if record[attribute] is not None]
 
 
-def render_report(access: dict) -> str:
-    """The subject access as text a person can read (English; values in the clear)."""
+def render_report(access: dict, lang: str = "en") -> str:
+    """The subject access as text a person can read, in Finnish, Swedish or English (values in the clear)."""
+    if lang not in REPORT_LANGUAGES:
+        raise ValueError(f"a report is in one of {', '.join(REPORT_LANGUAGES)}")
+    t, labels = _TEXT[lang], _LABELS_BY_LANG[lang]
     request = access["request"]
-    out: list[str] = ["SUBJECT ACCESS REPORT", "=====================",
-                      f"Prepared {request['performed_at']} by {request['decided_by']}.",
-                      "This is everything the customer register holds on you.", ""]
+    out: list[str] = [t["title"], "=" * len(t["title"]),
+                      t["prepared"].format(when=request["performed_at"], by=request["decided_by"]),
+                      t["intro"], ""]
     if not access["customers"]:
-        out += ["You are not a customer in the register.", ""]
+        out += [t["no_customer"], ""]
     provenance: dict[tuple[int, str], dict] = {(p["customer_id"], p["attribute"]): p for p in access["provenance"]}
     for row in access["customers"]:
         if row["status"] == "merged":
-            out.append(f"Customer number {row['customer_id']} was found to be you and merged into "
-                       f"{row['merged_into']}; it holds no details of its own.")
+            out.append(t["merged"].format(id=row["customer_id"], into=row["merged_into"]))
             continue
-        state = " (erased on your request; the billing identity is kept)" if row["status"] == "erased" else ""
-        out += [f"Customer number {row['customer_id']}{state}",
-                f"  customer since {row['created_at']}, last updated {row['updated_at']}"]
+        state = t["erased"] if row["status"] == "erased" else ""
+        out += [t["customer"].format(id=row["customer_id"], state=state),
+                t["since"].format(created=row["created_at"], updated=row["updated_at"])]
         for attribute in _PERSONAL:
             source = provenance.get((row["customer_id"], attribute))
-            came = f"   (from {source['channel']} record {source['source_record_id']}, {source['observed_at']})" \
-                if source else ""
-            out.append(f"  {_LABELS[attribute]:<30} {_shown(row[attribute])}{came}")
+            came = t["from"].format(channel=source["channel"], record=source["source_record_id"],
+                                    when=source["observed_at"]) if source else ""
+            out.append(f"  {labels[attribute]:<30} {_shown(row[attribute], t)}{came}")
         out.append("")
-    out.append(f"Services ({len(access['services'])})")
+    out.append(t["services"].format(n=len(access["services"])))
     for s in access["services"]:
-        out.append(f"  {s['product']:<17} metering point {_shown(s['metering_point'])}, "
-                   f"customer {s['customer_id']}, first seen {s['first_seen']}, last seen {s['last_seen']}")
+        out.append(t["service"].format(product=s["product"], point=_shown(s["metering_point"]),
+                                       customer=s["customer_id"], first=s["first_seen"], last=s["last_seen"]))
     out.append("")
-    out.append(f"What you sent us ({len(access['source_records'])} records)")
+    out.append(t["records"].format(n=len(access["source_records"])))
     for r in access["source_records"]:
-        out.append(f"  {r['channel']} record {r['source_record_id']}, received {r['observed_at']} "
-                   f"(file {r['file_name']}, customer {r['customer_id']}, matched by {_shown(r['match_method'])})")
-        out.extend(_record_values(r))
+        out.append(t["record"].format(channel=r["channel"], record=r["source_record_id"], when=r["observed_at"],
+                                      file=r["file_name"], customer=r["customer_id"],
+                                      method=_shown(r["match_method"])))
+        out.extend(_record_values(r, lang))
         if r["quality_flags"]:
-            out.append(f"      {'Data-quality notes':<28} {r['quality_flags']}")
+            out.append(f"      {t['notes']:<28} {r['quality_flags']}")
     if access.get("record_versions"):
         out.append("")
-        out.append(f"Earlier versions of those records ({len(access['record_versions'])})")
+        out.append(t["versions"].format(n=len(access["record_versions"])))
         for v in access["record_versions"]:
-            out.append(f"  {v['channel']} record {v['source_record_id']}, received {v['observed_at']} "
-                       f"(file {v['file_name']}, replaced {v['superseded_at']})")
-            out.extend(_record_values(v))
+            out.append(t["version"].format(channel=v["channel"], record=v["source_record_id"], when=v["observed_at"],
+                                           file=v["file_name"], replaced=v["superseded_at"]))
+            out.extend(_record_values(v, lang))
     out.append("")
-    out.append(f"Records we could not accept ({len(access['quarantine'])})")
+    out.append(t["quarantine"].format(n=len(access["quarantine"])))
     for q in access["quarantine"]:
-        out.append(f"  {q['channel']} file {q['file_name']}, position {_shown(q['record_number'])}: "
-                   f"{', '.join(q['reasons'])} (held since {q['quarantined_at']})")
+        out.append(t["entry"].format(channel=q["channel"], file=q["file_name"], position=_shown(q["record_number"]),
+                                     reasons=", ".join(q["reasons"]), when=q["quarantined_at"]))
         for key, value in (q["raw_values"] or {}).items():
-            out.append(f"      {key:<28} {_shown(value)}")
+            out.append(f"      {key:<28} {_shown(value, t)}")
         if q["raw_purged_at"]:
-            out.append(f"      values removed {q['raw_purged_at']}")
+            out.append(t["removed"].format(when=q["raw_purged_at"]))
     out.append("")
-    out.append(f"Customer numbers merged ({len(access['merges'])})")
+    out.append(t["merges"].format(n=len(access["merges"])))
     for m in access["merges"]:
-        decided = f" by {m['decided_by']}" if m["decided_by"] else " automatically"
-        out.append(f"  {m['merged_customer_id']} into {m['surviving_customer_id']} on {m['merged_at']}{decided}: "
-                   f"{m['reason']}")
+        decided = t["by"].format(who=m["decided_by"]) if m["decided_by"] else t["automatically"]
+        out.append(t["merge"].format(merged=m["merged_customer_id"], survivor=m["surviving_customer_id"],
+                                     when=m["merged_at"], decided=decided, reason=m["reason"]))
     out.append("")
-    out.append(f"Possible matches reviewed by our staff ({len(access['reviews'])})")
+    out.append(t["reviews"].format(n=len(access["reviews"])))
     for v in access["reviews"]:
-        other = "" if v["left"]["own"] and v["right"]["own"] else " with another customer"
-        decided = f", decided by {v['decided_by']} on {v['decided_at']}" if v["decided_by"] else ""
-        out.append(f"  review {v['review_id']}{other}: {v['status']} (probability {v['probability']:.2f}){decided}")
+        other = "" if v["left"]["own"] and v["right"]["own"] else t["other"]
+        decided = t["decided"].format(who=v["decided_by"], when=v["decided_at"]) if v["decided_by"] else ""
+        out.append(t["review"].format(id=v["review_id"], other=other, status=v["status"], p=v["probability"],
+                                      decided=decided))
     out.append("")
     disclosed = access.get("disclosures", [])
-    out.append(f"Your data was disclosed to ({len(disclosed)})")
+    out.append(t["disclosed"].format(n=len(disclosed)))
     for d in disclosed:
-        out.append(f"  {d['disclosed_at']}: {d['recipient']}, for {d['purpose']} ({d['legal_basis']})")
+        out.append(t["disclosure"].format(when=d["disclosed_at"], recipient=d["recipient"], purpose=d["purpose"],
+                                          basis=d["legal_basis"]))
     out.append("")
-    out.append(f"Earlier requests about your data ({len(access['rights_requests'])})")
+    out.append(t["requests"].format(n=len(access["rights_requests"])))
     for q in access["rights_requests"]:
-        what = f" of {q['attribute']}" if q["attribute"] else ""
-        out.append(f"  {q['performed_at']}: {q['action']}{what} by {q['decided_by']}"
+        what = t["of"].format(attribute=q["attribute"]) if q["attribute"] else ""
+        out.append(t["request"].format(when=q["performed_at"], action=q["action"], what=what, who=q["decided_by"])
                    + (f" ({q['reason']})" if q["reason"] else ""))
     out.append("")
+    looked = access.get("access_log", [])
+    out.append(t["looked"].format(n=len(looked)))
+    for a in looked:
+        out.append(t["look"].format(when=a["at"], user=a["user_name"], via=a["via"], action=a["action"])
+                   + (f" ({a['reason']})" if a["reason"] else ""))
+    out.append("")
     return "\n".join(out)
-
-

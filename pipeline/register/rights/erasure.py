@@ -49,7 +49,8 @@ from pipeline.register.rights.reasons import check_reason, subject_values
 from pipeline.register.rights.request import record_request, request_time, required
 from pipeline.register.rights.subject import Subject, find_subject, merges_touching, quarantine_entry_ids
 from schemas.register import (PROVENANCE_UNITS, customer, customer_merge, erased_record, golden_provenance,
-                              intake_file, quarantine, review_queue, service, source_record, source_record_version)
+                              intake_file, merge_record, quarantine, review_queue, service, source_record,
+                              source_record_version)
 
 __all__ = ["BILLING_IDENTITY", "ErasedRecords", "Erasure", "bury", "buried", "delete_match_keys", "erase",
            "erase_source_records", "key_hash"]
@@ -176,6 +177,11 @@ def _erase(connection: sa.Connection, subject: Subject, *, reason: str, by: str,
             kind = "prospect"
             deleted["golden_provenance"] += _delete(connection, golden_provenance.delete()
                                                     .where(golden_provenance.c.customer_id.in_(ids)))
+            # The records each merge moved (migration 0012) go with their merges.
+            moved = _delete(connection, merge_record.delete().where(merge_record.c.merge_id.in_(
+                sa.select(customer_merge.c.merge_id).where(merges_touching(ids)))))
+            if moved:
+                deleted["merge_record"] += moved
             deleted["customer_merge"] += _delete(connection, customer_merge.delete().where(merges_touching(ids)))
             deleted["customer"] += _delete(connection, customer.delete().where(customer.c.customer_id.in_(ids)))
         result.kinds[survivor] = kind

@@ -1,0 +1,305 @@
+"""The workbench through Flask's test client, on SQLite and PostgreSQL (issue 11).
+
+Security: a POST without a CSRF token is refused (every POST route); an analyst gets 403
+on every personal page (every route but the aggregate ones, enumerated from the app's
+URL map); wrong passwords are throttled per account and per client; session cookies are
+HttpOnly, SameSite=Lax and Secure under TLS; sessions expire and end when the account is
+disabled; no personal value reaches the server's log or an error page.
+Pages: masked by default, reveal logs one row naming the user, decisions and views are
+logged, a merged id redirects to its survivor, unmerge, quarantine release, rights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from pipeline.register import steward, users
+from pipeline.web import WebConfigError, create_app, serve
+from schemas.register import quarantine
+from test_register_resolve import NEAR_MISS, NOW, PERSON, _propose, batch_of, customer_of, load_batch, table
+from web_helpers import PASSWORD, SECRET, add_users, log_in, make_app, post, token
+
+# The personal values of NEAR_MISS (synthetic, from the resolver's tests) as the register holds them.
+PERSONAL = ["Merkkinen", "Kalle Johannes", "Koekatu 7 A 2", "Koekatu 9", "+358401112222", "Tampere"]
+AGGREGATE_ENDPOINTS = {"pages.home", "pages.overview", "auth.login", "auth.logout", "static"}
+
+
+@pytest.fixture
+def workbench(register_engine):
+    load_batch(register_engine, batch_of("d1", NEAR_MISS))
+    add_users(register_engine)
+    review_id = _propose(register_engine, ("phone", "P-1"), ("mail", "M-1"))
+    app = make_app(register_engine)
+    return app, register_engine, review_id
+
+
+def _ids(engine, review_id) -> dict:
+    owners = customer_of(engine)
+    with engine.begin() as connection:
+        file_id = connection.execute(sa.text("SELECT MIN(intake_file_id) FROM intake_file")).scalar()
+        entry = connection.execute(quarantine.insert().returning(quarantine.c.quarantine_id).values(
+            channel="mail", source_record_id="M-9", intake_file_id=file_id, record_number=9,
+            reasons="invalid_timestamp", raw_values=json.dumps({"phone": "040 111 2222", "last_name": "Merkkinen"}),
+            quarantined_at=NOW)).scalar_one()
+        pk = connection.execute(sa.text("SELECT MIN(source_record_pk) FROM source_record")).scalar()
+    return {"customer_id": owners[("phone", "P-1")], "review_id": review_id, "quarantine_id": entry, "pk": pk,
+            "name": "steward.one"}
+
+
+def _path(rule, ids: dict) -> str:
+    path = rule.rule
+    for argument in rule.arguments:
+        path = path.replace(f"<int:{argument}>", str(ids[argument])).replace(f"<{argument}>", str(ids[argument]))
+    return path
+
+
+def _routes(app, method: str) -> list:
+    return [rule for rule in app.url_map.iter_rules() if method in rule.methods and rule.endpoint != "static"]
+
+
+# --- security ---------------------------------------------------------------------------------------
+
+def test_every_post_without_a_csrf_token_is_refused(workbench):
+    app, engine, review_id = workbench
+    ids = _ids(engine, review_id)
+    client = app.test_client()
+    assert client.post("/login", data={"name": "steward.one", "password": PASSWORD}).status_code == 400
+    assert log_in(client, "admin.one").status_code == 302
+    posts = _routes(app, "POST")
+    assert len(posts) >= 12
+    for rule in posts:
+        response = client.post(_path(rule, ids), data={"reason": "ticket 1", "action": "accept", "record_pk": ids["pk"]})
+        assert response.status_code == 400, f"{rule.rule} accepted a POST without a CSRF token"
+    assert table(engine, f"SELECT status FROM review_queue WHERE review_id = {review_id}") == [("open",)]
+
+
+def test_an_analyst_gets_403_on_every_personal_page(workbench):
+    app, engine, review_id = workbench
+    ids = _ids(engine, review_id)
+    client = app.test_client()
+    assert log_in(client, "analyst.one").status_code == 302
+    assert client.get("/overview").status_code == 200
+    personal = [r for r in _routes(app, "GET") if r.endpoint not in AGGREGATE_ENDPOINTS]
+    assert {"/customers/<int:customer_id>", "/reviews/<int:review_id>", "/quarantine/<int:quarantine_id>",
+            "/reviews", "/quarantine", "/access-log", "/users"} <= {r.rule for r in personal}
+    for rule in personal:
+        assert client.get(_path(rule, ids)).status_code == 403, f"an analyst reached {rule.rule}"
+    csrf = token(client, "/overview")
+    for rule in _routes(app, "POST"):
+        if rule.endpoint in AGGREGATE_ENDPOINTS:
+            continue
+        response = client.post(_path(rule, ids), data={"csrf_token": csrf, "reason": "ticket 1", "action": "accept",
+                                                       "record_pk": ids["pk"], "step": "confirm", "confirm": "erase"})
+        assert response.status_code == 403, f"an analyst could POST to {rule.rule}"
+    assert table(engine, "SELECT COUNT(*) FROM access_log") == [(0,)]
+    # A steward is not an admin.
+    steward_client = app.test_client()
+    log_in(steward_client, "steward.one")
+    assert steward_client.get("/access-log").status_code == 403 and steward_client.get("/users").status_code == 403
+
+
+def test_wrong_passwords_are_throttled_per_account_and_per_client(workbench):
+    app, engine, _ = workbench
+    client = app.test_client()
+    for _ in range(users.MAX_FAILURES - 1):
+        assert log_in(client, "steward.one", "not the password").status_code == 401
+    locked = log_in(client, "steward.one", "not the password")
+    assert locked.status_code == 429
+    # While locked, the right password is refused too.
+    assert log_in(client, "steward.one").status_code == 429
+    assert client.get("/overview").status_code == 302  # not logged in
+    # Per client: after 10 attempts a minute from one address, whatever the names, 429.
+    other = make_app(engine).test_client()
+    statuses = [log_in(other, f"nobody{i}", "not the password").status_code for i in range(11)]
+    assert statuses[:10] == [401] * 10 and statuses[10] == 429
+
+
+def test_session_cookies_are_httponly_samesite_and_secure_under_tls(workbench):
+    app, engine, _ = workbench
+    plain = app.test_client()
+    cookie = log_in(plain, "steward.one").headers.get("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    assert "Expires=" in cookie  # a permanent session: it expires
+    assert app.permanent_session_lifetime.total_seconds() == 30 * 60
+    tls = make_app(engine, secure_cookies=True).test_client()
+    base = "https://workbench.example"
+    page = tls.get("/login", base_url=base).get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = tls.post("/login", base_url=base, headers={"Referer": f"{base}/login"},
+                        data={"name": "steward.one", "password": PASSWORD, "csrf_token": csrf})
+    cookie = response.headers.get("Set-Cookie")
+    assert response.status_code == 302
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "max-age" in response.headers.get("Strict-Transport-Security", "")
+
+
+def test_sessions_expire_end_at_logout_and_when_the_account_is_disabled(workbench):
+    app, engine, _ = workbench
+    client = app.test_client()
+    log_in(client, "steward.one")
+    assert client.get("/reviews").status_code == 200
+    with client.session_transaction() as session:
+        session["login_at"] = time.time() - 11 * 3600  # past the longest session
+    assert client.get("/reviews").status_code == 302
+    log_in(client, "steward.one")
+    assert client.get("/reviews").status_code == 200
+    assert post(client, "/logout", {}).status_code == 302
+    assert client.get("/reviews").status_code == 302
+    log_in(client, "steward.one")
+    users.disable_user(engine, "steward.one")
+    assert client.get("/reviews").status_code == 302
+
+
+def test_no_personal_value_in_the_server_log_or_an_error_page(workbench, caplog, monkeypatch):
+    app, engine, review_id = workbench
+    ids = _ids(engine, review_id)
+    client = app.test_client()
+    log_in(client, "steward.one")
+    caplog.set_level(logging.DEBUG)
+    pages = {}
+    for rule in _routes(app, "GET"):
+        pages[rule.rule] = client.get(_path(rule, ids), follow_redirects=True)
+    # An error whose text quotes a personal value: the page and the log say the status and the class only.
+    def broken(*args, **kwargs):
+        raise ValueError(f"cannot show {PERSON['last_name']} at +358401112222")
+    monkeypatch.setattr(steward, "show_review", broken)
+    failed = client.get(f"/reviews/{review_id}")
+    assert failed.status_code == 500
+    pages["500"] = failed
+    assert client.get("/customers/999999").status_code == 404
+    texts = {path: response.get_data(as_text=True) for path, response in pages.items()}
+    shown = sorted(path for path, text in texts.items() if any(v in text for v in PERSONAL))
+    assert shown == [], f"personal values on masked pages: {shown}"
+    assert "ValueError" in caplog.text
+    leaked = sum(1 for v in PERSONAL if v in caplog.text)
+    assert leaked == 0, f"{leaked} personal values in the server log"
+
+
+def test_the_secret_key_is_required_outside_dev(register_engine, monkeypatch):
+    monkeypatch.delenv("REGISTER_WEB_SECRET_KEY", raising=False)
+    with pytest.raises(WebConfigError, match="REGISTER_WEB_SECRET_KEY"):
+        serve(register_engine)
+    with pytest.raises(WebConfigError):
+        create_app(register_engine, secret_key="short")
+    monkeypatch.setenv("REGISTER_WEB_SECRET_KEY", SECRET)
+    with pytest.raises(WebConfigError, match="TLS"):
+        serve(register_engine, host="0.0.0.0")
+    with pytest.raises(WebConfigError, match="both"):
+        serve(register_engine, certfile="cert.pem")
+
+
+# --- the pages ------------------------------------------------------------------------------------
+
+def test_values_are_masked_until_revealed_and_each_reveal_is_logged(workbench):
+    app, engine, review_id = workbench
+    owner = customer_of(engine)[("phone", "P-1")]
+    client = app.test_client()
+    log_in(client, "steward.one")
+    page = client.get(f"/customers/{owner}").get_data(as_text=True)
+    assert "Merkkinen" not in page and "M*******n" in page
+    before = table(engine, "SELECT COUNT(*) FROM access_log WHERE action = 'reveal'")[0][0]
+    pk = table(engine, "SELECT source_record_pk FROM source_record WHERE source_record_id = 'P-1'")[0][0]
+    assert post(client, f"/records/{pk}/reveal", {"reason": ""}, token_from=f"/customers/{owner}").status_code == 400
+    response = post(client, f"/records/{pk}/reveal", {"reason": "ticket 4711", "next": f"/customers/{owner}"},
+                    token_from=f"/customers/{owner}")
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/customers/{owner}")
+    rows = table(engine, "SELECT user_name, via, source_record_pk, customer_id, reason FROM access_log "
+                         "WHERE action = 'reveal'")
+    assert len(rows) == before + 1 and rows[-1] == ("steward.one", "web", pk, owner, "ticket 4711")
+    page = client.get(f"/customers/{owner}").get_data(as_text=True)
+    assert "Merkkinen" in page and "+358401112222" in page
+    # A reason shaped like a personal value is refused and nothing is revealed.
+    other = table(engine, "SELECT source_record_pk FROM source_record WHERE source_record_id = 'M-1'")[0][0]
+    post(client, f"/records/{other}/reveal", {"reason": "called +358401112222"}, token_from=f"/customers/{owner}")
+    assert table(engine, "SELECT COUNT(*) FROM access_log WHERE action = 'reveal'")[0][0] == before + 1
+    views = table(engine, f"SELECT COUNT(*) FROM access_log WHERE action = 'view_customer' AND customer_id = {owner}")
+    assert views[0][0] >= 2
+
+
+def test_a_review_is_accepted_the_old_id_redirects_and_unmerge_gives_it_back(workbench):
+    app, engine, review_id = workbench
+    before = customer_of(engine)
+    client = app.test_client()
+    log_in(client, "steward.one")
+    listing = client.get("/reviews?kind=uncertain&sort=oldest").get_data(as_text=True)
+    assert f"review {review_id}" in listing and "1-1 of 1 open reviews" in listing
+    assert "0 of" not in client.get("/reviews?kind=ambiguous").get_data(as_text=True)
+    page = client.get(f"/reviews/{review_id}").get_data(as_text=True)
+    assert "differs" in page and "Accepting merges the two customers" in page and "first name" in page
+    assert post(client, f"/reviews/{review_id}/decide", {"action": "accept", "reason": "ticket 9"},
+                token_from=f"/reviews/{review_id}").status_code == 302
+    survivor, gone = min(before.values()), max(before.values())
+    assert set(customer_of(engine).values()) == {survivor}
+    assert client.get(f"/customers/{gone}").headers["Location"].endswith(f"/customers/{survivor}")
+    page = client.get(f"/customers/{survivor}").get_data(as_text=True)
+    assert f"Unmerge {gone} (its old id back)" in page
+    assert post(client, f"/customers/{survivor}/unmerge", {"merged_customer_id": gone, "reason": "ticket 10"},
+                token_from=f"/customers/{survivor}").status_code == 302
+    assert customer_of(engine) == before
+    decided = table(engine, f"SELECT action, reason FROM access_log WHERE review_id = {review_id} "
+                            "AND action = 'decide_review'")
+    assert decided and all(reason == "accepted: ticket 9" for _, reason in decided)
+
+
+def test_quarantine_release_and_rights_from_the_browser_side(workbench):
+    app, engine, review_id = workbench
+    ids = _ids(engine, review_id)
+    client = app.test_client()
+    log_in(client, "steward.one")
+    entry = ids["quarantine_id"]
+    listing = client.get("/quarantine?channel=mail").get_data(as_text=True)
+    assert f"entry {entry}" in listing and "1-1 of 1 open entries" in listing
+    page = client.get(f"/quarantine/{entry}").get_data(as_text=True)
+    assert "Merkkinen" not in page and "Correct and release" in page
+    response = post(client, f"/quarantine/{entry}/release",
+                    {"reason": "ticket 20", "field_observed_at": "2026-11-02T10:00:00+02:00",
+                     "field_first_names": "Kalle"}, token_from=f"/quarantine/{entry}")
+    assert response.status_code == 302, response.get_data(as_text=True)[:200]
+    released = customer_of(engine)[("mail", "M-9")]
+    assert response.headers["Location"].endswith(f"/customers/{released}")
+    customer_id = ids["customer_id"]
+    report = post(client, f"/customers/{customer_id}/access", {"reason": "SAR 2026-1", "lang": "fi"},
+                  token_from=f"/customers/{customer_id}/rights")
+    assert report.status_code == 200 and "TARKASTUSPYYNNÖN VASTAUS" in report.get_data(as_text=True)
+    assert "attachment" in report.headers["Content-Disposition"]
+    as_json = post(client, f"/customers/{customer_id}/access", {"reason": "SAR 2026-1", "format": "json"},
+                   token_from=f"/customers/{customer_id}/rights")
+    assert "access_log" in json.loads(as_json.get_data(as_text=True))
+    dry = post(client, f"/customers/{customer_id}/erase", {"reason": "erasure 2026-2", "step": "dry_run"},
+               token_from=f"/customers/{customer_id}/rights")
+    assert "Dry run: nothing erased yet" in dry.get_data(as_text=True)
+    assert table(engine, f"SELECT erased_at FROM customer WHERE customer_id = {customer_id}") != []
+    # Without the explicit confirmation a "confirm" step erases nothing.
+    post(client, f"/customers/{customer_id}/erase", {"reason": "erasure 2026-2", "step": "confirm"},
+         token_from=f"/customers/{customer_id}/rights")
+    assert table(engine, "SELECT COUNT(*) FROM rights_request WHERE action = 'erasure'") == [(0,)]
+    done = post(client, f"/customers/{customer_id}/erase",
+                {"reason": "erasure 2026-2", "step": "confirm", "confirm": "erase"},
+                token_from=f"/customers/{customer_id}/rights")
+    assert "Erased" in done.get_data(as_text=True)
+    assert table(engine, "SELECT COUNT(*) FROM rights_request WHERE action = 'erasure'")[0][0] >= 1
+    actions = {a for (a,) in table(engine, "SELECT DISTINCT action FROM access_log")}
+    assert {"view_quarantine", "release", "export", "erase_dry_run", "erase"} <= actions
+
+
+def test_admin_pages_list_users_and_the_access_log(workbench):
+    app, engine, review_id = workbench
+    client = app.test_client()
+    log_in(client, "admin.one")
+    owner = customer_of(engine)[("phone", "P-1")]
+    client.get(f"/customers/{owner}")
+    page = client.get(f"/access-log?customer={owner}").get_data(as_text=True)
+    assert "view_customer" in page and "admin.one" in page
+    response = post(client, "/users", {"name": "new.steward", "role": "steward", "password": PASSWORD,
+                                       "again": PASSWORD}, token_from="/users")
+    assert response.status_code == 302
+    assert "new.steward" in client.get("/users").get_data(as_text=True)
+    post(client, "/users/new.steward/disable", {}, token_from="/users")
+    with pytest.raises(users.LoginRefused):
+        users.authenticate(engine, "new.steward", PASSWORD)
