@@ -40,13 +40,14 @@ def export_days_in(landing: Path) -> list[str]:
     return sorted(f"{d[:4]}-{d[4:6]}-{d[6:8]}" for d in days)
 
 
-def run(instance: dg.DagsterInstance, landing: Path, engine: sa.Engine, extract: Path,
+def run(instance: dg.DagsterInstance, landing: Path, engine: sa.Engine | sa.URL, extract: Path,
         **partition) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def("register_load")
+    url = engine if isinstance(engine, sa.URL) else engine.url
     return job.execute_in_process(
         instance=instance,
         resources={
-            "register_db": RegisterDatabase(url=engine.url.render_as_string(hide_password=False)),
+            "register_db": RegisterDatabase(url=url.render_as_string(hide_password=False)),
             "landing_zone": LandingZone(path=str(landing)),
             "extract_dir": ExtractDirectory(path=str(extract)),
             "io_manager": RunMemoryIOManager(),
@@ -116,6 +117,35 @@ def test_a_backfill_of_three_days_gives_the_same_register_as_one_load(zone, regi
     # Marketing is published by a whole load only: a backfill of ten days is not ten disclosures.
     assert any((tmp_path / "extract-whole").rglob("marketing_*.csv"))
     assert not (tmp_path / "extract-days").exists()
+
+
+def _run_one_day(landing: str, url: str, extract: str, day: str) -> bool:
+    """One day's run in a process of its own (what a backfill's run queue starts)."""
+    import sqlalchemy
+
+    with dg.instance_for_test() as instance:
+        return run(instance, Path(landing), sqlalchemy.make_url(url), Path(extract), partition_key=day).success
+
+
+def test_days_run_at_once_in_three_processes_give_the_same_register(zone, register_engine, second_register_engine,
+                                                                   tmp_path):
+    """Ingest in parallel per day: three day runs start together, each reads its own files in its
+    own process, and the register lock lets one write at a time. A file re-sent under another
+    day's name may be read by two of them at once; it is loaded once and recorded as a duplicate."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    days = export_days_in(zone)
+    with dg.instance_for_test() as instance:
+        assert run(instance, zone, register_engine, tmp_path / "extract-whole").success
+    url = second_register_engine.url.render_as_string(hide_password=False)
+    with ProcessPoolExecutor(len(days), mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_run_one_day, [str(zone)] * len(days), [url] * len(days),
+                                [str(tmp_path / "extract-days")] * len(days), days))
+    assert results == [True] * len(days)
+    once, at_once = register_state(register_engine), register_state(second_register_engine)
+    for part in ("files", "records", "quarantine", "versions", "reviews", "customers"):
+        assert at_once[part] == once[part], part
 
 
 def test_a_day_reads_only_its_own_files_and_a_rerun_reads_nothing(zone, register_engine, tmp_path):
