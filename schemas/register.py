@@ -317,6 +317,20 @@ review_queue = sa.Table(
     sa.Index(None, "right_customer_id"),
 )
 
+# A steward's deferral of a review (migration 0013): the review stays `open` (it still holds the
+# customers off the marketing list: `marketing_doubt` reads the status), and each deferral is kept
+# with who, when and why. The latest deferral of an open review shows it as deferred in the queue.
+review_deferral = sa.Table(
+    "review_deferral",
+    metadata,
+    sa.Column("deferral_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("review_id", sa.Integer, sa.ForeignKey(review_queue.c.review_id), nullable=False),
+    sa.Column("deferred_by", sa.String(100), nullable=False),
+    sa.Column("deferred_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, comment="the steward's reason; never a personal value"),
+    sa.Index(None, "review_id", "deferred_at"),
+)
+
 service = sa.Table(
     "service",
     metadata,

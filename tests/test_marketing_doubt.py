@@ -113,6 +113,25 @@ def test_a_prohibiting_record_left_in_review_holds_its_pair_off_the_list(registe
     assert verify_extract(register_engine, tmp_path, today=database_today(register_engine)).ok
 
 
+def test_a_deferred_review_still_holds_its_pair_off_the_list_until_decided(register_engine):
+    """Deferring is not deciding: the review stays open, shows as deferred, and the adult stays
+    off the marketing list (view and Python alike) until a steward rejects it."""
+    owners = _load(register_engine, ADULT, PROHIBITING_CALL)
+    adult, caller = owners[("web", "W-A")], owners[("phone", "P-X")]
+    review_id = open_review(register_engine)
+    steward.defer_review(register_engine, review_id, by="steward.one", reason="ticket 77: ask the caller",
+                         now=NOW)
+    assert adult not in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == {(adult, caller, review_id, "prohibited")}
+    with register_engine.connect() as connection:
+        queue = steward.list_reviews(connection, "deferred")
+    assert [(r["review_id"], r["deferred"]["by"], r["holds_back_from_marketing"]) for r in queue] == [
+        (review_id, "steward.one", ["prohibited"])]
+    steward.decide_review(register_engine, review_id, accept=False, by="steward.two", now=NOW)
+    assert adult in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == set()
+
+
 def test_accepting_the_review_merges_and_the_latest_statement_keeps_the_person_off(register_engine):
     owners = _load(register_engine, ADULT, PROHIBITING_CALL)
     review_id = open_review(register_engine)

@@ -17,9 +17,11 @@ from schemas.register import customer, intake_file, intake_file_duplicate, metad
 EXPECTED_TABLES = {"intake_file", "source_record", "quarantine", "customer", "customer_merge",
                    "review_queue", "service", "golden_provenance", "match_key", "rights_request", "erased_record",
                    "source_record_version", "disclosure", "intake_file_duplicate",
-                   "app_user", "access_log", "merge_record", "unmerge", "quarantine_decision"}
+                   "app_user", "access_log", "merge_record", "unmerge", "quarantine_decision", "review_deferral"}
 # Migration 0012 (the stewards' workbench, issue 11).
 WORKBENCH_TABLES = {"app_user", "access_log", "merge_record", "unmerge", "quarantine_decision"}
+# Migration 0013 (deferred reviews).
+DEFERRAL_TABLES = {"review_deferral"}
 EXPECTED_VIEWS = {"golden_value_provenance", "customer_masked", "service_masked", "marketing_contacts",
                   "marketing_doubt"}
 HELSINKI_SUMMER = timezone(timedelta(hours=3))
@@ -201,7 +203,7 @@ def test_migration_0011_records_duplicates_and_reverts_cleanly(register_engine):
                 **{**copy, "file_name": "mail_20261126.csv", "duplicate_of_intake_file_id": file_id + 1000}))
 
     downgrade(register_engine, "0010")
-    assert _tables(register_engine) == EXPECTED_TABLES - {"intake_file_duplicate"} - WORKBENCH_TABLES
+    assert _tables(register_engine) == EXPECTED_TABLES - {"intake_file_duplicate"} - WORKBENCH_TABLES - DEFERRAL_TABLES
     with register_engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(intake_file)).scalar_one() == 1
     migrate(register_engine)
@@ -217,7 +219,20 @@ def test_migration_0012_adds_the_workbench_and_reverts_cleanly(register_engine):
     """0012 adds the accounts, the access log, merge records, unmerges and quarantine decisions;
     down to 0011 drops them (and, on PostgreSQL, the append-only trigger), up again restores them."""
     downgrade(register_engine, "0011")
-    assert _tables(register_engine) == EXPECTED_TABLES - WORKBENCH_TABLES
+    assert _tables(register_engine) == EXPECTED_TABLES - WORKBENCH_TABLES - DEFERRAL_TABLES
     migrate(register_engine)
     assert _tables(register_engine) == EXPECTED_TABLES
+    check_schema(register_engine)
+
+
+def test_migration_0013_adds_review_deferrals_and_reverts_cleanly(register_engine):
+    """0013 adds `review_deferral` alone (self-contained: it can be renumbered); down to 0012
+    drops it and leaves every other table; up again restores it, without drift."""
+    downgrade(register_engine, "0012")
+    assert _tables(register_engine) == EXPECTED_TABLES - DEFERRAL_TABLES
+    migrate(register_engine)
+    assert _tables(register_engine) == EXPECTED_TABLES
+    inspector = sa.inspect(register_engine)
+    assert [fk["referred_table"] for fk in inspector.get_foreign_keys("review_deferral")] == ["review_queue"]
+    assert ("review_id", "deferred_at") in {tuple(i["column_names"]) for i in inspector.get_indexes("review_deferral")}
     check_schema(register_engine)

@@ -303,3 +303,27 @@ def test_admin_pages_list_users_and_the_access_log(workbench):
     post(client, "/users/new.steward/disable", {}, token_from="/users")
     with pytest.raises(users.LoginRefused):
         users.authenticate(engine, "new.steward", PASSWORD)
+
+
+def test_a_deferred_review_shows_as_deferred_is_filterable_and_can_be_decided_later(workbench):
+    app, engine, review_id = workbench
+    client = app.test_client()
+    log_in(client, "steward.one")
+    assert "no deferred reviews" in client.get("/reviews?status=deferred").get_data(as_text=True)
+    response = post(client, f"/reviews/{review_id}/decide", {"action": "defer", "reason": "ticket 31: call back"},
+                    token_from=f"/reviews/{review_id}")
+    assert response.status_code == 302
+    assert table(engine, f"SELECT status FROM review_queue WHERE review_id = {review_id}") == [("open",)]
+    deferred = client.get("/reviews?status=deferred").get_data(as_text=True)
+    assert f"review {review_id}" in deferred and "1-1 of 1 deferred reviews" in deferred
+    assert "deferred</span> by steward.one on" in deferred and "ticket 31: call back" in deferred
+    listing = client.get("/reviews").get_data(as_text=True)  # the open queue names it deferred too
+    assert f"review {review_id}" in listing and "ticket 31: call back" in listing
+    page = client.get(f"/reviews/{review_id}").get_data(as_text=True)
+    assert "deferred by steward.one on" in page and "Accept: one person" in page
+    assert client.get("/reviews?status=postponed").status_code == 400
+    # Decided later: out of the deferred list.
+    assert post(client, f"/reviews/{review_id}/decide", {"action": "reject", "reason": "ticket 31: two people"},
+                token_from=f"/reviews/{review_id}").status_code == 302
+    assert "no deferred reviews" in client.get("/reviews?status=deferred").get_data(as_text=True)
+    assert f'/reviews/{review_id}">review {review_id}' in client.get("/reviews?status=rejected").get_data(as_text=True)

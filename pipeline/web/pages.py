@@ -186,27 +186,31 @@ def reviews():
     kind = request.args.get("kind") or None
     status = request.args.get("status") or "open"
     sort = request.args.get("sort") or "probability"
-    if kind not in (None, *REVIEW_KINDS) or status not in ("open", "accepted", "rejected") or sort not in REVIEW_SORTS:
+    if kind not in (None, *REVIEW_KINDS) or status not in steward.REVIEW_LIST_STATUSES or sort not in REVIEW_SORTS:
         abort(400)
     page = _page()
     reason = review_queue.c.evidence["reason"].as_string()
-    where = [review_queue.c.status == status] + ([reason == kind] if kind else [])
+    deferred = steward.last_deferral()
+    where = steward.review_status_filter(status, deferred) + ([reason == kind] if kind else [])
     order = {"probability": (review_queue.c.probability.desc(), review_queue.c.review_id),
              "probability_asc": (review_queue.c.probability, review_queue.c.review_id),
              "oldest": (review_queue.c.created_at, review_queue.c.review_id),
              "newest": (review_queue.c.created_at.desc(), review_queue.c.review_id.desc())}[sort]
     with engine().connect() as connection:
-        total = connection.execute(sa.select(sa.func.count()).select_from(review_queue).where(*where)).scalar_one()
+        total = connection.execute(steward._reviews_with_deferral(sa.func.count(), deferred=deferred)
+                                   .where(*where)).scalar_one()
         paging = _paging(total, page)
-        rows = connection.execute(sa.select(review_queue.c.review_id, review_queue.c.probability, reason.label("kind"),
-                                            review_queue.c.left_customer_id, review_queue.c.right_customer_id,
-                                            review_queue.c.created_at, review_queue.c.decided_by)
-                                  .where(*where).order_by(*order).limit(PAGE_SIZE).offset(paging["offset"])
-                                  ).mappings().all()
+        rows = connection.execute(steward._reviews_with_deferral(
+            review_queue.c.review_id, review_queue.c.probability, reason.label("kind"), review_queue.c.status,
+            review_queue.c.left_customer_id, review_queue.c.right_customer_id, review_queue.c.created_at,
+            review_queue.c.decided_by, deferred.c.deferred_by, deferred.c.deferred_at, deferred.c.defer_reason,
+            deferred=deferred).where(*where).order_by(*order).limit(PAGE_SIZE).offset(paging["offset"])
+        ).mappings().all()
     today = now()
-    items = [{**r, "age_days": (today - r["created_at"]).days} for r in rows]
+    items = [{**r, "age_days": (today - r["created_at"]).days,
+              "deferred": steward._deferral_view(r) if r["status"] == "open" else None} for r in rows]
     return render_template("reviews.html", items=items, paging=paging, kind=kind, status=status, sort=sort,
-                           kinds=REVIEW_KINDS, sorts=REVIEW_SORTS)
+                           kinds=REVIEW_KINDS, sorts=REVIEW_SORTS, statuses=steward.REVIEW_LIST_STATUSES)
 
 
 def _comparisons(evidence: dict) -> list[dict]:
@@ -283,7 +287,7 @@ def decide(review_id: int):
     try:
         if action == "defer":
             steward.defer_review(engine(), review_id, by=current_user.name, reason=reason)
-            flash(f"review {review_id} left open for later")
+            flash(f"review {review_id} deferred: left open for later")
             return redirect(url_for("pages.reviews"))
         if action not in ("accept", "reject"):
             abort(400)
