@@ -441,6 +441,7 @@ USER_ROLES: tuple[str, ...] = ("steward", "analyst", "admin")
 ACCESS_ACTIONS: tuple[str, ...] = (
     "view_customer", "view_review", "view_quarantine", "reveal", "decide_review", "defer_review", "unmerge",
     "release", "dismiss", "export", "rectify", "erase", "erase_dry_run", "cli_unmask",
+    "find_by_code",  # migration 0013: a steward looked a person up by identity code (never the code itself)
 )
 
 # Personal accounts of the web workbench (`register user add|disable|list`): an argon2 hash, never a

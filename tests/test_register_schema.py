@@ -225,14 +225,37 @@ def test_migration_0012_adds_the_workbench_and_reverts_cleanly(register_engine):
     check_schema(register_engine)
 
 
+def _log_row(engine: sa.Engine, action: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO access_log (at, user_name, via, action) VALUES "
+                                   "(:at, 'aino', 'web', :action)"),
+                           {"at": datetime(2026, 12, 8, tzinfo=timezone.utc), "action": action})
+
+
 def test_migration_0013_adds_review_deferrals_and_reverts_cleanly(register_engine):
-    """0013 adds `review_deferral` alone (self-contained: it can be renumbered); down to 0012
-    drops it and leaves every other table; up again restores it, without drift."""
+    """0013 adds `review_deferral` and the access log's `find_by_code` action (self-contained: it
+    can be renumbered); down to 0012 drops the table and refuses the action again, keeping the
+    log's rows, indexes and (PostgreSQL) append-only trigger; up again restores both, without drift."""
+    _log_row(register_engine, "view_customer")
     downgrade(register_engine, "0012")
     assert _tables(register_engine) == EXPECTED_TABLES - DEFERRAL_TABLES
+    with pytest.raises(sa.exc.IntegrityError):
+        _log_row(register_engine, "find_by_code")
     migrate(register_engine)
     assert _tables(register_engine) == EXPECTED_TABLES
+    _log_row(register_engine, "find_by_code")
+    with pytest.raises(sa.exc.IntegrityError):
+        _log_row(register_engine, "look_around")
+    assert table_count(register_engine, "access_log") == 2
+    if register_engine.dialect.name == "postgresql":
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), register_engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM access_log"))
     inspector = sa.inspect(register_engine)
     assert [fk["referred_table"] for fk in inspector.get_foreign_keys("review_deferral")] == ["review_queue"]
     assert ("review_id", "deferred_at") in {tuple(i["column_names"]) for i in inspector.get_indexes("review_deferral")}
     check_schema(register_engine)
+
+
+def table_count(engine: sa.Engine, name: str) -> int:
+    with engine.connect() as connection:
+        return connection.execute(sa.text(f"SELECT COUNT(*) FROM {name}")).scalar_one()

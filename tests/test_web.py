@@ -22,7 +22,9 @@ import sqlalchemy as sa
 from pipeline.register import steward, users
 from pipeline.web import WebConfigError, create_app, serve
 from schemas.register import quarantine
-from test_register_resolve import NEAR_MISS, NOW, PERSON, _propose, batch_of, customer_of, load_batch, table
+from pii_scan import PERSONAL_ID, Needles, scan_bytes
+from test_register_helpers import personal_id
+from test_register_resolve import NEAR_MISS, NOW, PERSON, _propose, batch_of, customer_of, load_batch, record, table
 from web_helpers import PASSWORD, SECRET, add_users, log_in, make_app, post, token
 
 # The personal values of NEAR_MISS (synthetic, from the resolver's tests) as the register holds them.
@@ -327,3 +329,56 @@ def test_a_deferred_review_shows_as_deferred_is_filterable_and_can_be_decided_la
                 token_from=f"/reviews/{review_id}").status_code == 302
     assert "no deferred reviews" in client.get("/reviews?status=deferred").get_data(as_text=True)
     assert f'/reviews/{review_id}">review {review_id}' in client.get("/reviews?status=rejected").get_data(as_text=True)
+
+
+# --- finding a person by identity code ------------------------------------------------------------------
+
+AINO_CODE = personal_id(3, 4, 1970, 123)
+AINO = record("web", "W-9", "2026-11-03T10:00", personal_id=AINO_CODE, first_names="Aino Maria",
+              last_name="Testinen", street_address="Koekatu 11", postal_code="33100", city="Tampere")
+
+
+def test_a_steward_finds_a_person_by_identity_code_posted_never_echoed_or_logged(workbench, caplog):
+    app, engine, _ = workbench
+    load_batch(engine, batch_of("d2", [AINO]))
+    aino = customer_of(engine)[("web", "W-9")]
+    needles = Needles()
+    needles.add(PERSONAL_ID, AINO_CODE)
+    caplog.set_level(logging.DEBUG)
+    client = app.test_client()
+    log_in(client, "steward.one")
+    assert 'name="personal_id"' in client.get("/find").get_data(as_text=True)
+    # Another spelling of the same code: spaces around it, the check character in lower case.
+    entered = f"  {AINO_CODE[:-1]}{AINO_CODE[-1].lower()} "
+    assert client.post("/find", data={"personal_id": entered, "reason": "SAR 2026-5"}).status_code == 400  # no CSRF
+    found = post(client, "/find", {"personal_id": entered, "reason": "SAR 2026-5"}, token_from="/find")
+    page = found.get_data(as_text=True)
+    assert found.status_code == 200 and found.headers["Cache-Control"] == "no-store"
+    assert f'href="/customers/{aino}/rights"' in page and "Found: 1 customer(s)" in page
+    assert "T******n" in page and "1970-**-**" in page and "Testinen" not in page
+    assert scan_bytes(page.encode(), needles) == {} and AINO_CODE[:6] not in page
+    rows = table(engine, "SELECT user_name, via, customer_id, reason FROM access_log WHERE action = 'find_by_code'")
+    assert rows == [("steward.one", "web", aino, "SAR 2026-5")]
+    # A valid code nobody holds: nothing found, the look-up still logged (no customer).
+    other = post(client, "/find", {"personal_id": personal_id(5, 6, 1980, 456), "reason": "SAR 2026-6"},
+                 token_from="/find").get_data(as_text=True)
+    assert "Found: 0 customer(s)" in other
+    assert table(engine, "SELECT COUNT(*) FROM access_log WHERE action = 'find_by_code' AND customer_id IS NULL") \
+        == [(1,)]
+    # An invalid code (a wrong check character): the kind of fault, not the value; nothing logged.
+    wrong = AINO_CODE[:-1] + ("A" if AINO_CODE[-1] != "A" else "B")
+    refused = post(client, "/find", {"personal_id": wrong, "reason": "SAR 2026-7"},
+                   token_from="/find").get_data(as_text=True)
+    assert "not valid" in refused and wrong not in refused and "Found:" not in refused
+    # A reason holding the code is refused: it would be recorded.
+    post(client, "/find", {"personal_id": AINO_CODE, "reason": f"asked {AINO_CODE}"}, token_from="/find")
+    assert table(engine, "SELECT COUNT(*) FROM access_log WHERE action = 'find_by_code'") == [(2,)]
+    logged = " ".join(str(v) for row in table(engine, "SELECT * FROM access_log") for v in row)
+    assert scan_bytes(logged.encode(), needles) == {} and wrong not in logged
+    assert scan_bytes(caplog.text.encode(), needles) == {} and wrong not in caplog.text
+    # An analyst: 403, nothing looked up.
+    analyst = app.test_client()
+    log_in(analyst, "analyst.one")
+    assert analyst.get("/find").status_code == 403
+    assert post(analyst, "/find", {"personal_id": AINO_CODE, "reason": "SAR 2026-8"}).status_code == 403
+    assert table(engine, "SELECT COUNT(*) FROM access_log WHERE action = 'find_by_code'") == [(2,)]

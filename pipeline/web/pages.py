@@ -444,6 +444,54 @@ def rights_page(customer_id: int):
                            languages=rights.REPORT_LANGUAGES)
 
 
+@blueprint.route("/find", methods=["GET", "POST"])
+@steward_required
+def find_person():
+    """A person for a rights request, by personal identity code: POSTed (never in an address),
+    validated and normalised by `pipeline.normalise.hetu` (through `rights.subject`), never logged
+    or shown back; the customers found are listed masked, and the look-up is logged (ids only)."""
+    from pipeline.register.rights.reasons import check_reason
+    from pipeline.register.rights.subject import find_subject
+
+    found = None
+    if request.method == "POST":
+        reason = _reason()
+        entered = request.form.get("personal_id") or ""
+        try:
+            check_reason(reason, [entered])
+            with engine().connect() as connection:
+                subject = find_subject(connection, personal_id=entered, today=now().date())
+                found = _found(connection, subject.customer_ids)
+            with engine().begin() as connection:
+                for customer_id in [c["customer_id"] for c in found] or [None]:
+                    log_access(connection, user=current_user.name, via="web", action="find_by_code",
+                               customer_id=customer_id, reason=reason)
+        except StewardError as error:  # an invalid code: the kind of fault, never the value
+            flash(str(error), "error")
+            found = None
+    response = Response(render_template("find.html", found=found))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _found(connection: sa.Connection, customer_ids) -> list[dict]:
+    """The customers found, masked: id, names, birth year, postal code, how many records, erased or not."""
+    if not customer_ids:
+        return []
+    records = dict(connection.execute(sa.select(source_record.c.customer_id, sa.func.count())
+                                      .where(source_record.c.customer_id.in_(list(customer_ids)))
+                                      .group_by(source_record.c.customer_id)).all())
+    rows = connection.execute(sa.select(customer.c.customer_id, customer.c.first_names, customer.c.last_name,
+                                        customer.c.birth_date, customer.c.postal_code, customer.c.erased_at)
+                              .where(customer.c.customer_id.in_(list(customer_ids)))
+                              .order_by(customer.c.customer_id)).mappings().all()
+    return [{"customer_id": r["customer_id"],
+             "name": " ".join(str(masked_value(f, r[f])) for f in ("first_names", "last_name") if r[f]),
+             "birth_date": masked_value("birth_date", r["birth_date"]), "postal_code": r["postal_code"],
+             "records": int(records.get(r["customer_id"], 0)), "erased": r["erased_at"] is not None}
+            for r in rows]
+
+
 @blueprint.route("/customers/<int:customer_id>/access", methods=["POST"])
 @steward_required
 def subject_access(customer_id: int):

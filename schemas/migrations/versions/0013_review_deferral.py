@@ -1,4 +1,4 @@
-"""A deferred review is visible: who deferred it, when and why (issue 11).
+"""A deferred review is visible (who deferred it, when and why); a look-up by identity code is logged (issue 11).
 
 Revision ID: 0013
 Revises: 0012
@@ -11,8 +11,13 @@ steward, the time and the reason (never a personal value). The review itself sta
 customers off the marketing list (`marketing_doubt` reads `status = 'open'`) and a
 steward can accept or reject it later. Its deferral rows stay as its history.
 
-Self-contained (one new table, nothing else touched), so it can be renumbered if
-another branch also adds a 0013: change `revision`/`down_revision` only.
+The access log's actions gain `find_by_code`: a steward looked a person up by
+personal identity code for a rights request (`/find`). The row holds the customer
+ids found (or none) and the reason, never the code.
+
+Self-contained (one new table and the access log's action check, nothing else), so it
+can be renumbered if another branch also adds a 0013: change `revision`/`down_revision`
+only (if that branch also widens the action check, merge the two lists).
 
 Frozen: types spelled out here, not imported.
 """
@@ -25,6 +30,29 @@ revision: str = "0013"
 down_revision: Union[str, Sequence[str], None] = "0012"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
+
+
+ACTIONS_0012 = ("view_customer", "view_review", "view_quarantine", "reveal", "decide_review", "defer_review",
+                "unmerge", "release", "dismiss", "export", "rectify", "erase", "erase_dry_run", "cli_unmask")
+ACTIONS = ACTIONS_0012 + ("find_by_code",)
+
+
+def _action_check(actions: tuple[str, ...]) -> str:
+    return "(" + " OR ".join(f"action = '{a}'" for a in actions) + ")"
+
+
+def _set_action_check(actions: tuple[str, ...], *, not_valid: bool = False) -> None:
+    name = op.f("ck_access_log_action")
+    if op.get_bind().dialect.name == "postgresql":
+        # ALTER, not a copy: the append-only trigger never fires. NOT VALID on the way down keeps
+        # rows of the newer action (the log is never rewritten) and checks every new row.
+        op.execute(f"ALTER TABLE access_log DROP CONSTRAINT {name}")
+        op.execute(f"ALTER TABLE access_log ADD CONSTRAINT {name} CHECK {_action_check(actions)}"
+                   + (" NOT VALID" if not_valid else ""))
+        return
+    with op.batch_alter_table("access_log", recreate="always") as batch:  # SQLite: the table is copied
+        batch.drop_constraint(name, type_="check")
+        batch.create_check_constraint(name, sa.text(_action_check(actions)))
 
 
 def upgrade() -> None:
@@ -40,6 +68,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("deferral_id", name=op.f("pk_review_deferral")),
     )
     op.create_index("ix_review_deferral_review_id_deferred_at", "review_deferral", ["review_id", "deferred_at"])
+    _set_action_check(ACTIONS)
     if op.get_bind().dialect.name == "postgresql":
         # Default privileges (0003) cover tables made by the role that ran it; say it outright.
         op.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON review_deferral TO register_loader, register_steward")
@@ -48,5 +77,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        found = op.get_bind().execute(sa.text("SELECT COUNT(*) FROM access_log WHERE action = 'find_by_code'"))
+        if found.scalar_one():
+            raise RuntimeError("access_log holds find_by_code rows: 0012's action check would refuse them "
+                               "(the log is never rewritten); keep 0013")
+    _set_action_check(ACTIONS_0012, not_valid=True)
     op.drop_index("ix_review_deferral_review_id_deferred_at", table_name="review_deferral")
     op.drop_table("review_deferral")
