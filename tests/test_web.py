@@ -382,3 +382,33 @@ def test_a_steward_finds_a_person_by_identity_code_posted_never_echoed_or_logged
     assert analyst.get("/find").status_code == 403
     assert post(analyst, "/find", {"personal_id": AINO_CODE, "reason": "SAR 2026-8"}).status_code == 403
     assert table(engine, "SELECT COUNT(*) FROM access_log WHERE action = 'find_by_code'") == [(2,)]
+
+
+def test_the_customer_page_shows_each_records_match_evidence_in_words_and_bars(workbench):
+    """As the review page does (the same partial), from `explain.explain_records`: the records a
+    steward merged show their strongest pair's fields in words, weights and bars; no values."""
+    app, engine, review_id = workbench
+    client = app.test_client()
+    log_in(client, "steward.one")
+    before = customer_of(engine)
+    alone = client.get(f"/customers/{before[('phone', 'P-1')]}").get_data(as_text=True)
+    assert "Match evidence against" not in alone and 'class="weight"' not in alone
+    post(client, f"/reviews/{review_id}/decide", {"action": "accept", "reason": "ticket 40"},
+         token_from=f"/reviews/{review_id}")
+    survivor = min(before.values())
+    page = client.get(f"/customers/{survivor}").get_data(as_text=True)
+    from pipeline.register.explain import explain_records
+    with engine.connect() as connection:
+        explained = explain_records(connection, survivor)
+    strongest = [e.strongest for e in explained if e.strongest is not None]
+    assert len(strongest) == 2  # each record against the other
+    assert page.count("Match evidence against") == 2
+    assert "Steward&#39;s decision: review" in page or "Steward's decision: review" in page
+    for field in strongest[0].fields:
+        assert f"<td>{field.field}</td><td>{field.level}</td>" in page
+        assert f"{field.weight:+.1f}" in page
+    bars = page.count('<svg class="weight"')
+    assert bars == sum(len(s.fields) for s in strongest)
+    weights = [f.weight for s in strongest for f in s.fields]
+    assert 'class="for"' in page and ('class="against"' in page) == any(w < 0 for w in weights)
+    assert not any(v in page for v in PERSONAL), "the evidence shows levels and weights, never a value"

@@ -22,7 +22,8 @@ from flask_login import current_user, login_required
 from pipeline.codes import Reason
 from pipeline.register import rights, steward, users
 from pipeline.register.access_log import accesses, count_accesses, log_access
-from pipeline.register.explain import FIELD_WORDS, METHOD_WORDS, ExplainError, level_in_words, survivor_of
+from pipeline.register.explain import (FIELD_WORDS, METHOD_WORDS, ExplainError, explain_records, level_in_words,
+                                      survivor_of)
 from pipeline.register.release import EDITABLE_FIELDS, dismiss_quarantined, release_quarantined
 from pipeline.register.steward import SHOWN_FIELDS, StewardError, masked_value
 from pipeline.web import charts
@@ -228,6 +229,20 @@ def _comparisons(evidence: dict) -> list[dict]:
     return out
 
 
+def _pair_evidence(strongest) -> dict:
+    """A record's strongest pair (`explain.PairWeights`) as the evidence partial shows it."""
+    comparisons = [{"field": f.field, "level": f.level, "weight": f.weight} for f in strongest.fields]
+    return {"other": strongest.other, "prior": strongest.prior, "match_weight": strongest.match_weight,
+            "probability": strongest.probability, "model": _model().version, "comparisons": comparisons,
+            "bars": charts.weights(comparisons)}
+
+
+def _model():
+    from pipeline.matching.model import MatchModel
+
+    return MatchModel.load()  # read once and cached
+
+
 ACCEPT_MEANS = {
     "same_code_different_name": (
         "These two records already belong to one customer: they carry the same valid identity code, and the code "
@@ -370,6 +385,7 @@ def customer_page(customer_id: int):
                           review_queue.c.right_customer_id == customer_id,
                           left.c.customer_id == customer_id, right.c.customer_id == customer_id))
             .order_by(review_queue.c.review_id)).mappings().all() if records else []
+        explained = {e.record: e for e in explain_records(connection, customer_id, model=_model())}
     _log(action="view_customer", customer_id=customer_id)
     golden_revealed = _revealed("customer", customer_id)
     golden_rows = []
@@ -381,7 +397,9 @@ def customer_page(customer_id: int):
     shown_records = []
     for r in records:
         revealed = _revealed("record", r["source_record_pk"])
+        why = explained.get(f"{r['channel']}:{r['source_record_id']}")
         shown_records.append({
+            "explained": why, "evidence": _pair_evidence(why.strongest) if why and why.strongest else None,
             "pk": r["source_record_pk"], "label": f"{r['channel']}:{r['source_record_id']}",
             "observed_at": r["observed_at"], "method": r["match_method"],
             "because": METHOD_WORDS.get(r["match_method"] or "", "not resolved yet"),
