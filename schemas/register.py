@@ -186,6 +186,8 @@ customer = sa.Table(
               comment="set when erased on the person's request; only the billing identity remains"),
     _present("customer", "personal_id"),
     _present("customer", "merged_into"),  # the few merged customers: follow a chain of merges fast
+    _present("customer", "erased_at"),  # the few erased customers: the overview counts the live ones (0013)
+    sa.Index(None, "created_at"),  # new customers per night on the overview (0013)
     # Contact points a prohibition reaches (the view marketing_doubt, migration 0007).
     _present("customer", "email"),
     _present("customer", "phone"),

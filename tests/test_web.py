@@ -11,6 +11,7 @@ logged, a merged id redirects to its survivor, unmerge, quarantine release, righ
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 
 from pipeline.register import steward, users
 from pipeline.web import WebConfigError, create_app, serve
-from schemas.register import quarantine
+from schemas.register import customer, intake_file, quarantine
 from pii_scan import PERSONAL_ID, Needles, scan_bytes
 from test_register_helpers import personal_id
 from test_register_resolve import NEAR_MISS, NOW, PERSON, _propose, batch_of, customer_of, load_batch, record, table
@@ -412,3 +413,35 @@ def test_the_customer_page_shows_each_records_match_evidence_in_words_and_bars(w
     weights = [f.weight for s in strongest for f in s.fields]
     assert 'class="for"' in page and ('class="against"' in page) == any(w < 0 for w in weights)
     assert not any(v in page for v in PERSONAL), "the evidence shows levels and weights, never a value"
+
+
+def test_the_overviews_figures_are_the_plain_counts(workbench):
+    """The overview counts live customers from partial indexes and new customers per night by
+    range counts (migration 0013's indexes): the same figures as a plain scan of the table."""
+    app, engine, review_id = workbench
+    load_batch(engine, batch_of("d2", [AINO]))
+    steward.decide_review(engine, review_id, accept=True, by="steward.one")  # one customer merged
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    owners = customer_of(engine)
+    merged = table(engine, "SELECT customer_id FROM customer WHERE merged_into IS NOT NULL")[0][0]
+    with engine.begin() as connection:
+        files = connection.execute(sa.text("SELECT intake_file_id FROM intake_file ORDER BY intake_file_id")).scalars().all()
+        for days, file_id in zip((2, 1), files):
+            connection.execute(intake_file.update().where(intake_file.c.intake_file_id == file_id)
+                               .values(loaded_at=today - dt.timedelta(days=days)))
+        connection.execute(customer.update().where(customer.c.customer_id != owners[("web", "W-9")])
+                           .values(created_at=today - dt.timedelta(days=2, hours=11)))  # just after midnight
+        connection.execute(customer.update().where(customer.c.customer_id == owners[("web", "W-9")])
+                           .values(created_at=today - dt.timedelta(days=1), erased_at=today))  # erased
+        connection.execute(customer.update().where(customer.c.customer_id == merged).values(erased_at=today))
+    live = table(engine, "SELECT COUNT(*) FROM customer WHERE merged_into IS NULL AND erased_at IS NULL")[0][0]
+    client = app.test_client()
+    log_in(client, "analyst.one")
+    page = client.get("/overview").get_data(as_text=True)
+    assert f'<b id="customers">{live}</b>' in page and live == 1
+    expected = {}
+    for (created,) in table(engine, "SELECT created_at FROM customer"):
+        day = (created if isinstance(created, str) else created.astimezone(dt.timezone.utc).isoformat())[:10]
+        expected[day] = expected.get(day, 0) + 1
+    shown = dict(re.findall(r'<tr><td>(\d{4}-\d{2}-\d{2})</td><td class="num">\d+</td><td class="num">(\d+)</td>', page))
+    assert {day: int(n) for day, n in shown.items() if int(n)} == expected and sum(expected.values()) == 3

@@ -226,18 +226,20 @@ def _other_label(connection: sa.Connection, pk: int) -> str | None:
 
 
 def explain_records(connection: sa.Connection, survivor: int, *, unmask: bool = False,
-                    only_record: int | None = None, model: MatchModel | None = None) -> list[RecordExplanation]:
+                    only_record: int | None = None, model: MatchModel | None = None,
+                    scorer=None) -> list[RecordExplanation]:
     """Why each record (or only `only_record`) of the live customer `survivor` is in it: the
     record-by-record part of `explain_customer`, without the marketing doubt (the customer page
-    shows it for every record; `explain_customer` adds the merges, reviews and doubt)."""
-    model = model or MatchModel.load()
+    shows it for every record; `explain_customer` adds the merges, reviews and doubt). `scorer`:
+    a `score.Scorer` of `model` to reuse (`rescore.score_every_pair`)."""
+    model = scorer.model if scorer is not None else model or MatchModel.load()
     keys = [int(k) for k in connection.execute(sa.select(source_record.c.source_record_pk).where(
         source_record.c.customer_id == survivor)).scalars()]
     if not keys:
         return []
     records = read_records_by_key(connection, keys).sort_values(["observed_at", "record_key"], kind="stable")
     labels = {int(r.record_key): _label(r) for r in records.itertuples(index=False)}
-    pairs = score_every_pair(records, model)
+    pairs = score_every_pair(records, model, scorer=scorer)
     decisions = _decisions(connection, keys, labels)
     codes = records["personal_id"].dropna()
     explained: list[RecordExplanation] = []

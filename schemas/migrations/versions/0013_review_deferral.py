@@ -15,7 +15,11 @@ The access log's actions gain `find_by_code`: a steward looked a person up by
 personal identity code for a rights request (`/find`). The row holds the customer
 ids found (or none) and the reason, never the code.
 
-Self-contained (one new table and the access log's action check, nothing else), so it
+Two indexes on `customer` serve the overview page at a million customers: by
+`created_at` (new customers per night: a range count each) and on the few erased
+customers (`erased_at IS NOT NULL`; live customers = all - merged - erased + both).
+
+Self-contained (one new table, the access log's action check, two indexes), so it
 can be renumbered if another branch also adds a 0013: change `revision`/`down_revision`
 only (if that branch also widens the action check, merge the two lists).
 
@@ -69,6 +73,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_review_deferral_review_id_deferred_at", "review_deferral", ["review_id", "deferred_at"])
     _set_action_check(ACTIONS)
+    op.create_index("ix_customer_created_at", "customer", ["created_at"])
+    op.create_index("ix_customer_erased_at", "customer", ["erased_at"],
+                    sqlite_where=sa.text("erased_at IS NOT NULL"), postgresql_where=sa.text("erased_at IS NOT NULL"))
     if op.get_bind().dialect.name == "postgresql":
         # Default privileges (0003) cover tables made by the role that ran it; say it outright.
         op.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON review_deferral TO register_loader, register_steward")
@@ -82,6 +89,8 @@ def downgrade() -> None:
         if found.scalar_one():
             raise RuntimeError("access_log holds find_by_code rows: 0012's action check would refuse them "
                                "(the log is never rewritten); keep 0013")
+    op.drop_index("ix_customer_erased_at", table_name="customer")
+    op.drop_index("ix_customer_created_at", table_name="customer")
     _set_action_check(ACTIONS_0012, not_valid=True)
     op.drop_index("ix_review_deferral_review_id_deferred_at", table_name="review_deferral")
     op.drop_table("review_deferral")
