@@ -64,7 +64,25 @@ def view_ties(engine: sa.Engine) -> set[tuple]:
 
 def python_ties(engine: sa.Engine) -> set[tuple]:
     with engine.connect() as connection:
-        return set(doubt(connection, database_today(engine)).ties)
+        whole = set(doubt(connection, database_today(engine)).ties)
+        reviews = set(doubt(connection, database_today(engine), reviews_only=True).ties)
+        customers = [c for (c,) in connection.execute(sa.text("SELECT customer_id FROM customer ORDER BY 1"))]
+        # Restricted to some customers (one at a time, pairs, all): the whole register's ties holding them.
+        groups = [[c] for c in customers] + [customers[i:i + 2] for i in range(len(customers))] + [customers, []]
+        for among in groups:
+            assert set(doubt(connection, database_today(engine), among=among).ties) == {
+                t for t in whole if t[0] in among}, among
+            assert set(doubt(connection, database_today(engine), reviews_only=True, among=among).ties) == {
+                t for t in reviews if t[0] in among}, among
+        # The review queue's "holds back from marketing" is the whole register's answer for each review.
+        held_by_review: dict[int, list[str]] = {}
+        for _, _, review_id, reason in reviews:
+            held_by_review.setdefault(review_id, set()).add(reason)
+        for size in (1, 50):
+            for page in range(0, steward.count_reviews(connection) // size + 1):
+                for item in steward.list_reviews(connection, limit=size, offset=page * size):
+                    assert item["holds_back_from_marketing"] == sorted(held_by_review.get(item["review_id"], ()))
+        return whole
 
 
 def open_review(engine: sa.Engine) -> int:

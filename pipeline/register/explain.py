@@ -268,7 +268,7 @@ def explain_customer(connection: sa.Connection, customer_id: int, *, unmask: boo
     model = model or MatchModel.load()
     survivor, chain = survivor_of(connection, customer_id)
     explained = explain_records(connection, survivor, unmask=unmask, only_record=only_record, model=model)
-    held = doubt(connection, today or today_in_finland()).held.get(survivor, frozenset())
+    held = doubt(connection, today or today_in_finland(), among=[survivor]).held.get(survivor, frozenset())
     return CustomerExplanation(asked=asked or f"customer {customer_id}", customer_id=survivor, merges=chain,
                                records=explained, open_reviews=_open_reviews(connection, survivor),
                                held_from_marketing=sorted(held), model_version=model.version)

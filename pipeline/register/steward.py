@@ -106,12 +106,17 @@ def list_reviews(connection: sa.Connection, status: str = "open", limit: int = 5
         .limit(limit).offset(offset)).mappings().all()
     # Which open reviews keep someone off the marketing list: worth deciding first.
     from pipeline.finland import today_in_finland
-    from pipeline.register.marketing import doubt
+    from pipeline.register.marketing import doubt, open_review_ties
 
     holding: dict[int, set[str]] = {}
     if status in ("open", "deferred") and rows:
-        for _, _, review_id, reason in doubt(connection, today_in_finland(), reviews_only=True).ties:
-            holding.setdefault(review_id, set()).add(reason)
+        listed = {r["review_id"] for r in rows}
+        # Only the listed reviews' customers (as they are now): not the whole register's doubt.
+        concerned = {c for review_id, a, b in open_review_ties(connection) if review_id in listed for c in (a, b)}
+        for _, _, review_id, reason in doubt(connection, today_in_finland(), reviews_only=True,
+                                             among=concerned).ties:
+            if review_id in listed:
+                holding.setdefault(review_id, set()).add(reason)
     return [{"review_id": r["review_id"], "probability": round(float(r["probability"]), 4),
              "reason": (r["evidence"] or {}).get("reason"), "left_customer_id": r["left_customer_id"],
              "right_customer_id": r["right_customer_id"], "created_at": r["created_at"].isoformat(),
