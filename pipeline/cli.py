@@ -2,7 +2,7 @@
 
     register migrate                          bring the register schema to the latest migration
     register summary                          counts per channel, quarantine by reason (no personal values)
-    register review list [--status open] [--limit N] [--offset N | --page N] [--json]
+    register review list [--status open|deferred|accepted|rejected] [--limit N] [--offset N | --page N] [--json]
                                               the review queue: potential matches to decide
     register review show ID [--unmask] [--json]
                                               one item with its evidence (values masked unless asked)
@@ -133,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing = _command(reviews, "list", "reviews, most likely matches first (a table; --json)",
                        "Reviews with a status (default open), most likely matches first, with the "
                        "customers they concern and whether they hold someone back from marketing.")
-    listing.add_argument("--status", default="open", choices=["open", "accepted", "rejected"],
-                         help="which reviews (default open)")
+    listing.add_argument("--status", default="open", choices=["open", "deferred", "accepted", "rejected"],
+                         help="which reviews (default open, deferred ones included; deferred: those only)")
     _paging(listing)
     show = _command(reviews, "show", "one review: its evidence and both records, values masked",
                     "One review: the matcher's comparisons and the two records side by side, values "

@@ -70,10 +70,15 @@ def page_footer(shown: int, total: int, offset: int, limit: int, what: str) -> s
 
 def review_table(items: Sequence[dict]) -> str:
     return table(("review", "probability", "reason", "left customer", "right customer", "created (UTC)",
-                  "holds back from marketing"),
+                  "holds back from marketing", "deferred"),
                  [(r["review_id"], f"{r['probability']:.4f}", r["reason"], r["left_customer_id"],
-                   r["right_customer_id"], _when(r["created_at"]), r["holds_back_from_marketing"]) for r in items],
+                   r["right_customer_id"], _when(r["created_at"]), r["holds_back_from_marketing"],
+                   _deferred(r.get("deferred"))) for r in items],
                  right=(0, 1, 3, 4))
+
+
+def _deferred(deferral: dict | None) -> str | None:
+    return f"by {deferral['by']} {_when(deferral['at'])}: {deferral['reason']}" if deferral else None
 
 
 def quarantine_table(items: Sequence[dict], *, with_resolved: bool) -> str:
@@ -111,6 +116,8 @@ def review_item(item: dict, *, unmasked: bool) -> str:
              + (f" ({evidence['reason']})" if evidence.get("reason") else "")]
     if item["decided_by"]:
         lines.append(f"decided by {item['decided_by']} on {_when(item['decided_at'])} UTC")
+    for deferral in item.get("deferrals") or ():
+        lines.append(f"deferred {_deferred(deferral)}")
     comparisons = evidence.get("comparisons") or {}
     if comparisons:
         lines.append("comparisons:")

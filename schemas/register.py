@@ -186,6 +186,8 @@ customer = sa.Table(
               comment="set when erased on the person's request; only the billing identity remains"),
     _present("customer", "personal_id"),
     _present("customer", "merged_into"),  # the few merged customers: follow a chain of merges fast
+    _present("customer", "erased_at"),  # the few erased customers: the overview counts the live ones (0013)
+    sa.Index(None, "created_at"),  # new customers per night on the overview (0013)
     # Contact points a prohibition reaches (the view marketing_doubt, migration 0007).
     _present("customer", "email"),
     _present("customer", "phone"),
@@ -317,6 +319,20 @@ review_queue = sa.Table(
     sa.Index(None, "right_customer_id"),
 )
 
+# A steward's deferral of a review (migration 0013): the review stays `open` (it still holds the
+# customers off the marketing list: `marketing_doubt` reads the status), and each deferral is kept
+# with who, when and why. The latest deferral of an open review shows it as deferred in the queue.
+review_deferral = sa.Table(
+    "review_deferral",
+    metadata,
+    sa.Column("deferral_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("review_id", sa.Integer, sa.ForeignKey(review_queue.c.review_id), nullable=False),
+    sa.Column("deferred_by", sa.String(100), nullable=False),
+    sa.Column("deferred_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, comment="the steward's reason; never a personal value"),
+    sa.Index(None, "review_id", "deferred_at"),
+)
+
 service = sa.Table(
     "service",
     metadata,
@@ -427,6 +443,7 @@ USER_ROLES: tuple[str, ...] = ("steward", "analyst", "admin")
 ACCESS_ACTIONS: tuple[str, ...] = (
     "view_customer", "view_review", "view_quarantine", "reveal", "decide_review", "defer_review", "unmerge",
     "release", "dismiss", "export", "rectify", "erase", "erase_dry_run", "cli_unmask",
+    "find_by_code",  # migration 0013: a steward looked a person up by identity code (never the code itself)
 )
 
 # Personal accounts of the web workbench (`register user add|disable|list`): an argon2 hash, never a

@@ -64,7 +64,25 @@ def view_ties(engine: sa.Engine) -> set[tuple]:
 
 def python_ties(engine: sa.Engine) -> set[tuple]:
     with engine.connect() as connection:
-        return set(doubt(connection, database_today(engine)).ties)
+        whole = set(doubt(connection, database_today(engine)).ties)
+        reviews = set(doubt(connection, database_today(engine), reviews_only=True).ties)
+        customers = [c for (c,) in connection.execute(sa.text("SELECT customer_id FROM customer ORDER BY 1"))]
+        # Restricted to some customers (one at a time, pairs, all): the whole register's ties holding them.
+        groups = [[c] for c in customers] + [customers[i:i + 2] for i in range(len(customers))] + [customers, []]
+        for among in groups:
+            assert set(doubt(connection, database_today(engine), among=among).ties) == {
+                t for t in whole if t[0] in among}, among
+            assert set(doubt(connection, database_today(engine), reviews_only=True, among=among).ties) == {
+                t for t in reviews if t[0] in among}, among
+        # The review queue's "holds back from marketing" is the whole register's answer for each review.
+        held_by_review: dict[int, list[str]] = {}
+        for _, _, review_id, reason in reviews:
+            held_by_review.setdefault(review_id, set()).add(reason)
+        for size in (1, 50):
+            for page in range(0, steward.count_reviews(connection) // size + 1):
+                for item in steward.list_reviews(connection, limit=size, offset=page * size):
+                    assert item["holds_back_from_marketing"] == sorted(held_by_review.get(item["review_id"], ()))
+        return whole
 
 
 def open_review(engine: sa.Engine) -> int:
@@ -111,6 +129,25 @@ def test_a_prohibiting_record_left_in_review_holds_its_pair_off_the_list(registe
     summary = write_extract(register_engine, tmp_path, today=database_today(register_engine))
     assert summary.rows["electricity"] == 1
     assert verify_extract(register_engine, tmp_path, today=database_today(register_engine)).ok
+
+
+def test_a_deferred_review_still_holds_its_pair_off_the_list_until_decided(register_engine):
+    """Deferring is not deciding: the review stays open, shows as deferred, and the adult stays
+    off the marketing list (view and Python alike) until a steward rejects it."""
+    owners = _load(register_engine, ADULT, PROHIBITING_CALL)
+    adult, caller = owners[("web", "W-A")], owners[("phone", "P-X")]
+    review_id = open_review(register_engine)
+    steward.defer_review(register_engine, review_id, by="steward.one", reason="ticket 77: ask the caller",
+                         now=NOW)
+    assert adult not in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == {(adult, caller, review_id, "prohibited")}
+    with register_engine.connect() as connection:
+        queue = steward.list_reviews(connection, "deferred")
+    assert [(r["review_id"], r["deferred"]["by"], r["holds_back_from_marketing"]) for r in queue] == [
+        (review_id, "steward.one", ["prohibited"])]
+    steward.decide_review(register_engine, review_id, accept=False, by="steward.two", now=NOW)
+    assert adult in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == set()
 
 
 def test_accepting_the_review_merges_and_the_latest_statement_keeps_the_person_off(register_engine):

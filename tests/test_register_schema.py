@@ -17,9 +17,11 @@ from schemas.register import customer, intake_file, intake_file_duplicate, metad
 EXPECTED_TABLES = {"intake_file", "source_record", "quarantine", "customer", "customer_merge",
                    "review_queue", "service", "golden_provenance", "match_key", "rights_request", "erased_record",
                    "source_record_version", "disclosure", "intake_file_duplicate",
-                   "app_user", "access_log", "merge_record", "unmerge", "quarantine_decision"}
+                   "app_user", "access_log", "merge_record", "unmerge", "quarantine_decision", "review_deferral"}
 # Migration 0012 (the stewards' workbench, issue 11).
 WORKBENCH_TABLES = {"app_user", "access_log", "merge_record", "unmerge", "quarantine_decision"}
+# Migration 0013 (deferred reviews).
+DEFERRAL_TABLES = {"review_deferral"}
 EXPECTED_VIEWS = {"golden_value_provenance", "customer_masked", "service_masked", "marketing_contacts",
                   "marketing_doubt"}
 HELSINKI_SUMMER = timezone(timedelta(hours=3))
@@ -201,7 +203,7 @@ def test_migration_0011_records_duplicates_and_reverts_cleanly(register_engine):
                 **{**copy, "file_name": "mail_20261126.csv", "duplicate_of_intake_file_id": file_id + 1000}))
 
     downgrade(register_engine, "0010")
-    assert _tables(register_engine) == EXPECTED_TABLES - {"intake_file_duplicate"} - WORKBENCH_TABLES
+    assert _tables(register_engine) == EXPECTED_TABLES - {"intake_file_duplicate"} - WORKBENCH_TABLES - DEFERRAL_TABLES
     with register_engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(intake_file)).scalar_one() == 1
     migrate(register_engine)
@@ -217,7 +219,43 @@ def test_migration_0012_adds_the_workbench_and_reverts_cleanly(register_engine):
     """0012 adds the accounts, the access log, merge records, unmerges and quarantine decisions;
     down to 0011 drops them (and, on PostgreSQL, the append-only trigger), up again restores them."""
     downgrade(register_engine, "0011")
-    assert _tables(register_engine) == EXPECTED_TABLES - WORKBENCH_TABLES
+    assert _tables(register_engine) == EXPECTED_TABLES - WORKBENCH_TABLES - DEFERRAL_TABLES
     migrate(register_engine)
     assert _tables(register_engine) == EXPECTED_TABLES
     check_schema(register_engine)
+
+
+def _log_row(engine: sa.Engine, action: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO access_log (at, user_name, via, action) VALUES "
+                                   "(:at, 'aino', 'web', :action)"),
+                           {"at": datetime(2026, 12, 8, tzinfo=timezone.utc), "action": action})
+
+
+def test_migration_0013_adds_review_deferrals_and_reverts_cleanly(register_engine):
+    """0013 adds `review_deferral` and the access log's `find_by_code` action (self-contained: it
+    can be renumbered); down to 0012 drops the table and refuses the action again, keeping the
+    log's rows, indexes and (PostgreSQL) append-only trigger; up again restores both, without drift."""
+    _log_row(register_engine, "view_customer")
+    downgrade(register_engine, "0012")
+    assert _tables(register_engine) == EXPECTED_TABLES - DEFERRAL_TABLES
+    with pytest.raises(sa.exc.IntegrityError):
+        _log_row(register_engine, "find_by_code")
+    migrate(register_engine)
+    assert _tables(register_engine) == EXPECTED_TABLES
+    _log_row(register_engine, "find_by_code")
+    with pytest.raises(sa.exc.IntegrityError):
+        _log_row(register_engine, "look_around")
+    assert table_count(register_engine, "access_log") == 2
+    if register_engine.dialect.name == "postgresql":
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), register_engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM access_log"))
+    inspector = sa.inspect(register_engine)
+    assert [fk["referred_table"] for fk in inspector.get_foreign_keys("review_deferral")] == ["review_queue"]
+    assert ("review_id", "deferred_at") in {tuple(i["column_names"]) for i in inspector.get_indexes("review_deferral")}
+    check_schema(register_engine)
+
+
+def table_count(engine: sa.Engine, name: str) -> int:
+    with engine.connect() as connection:
+        return connection.execute(sa.text(f"SELECT COUNT(*) FROM {name}")).scalar_one()

@@ -11,6 +11,7 @@ logged, a merged id redirects to its survivor, unmerge, quarantine release, righ
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -21,8 +22,10 @@ import sqlalchemy as sa
 
 from pipeline.register import steward, users
 from pipeline.web import WebConfigError, create_app, serve
-from schemas.register import quarantine
-from test_register_resolve import NEAR_MISS, NOW, PERSON, _propose, batch_of, customer_of, load_batch, table
+from schemas.register import customer, intake_file, quarantine
+from pii_scan import PERSONAL_ID, Needles, scan_bytes
+from test_register_helpers import personal_id
+from test_register_resolve import NEAR_MISS, NOW, PERSON, _propose, batch_of, customer_of, load_batch, record, table
 from web_helpers import PASSWORD, SECRET, add_users, log_in, make_app, post, token
 
 # The personal values of NEAR_MISS (synthetic, from the resolver's tests) as the register holds them.
@@ -303,3 +306,142 @@ def test_admin_pages_list_users_and_the_access_log(workbench):
     post(client, "/users/new.steward/disable", {}, token_from="/users")
     with pytest.raises(users.LoginRefused):
         users.authenticate(engine, "new.steward", PASSWORD)
+
+
+def test_a_deferred_review_shows_as_deferred_is_filterable_and_can_be_decided_later(workbench):
+    app, engine, review_id = workbench
+    client = app.test_client()
+    log_in(client, "steward.one")
+    assert "no deferred reviews" in client.get("/reviews?status=deferred").get_data(as_text=True)
+    response = post(client, f"/reviews/{review_id}/decide", {"action": "defer", "reason": "ticket 31: call back"},
+                    token_from=f"/reviews/{review_id}")
+    assert response.status_code == 302
+    assert table(engine, f"SELECT status FROM review_queue WHERE review_id = {review_id}") == [("open",)]
+    deferred = client.get("/reviews?status=deferred").get_data(as_text=True)
+    assert f"review {review_id}" in deferred and "1-1 of 1 deferred reviews" in deferred
+    assert "deferred</span> by steward.one on" in deferred and "ticket 31: call back" in deferred
+    listing = client.get("/reviews").get_data(as_text=True)  # the open queue names it deferred too
+    assert f"review {review_id}" in listing and "ticket 31: call back" in listing
+    page = client.get(f"/reviews/{review_id}").get_data(as_text=True)
+    assert "deferred by steward.one on" in page and "Accept: one person" in page
+    assert client.get("/reviews?status=postponed").status_code == 400
+    # Decided later: out of the deferred list.
+    assert post(client, f"/reviews/{review_id}/decide", {"action": "reject", "reason": "ticket 31: two people"},
+                token_from=f"/reviews/{review_id}").status_code == 302
+    assert "no deferred reviews" in client.get("/reviews?status=deferred").get_data(as_text=True)
+    assert f'/reviews/{review_id}">review {review_id}' in client.get("/reviews?status=rejected").get_data(as_text=True)
+
+
+# --- finding a person by identity code ------------------------------------------------------------------
+
+AINO_CODE = personal_id(3, 4, 1970, 123)
+AINO = record("web", "W-9", "2026-11-03T10:00", personal_id=AINO_CODE, first_names="Aino Maria",
+              last_name="Testinen", street_address="Koekatu 11", postal_code="33100", city="Tampere")
+
+
+def test_a_steward_finds_a_person_by_identity_code_posted_never_echoed_or_logged(workbench, caplog):
+    app, engine, _ = workbench
+    load_batch(engine, batch_of("d2", [AINO]))
+    aino = customer_of(engine)[("web", "W-9")]
+    needles = Needles()
+    needles.add(PERSONAL_ID, AINO_CODE)
+    caplog.set_level(logging.DEBUG)
+    client = app.test_client()
+    log_in(client, "steward.one")
+    assert 'name="personal_id"' in client.get("/find").get_data(as_text=True)
+    # Another spelling of the same code: spaces around it, the check character in lower case.
+    entered = f"  {AINO_CODE[:-1]}{AINO_CODE[-1].lower()} "
+    assert client.post("/find", data={"personal_id": entered, "reason": "SAR 2026-5"}).status_code == 400  # no CSRF
+    found = post(client, "/find", {"personal_id": entered, "reason": "SAR 2026-5"}, token_from="/find")
+    page = found.get_data(as_text=True)
+    assert found.status_code == 200 and found.headers["Cache-Control"] == "no-store"
+    assert f'href="/customers/{aino}/rights"' in page and "Found: 1 customer(s)" in page
+    assert "T******n" in page and "1970-**-**" in page and "Testinen" not in page
+    assert scan_bytes(page.encode(), needles) == {} and AINO_CODE[:6] not in page
+    rows = table(engine, "SELECT user_name, via, customer_id, reason FROM access_log WHERE action = 'find_by_code'")
+    assert rows == [("steward.one", "web", aino, "SAR 2026-5")]
+    # A valid code nobody holds: nothing found, the look-up still logged (no customer).
+    other = post(client, "/find", {"personal_id": personal_id(5, 6, 1980, 456), "reason": "SAR 2026-6"},
+                 token_from="/find").get_data(as_text=True)
+    assert "Found: 0 customer(s)" in other
+    assert table(engine, "SELECT COUNT(*) FROM access_log WHERE action = 'find_by_code' AND customer_id IS NULL") \
+        == [(1,)]
+    # An invalid code (a wrong check character): the kind of fault, not the value; nothing logged.
+    wrong = AINO_CODE[:-1] + ("A" if AINO_CODE[-1] != "A" else "B")
+    refused = post(client, "/find", {"personal_id": wrong, "reason": "SAR 2026-7"},
+                   token_from="/find").get_data(as_text=True)
+    assert "not valid" in refused and wrong not in refused and "Found:" not in refused
+    # A reason holding the code is refused: it would be recorded.
+    post(client, "/find", {"personal_id": AINO_CODE, "reason": f"asked {AINO_CODE}"}, token_from="/find")
+    assert table(engine, "SELECT COUNT(*) FROM access_log WHERE action = 'find_by_code'") == [(2,)]
+    logged = " ".join(str(v) for row in table(engine, "SELECT * FROM access_log") for v in row)
+    assert scan_bytes(logged.encode(), needles) == {} and wrong not in logged
+    assert scan_bytes(caplog.text.encode(), needles) == {} and wrong not in caplog.text
+    # An analyst: 403, nothing looked up.
+    analyst = app.test_client()
+    log_in(analyst, "analyst.one")
+    assert analyst.get("/find").status_code == 403
+    assert post(analyst, "/find", {"personal_id": AINO_CODE, "reason": "SAR 2026-8"}).status_code == 403
+    assert table(engine, "SELECT COUNT(*) FROM access_log WHERE action = 'find_by_code'") == [(2,)]
+
+
+def test_the_customer_page_shows_each_records_match_evidence_in_words_and_bars(workbench):
+    """As the review page does (the same partial), from `explain.explain_records`: the records a
+    steward merged show their strongest pair's fields in words, weights and bars; no values."""
+    app, engine, review_id = workbench
+    client = app.test_client()
+    log_in(client, "steward.one")
+    before = customer_of(engine)
+    alone = client.get(f"/customers/{before[('phone', 'P-1')]}").get_data(as_text=True)
+    assert "Match evidence against" not in alone and 'class="weight"' not in alone
+    post(client, f"/reviews/{review_id}/decide", {"action": "accept", "reason": "ticket 40"},
+         token_from=f"/reviews/{review_id}")
+    survivor = min(before.values())
+    page = client.get(f"/customers/{survivor}").get_data(as_text=True)
+    from pipeline.register.explain import explain_records
+    with engine.connect() as connection:
+        explained = explain_records(connection, survivor)
+    strongest = [e.strongest for e in explained if e.strongest is not None]
+    assert len(strongest) == 2  # each record against the other
+    assert page.count("Match evidence against") == 2
+    assert "Steward&#39;s decision: review" in page or "Steward's decision: review" in page
+    for field in strongest[0].fields:
+        assert f"<td>{field.field}</td><td>{field.level}</td>" in page
+        assert f"{field.weight:+.1f}" in page
+    bars = page.count('<svg class="weight"')
+    assert bars == sum(len(s.fields) for s in strongest)
+    weights = [f.weight for s in strongest for f in s.fields]
+    assert 'class="for"' in page and ('class="against"' in page) == any(w < 0 for w in weights)
+    assert not any(v in page for v in PERSONAL), "the evidence shows levels and weights, never a value"
+
+
+def test_the_overviews_figures_are_the_plain_counts(workbench):
+    """The overview counts live customers from partial indexes and new customers per night by
+    range counts (migration 0013's indexes): the same figures as a plain scan of the table."""
+    app, engine, review_id = workbench
+    load_batch(engine, batch_of("d2", [AINO]))
+    steward.decide_review(engine, review_id, accept=True, by="steward.one")  # one customer merged
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    owners = customer_of(engine)
+    merged = table(engine, "SELECT customer_id FROM customer WHERE merged_into IS NOT NULL")[0][0]
+    with engine.begin() as connection:
+        files = connection.execute(sa.text("SELECT intake_file_id FROM intake_file ORDER BY intake_file_id")).scalars().all()
+        for days, file_id in zip((2, 1), files):
+            connection.execute(intake_file.update().where(intake_file.c.intake_file_id == file_id)
+                               .values(loaded_at=today - dt.timedelta(days=days)))
+        connection.execute(customer.update().where(customer.c.customer_id != owners[("web", "W-9")])
+                           .values(created_at=today - dt.timedelta(days=2, hours=11)))  # just after midnight
+        connection.execute(customer.update().where(customer.c.customer_id == owners[("web", "W-9")])
+                           .values(created_at=today - dt.timedelta(days=1), erased_at=today))  # erased
+        connection.execute(customer.update().where(customer.c.customer_id == merged).values(erased_at=today))
+    live = table(engine, "SELECT COUNT(*) FROM customer WHERE merged_into IS NULL AND erased_at IS NULL")[0][0]
+    client = app.test_client()
+    log_in(client, "analyst.one")
+    page = client.get("/overview").get_data(as_text=True)
+    assert f'<b id="customers">{live}</b>' in page and live == 1
+    expected = {}
+    for (created,) in table(engine, "SELECT created_at FROM customer"):
+        day = (created if isinstance(created, str) else created.astimezone(dt.timezone.utc).isoformat())[:10]
+        expected[day] = expected.get(day, 0) + 1
+    shown = dict(re.findall(r'<tr><td>(\d{4}-\d{2}-\d{2})</td><td class="num">\d+</td><td class="num">(\d+)</td>', page))
+    assert {day: int(n) for day, n in shown.items() if int(n)} == expected and sum(expected.values()) == 3

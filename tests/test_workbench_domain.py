@@ -189,3 +189,51 @@ def test_subject_access_includes_who_looked_and_reads_in_three_languages(registe
                "sv": "Vår personal som har tittat på dina uppgifter (1)",
                "en": "Who in our staff looked at your data (1)"}[lang]
     assert heading in report and "view_customer" in report
+
+
+# --- deferred reviews ------------------------------------------------------------------------------
+
+def test_a_deferred_review_stays_open_shows_who_when_and_why_and_can_be_decided_later(register_engine):
+    load_batch(register_engine, batch_of("d1", NEAR_MISS))
+    review_id = _propose(register_engine, ("phone", "P-1"), ("mail", "M-1"))
+    later = NOW + dt.timedelta(hours=2)
+    with register_engine.connect() as connection:
+        assert steward.count_reviews(connection, "deferred") == 0
+        assert steward.list_reviews(connection)[0]["deferred"] is None
+    with pytest.raises(steward.StewardError):
+        steward.defer_review(register_engine, review_id, by="aino", reason="  ")
+    with pytest.raises(RightsError):  # a reason is recorded and shown: never a personal value
+        steward.defer_review(register_engine, review_id, by="aino", reason="called +358401112222")
+    steward.defer_review(register_engine, review_id, by="aino", reason="ticket 12: waiting for the customer", now=NOW)
+    steward.defer_review(register_engine, review_id, by="eino", reason="ticket 12: still waiting", now=later)
+    with register_engine.connect() as connection:
+        assert steward.count_reviews(connection, "open") == steward.count_reviews(connection, "deferred") == 1
+        (listed,) = steward.list_reviews(connection, "deferred")
+        shown = steward.show_review(connection, review_id)
+    assert listed["status"] == "open" and listed["deferred"] == {
+        "by": "eino", "at": later.isoformat(), "reason": "ticket 12: still waiting"}
+    assert [(d["by"], d["reason"]) for d in shown["deferrals"]] == [
+        ("aino", "ticket 12: waiting for the customer"), ("eino", "ticket 12: still waiting")]
+    assert shown["status"] == "open"
+    logged = table(register_engine, f"SELECT user_name FROM access_log WHERE action = 'defer_review' "
+                                    f"AND review_id = {review_id}")
+    assert {u for (u,) in logged} == {"aino", "eino"}
+    # Decided later: no longer open or deferred; the deferrals stay as its history.
+    steward.decide_review(register_engine, review_id, accept=False, by="aino", now=later)
+    with register_engine.connect() as connection:
+        assert steward.count_reviews(connection, "deferred") == steward.count_reviews(connection, "open") == 0
+        (rejected,) = steward.list_reviews(connection, "rejected")
+        assert rejected["deferred"] is None
+        assert len(steward.show_review(connection, review_id)["deferrals"]) == 2
+    with pytest.raises(steward.StewardError, match="already decided"):
+        steward.defer_review(register_engine, review_id, by="aino", reason="ticket 13")
+
+
+def test_erasing_a_customer_takes_its_deferred_reviews_deferrals_with_them(register_engine):
+    load_batch(register_engine, batch_of("d1", NEAR_MISS))
+    review_id = _propose(register_engine, ("phone", "P-1"), ("mail", "M-1"))
+    steward.defer_review(register_engine, review_id, by="aino", reason="ticket 14", now=NOW)
+    owner = customer_of(register_engine)[("phone", "P-1")]
+    rights.erase(register_engine, customer_id=owner, reason="erasure 2026-3", by="aino")
+    assert table(register_engine, "SELECT COUNT(*) FROM review_deferral") == [(0,)]
+    assert table(register_engine, f"SELECT COUNT(*) FROM review_queue WHERE review_id = {review_id}") == [(0,)]

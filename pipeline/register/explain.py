@@ -225,17 +225,21 @@ def _other_label(connection: sa.Connection, pk: int) -> str | None:
     return f"{row[0]}:{row[1]}" if row else None
 
 
-def explain_customer(connection: sa.Connection, customer_id: int, *, unmask: bool = False,
-                     only_record: int | None = None, model: MatchModel | None = None,
-                     asked: str | None = None, today: dt.date | None = None) -> CustomerExplanation:
-    """Why each record (or only `only_record`) of the customer `customer_id` resolves to is in it."""
-    model = model or MatchModel.load()
-    survivor, chain = survivor_of(connection, customer_id)
+def explain_records(connection: sa.Connection, survivor: int, *, unmask: bool = False,
+                    only_record: int | None = None, model: MatchModel | None = None,
+                    scorer=None) -> list[RecordExplanation]:
+    """Why each record (or only `only_record`) of the live customer `survivor` is in it: the
+    record-by-record part of `explain_customer`, without the marketing doubt (the customer page
+    shows it for every record; `explain_customer` adds the merges, reviews and doubt). `scorer`:
+    a `score.Scorer` of `model` to reuse (`rescore.score_every_pair`)."""
+    model = scorer.model if scorer is not None else model or MatchModel.load()
     keys = [int(k) for k in connection.execute(sa.select(source_record.c.source_record_pk).where(
         source_record.c.customer_id == survivor)).scalars()]
+    if not keys:
+        return []
     records = read_records_by_key(connection, keys).sort_values(["observed_at", "record_key"], kind="stable")
     labels = {int(r.record_key): _label(r) for r in records.itertuples(index=False)}
-    pairs = score_every_pair(records, model)
+    pairs = score_every_pair(records, model, scorer=scorer)
     decisions = _decisions(connection, keys, labels)
     codes = records["personal_id"].dropna()
     explained: list[RecordExplanation] = []
@@ -254,7 +258,17 @@ def explain_customer(connection: sa.Connection, customer_id: int, *, unmask: boo
         if method in ("probabilistic", "steward") or (method == "new" and len(records) > 1):
             item.strongest = _strongest(key, pairs, labels, model)
         explained.append(item)
-    held = doubt(connection, today or today_in_finland()).held.get(survivor, frozenset())
+    return explained
+
+
+def explain_customer(connection: sa.Connection, customer_id: int, *, unmask: bool = False,
+                     only_record: int | None = None, model: MatchModel | None = None,
+                     asked: str | None = None, today: dt.date | None = None) -> CustomerExplanation:
+    """Why each record (or only `only_record`) of the customer `customer_id` resolves to is in it."""
+    model = model or MatchModel.load()
+    survivor, chain = survivor_of(connection, customer_id)
+    explained = explain_records(connection, survivor, unmask=unmask, only_record=only_record, model=model)
+    held = doubt(connection, today or today_in_finland(), among=[survivor]).held.get(survivor, frozenset())
     return CustomerExplanation(asked=asked or f"customer {customer_id}", customer_id=survivor, merges=chain,
                                records=explained, open_reviews=_open_reviews(connection, survivor),
                                held_from_marketing=sorted(held), model_version=model.version)

@@ -256,13 +256,26 @@ def _sort_key(tie: tuple[int, int, int | None, str]) -> tuple:
     return customer_id, tied, -1 if review_id is None else review_id, reason
 
 
-def doubt(connection: sa.Connection, today: dt.date, *, reviews_only: bool = False) -> Doubt:
+def doubt(connection: sa.Connection, today: dt.date, *, reviews_only: bool = False,
+          among: Iterable[int] | None = None) -> Doubt:
     """Who is held back under doubt on `today` (see the module doc); `reviews_only`: only
-    the ties of open reviews (what a steward's decision settles)."""
-    ties = _review_ties(connection, today)
+    the ties of open reviews (what a steward's decision settles). `among`: only the ties
+    holding back these customers - the same ties as the whole register's that hold them,
+    computed from their own reviews, contact points and statements (a customer page, a
+    page of the review queue), not the whole register's."""
+    wanted = None if among is None else {int(c) for c in among}
+    ties = _review_ties(connection, today, wanted)
     if not reviews_only:
-        ties |= _contact_ties(connection) | _unwithdrawn_ties(connection)
+        ties |= _contact_ties(connection, wanted) | _unwithdrawn_ties(connection, wanted)
+    if wanted is not None:
+        ties = {t for t in ties if t[0] in wanted}
     return Doubt(tuple(sorted(ties, key=_sort_key)))
+
+
+def _record_prohibits() -> sa.ColumnElement[bool]:
+    """A source record that prohibited direct marketing: `= true`, the very condition of the
+    partial index `ix_source_record_prohibiting` (`IS true` would not use it on SQLite)."""
+    return source_record.c.marketing_prohibited == sa.true()
 
 
 def _prohibiting_records(connection: sa.Connection) -> list[tuple]:
@@ -272,12 +285,13 @@ def _prohibiting_records(connection: sa.Connection) -> list[tuple]:
         sa.select(source_record.c.customer_id, source_record.c.email, source_record.c.phone,
                   source_record.c.first_names, source_record.c.last_name, source_record.c.postal_code)
         .join(customer, customer.c.customer_id == source_record.c.customer_id)
-        .where(source_record.c.marketing_prohibited.is_(True), customer.c.merged_into.is_(None), _prohibited())
+        .where(_record_prohibits(), customer.c.merged_into.is_(None), _prohibited())
     ).all()
 
 
-def _contact_ties(connection: sa.Connection) -> set[tuple[int, int, None, str]]:
-    """Live customers reached through a contact point another customer prohibited from."""
+def _contact_ties(connection: sa.Connection, among: set[int] | None = None) -> set[tuple[int, int, None, str]]:
+    """Live customers (of `among`, if given) reached through a contact point another customer
+    prohibited from."""
     by_point: dict[tuple, set[int]] = {}
     for owner, email, phone, first, last, postal in _prohibiting_records(connection):
         points = [("email", email), ("phone", phone)]
@@ -289,10 +303,15 @@ def _contact_ties(connection: sa.Connection) -> set[tuple[int, int, None, str]]:
     if not by_point:
         return set()
     ties: set[tuple[int, int, None, str]] = set()
-    rows = connection.execute(
-        sa.select(customer.c.customer_id, customer.c.email, customer.c.phone, customer.c.first_names,
-                  customer.c.last_name, customer.c.postal_code)
-        .where(customer.c.merged_into.is_(None), customer.c.erased_at.is_(None)))
+    query = (sa.select(customer.c.customer_id, customer.c.email, customer.c.phone, customer.c.first_names,
+                       customer.c.last_name, customer.c.postal_code)
+             .where(customer.c.merged_into.is_(None), customer.c.erased_at.is_(None)))
+    if among is not None:
+        chunks = sorted(among)
+        rows = [row for start in range(0, len(chunks), _ID_CHUNK) for row in connection.execute(
+            query.where(customer.c.customer_id.in_(chunks[start:start + _ID_CHUNK])))]
+    else:
+        rows = connection.execute(query)
     for customer_id, email, phone, first, last, postal in rows:
         for point in (("email", email), ("phone", phone), ("post", postal, first, last)):
             for owner in by_point.get(point, ()):
@@ -301,10 +320,11 @@ def _contact_ties(connection: sa.Connection) -> set[tuple[int, int, None, str]]:
     return ties
 
 
-def _unwithdrawn_ties(connection: sa.Connection) -> set[tuple[int, int, None, str]]:
+def _unwithdrawn_ties(connection: sa.Connection, among: set[int] | None = None) -> set[tuple[int, int, None, str]]:
     """Live customers whose golden statement allows marketing although one of their own
     records prohibited it, no record under the same valid code withdrew it since, and
     some of their records were linked by probability."""
+    only = [] if among is None else [source_record.c.customer_id.in_(sorted(among))]
     statements = connection.execute(
         sa.select(source_record.c.customer_id, source_record.c.personal_id, source_record.c.observed_at,
                   source_record.c.marketing_prohibited)
@@ -312,9 +332,10 @@ def _unwithdrawn_ties(connection: sa.Connection) -> set[tuple[int, int, None, st
         .where(source_record.c.marketing_prohibited.is_not(None), customer.c.merged_into.is_(None),
                customer.c.erased_at.is_(None), sa.not_(_prohibited()),
                customer.c.customer_id.in_(sa.select(source_record.c.customer_id)
-                                          .where(source_record.c.marketing_prohibited.is_(True))),
+                                          .where(_record_prohibits(), *only)),
                customer.c.customer_id.in_(sa.select(source_record.c.customer_id)
-                                          .where(source_record.c.match_method == "probabilistic")))).all()
+                                          .where(source_record.c.match_method == "probabilistic", *only)),
+               *([] if among is None else [customer.c.customer_id.in_(sorted(among))]))).all()
     withdrawals: dict[tuple[int, str], list] = {}
     for customer_id, code, observed, prohibited in statements:
         if not prohibited and code is not None:
@@ -326,9 +347,15 @@ def _unwithdrawn_ties(connection: sa.Connection) -> set[tuple[int, int, None, st
     return held
 
 
-def _review_ties(connection: sa.Connection, today: dt.date) -> set[tuple[int, int, int | None, str]]:
-    """The ties of open reviews: to a customer who prohibited, or to a possible minor."""
+def _review_ties(connection: sa.Connection, today: dt.date,
+                 among: set[int] | None = None) -> set[tuple[int, int, int | None, str]]:
+    """The ties of open reviews: to a customer who prohibited, or to a possible minor. With
+    `among`, every tie holding back one of them is among those returned: their reviews are
+    read, and those of the customers they are tied to (whether that one is tied to a minor)."""
     reviews = open_review_ties(connection)
+    if among is not None:
+        near = set(among) | {b for _, a, b in reviews if a in among} | {a for _, a, b in reviews if b in among}
+        reviews = [r for r in reviews if r[1] in near or r[2] in near]
     if not reviews:
         return set()
     involved = sorted({c for _, a, b in reviews for c in (a, b)})

@@ -19,7 +19,7 @@ from pipeline.privacy import mask, mask_email
 from pipeline.register.locks import register_transaction
 from pipeline.register.resolve import ResolveSummary, resolve_identities
 from schemas.register import (customer, customer_merge, intake_file, merge_record, quarantine, quarantine_decision,
-                              review_queue, source_record, unmerge as unmerge_table)
+                              review_deferral, review_queue, source_record, unmerge as unmerge_table)
 
 SHOWN_FIELDS = ("channel", "source_record_id", "observed_at", "first_names", "last_name", "personal_id",
                 "birth_date", "street_address", "postal_code", "city", "phone", "email", "iban")
@@ -56,38 +56,89 @@ def _record(connection: sa.Connection, pk: int | None, unmask: bool) -> dict | N
     return shown
 
 
-def _reviews(status: str):
-    return review_queue.c.status == status
+REVIEW_LIST_STATUSES = ("open", "deferred", "accepted", "rejected")
+
+
+def last_deferral():
+    """A subquery: each review's latest deferral (`review_id`, `deferred_by`, `deferred_at`, `defer_reason`)."""
+    latest = (sa.select(sa.func.max(review_deferral.c.deferral_id).label("deferral_id"))
+              .group_by(review_deferral.c.review_id).subquery("latest_deferral"))
+    return (sa.select(review_deferral.c.review_id, review_deferral.c.deferred_by, review_deferral.c.deferred_at,
+                      review_deferral.c.reason.label("defer_reason"))
+            .join(latest, latest.c.deferral_id == review_deferral.c.deferral_id).subquery("last_deferral"))
+
+
+def review_status_filter(status: str, deferred) -> list:
+    """Conditions on `review_queue` (outer-joined to `deferred`, a `last_deferral()`) for a listed status:
+    `open` every undecided review (deferred ones too), `deferred` the undecided ones a steward deferred,
+    `accepted` and `rejected` the decided ones (a deferral before the decision is only history)."""
+    if status not in REVIEW_LIST_STATUSES:
+        raise StewardError(f"no review status {status!r}")
+    if status == "deferred":
+        return [review_queue.c.status == "open", deferred.c.review_id.is_not(None)]
+    return [review_queue.c.status == status]
+
+
+def _reviews_with_deferral(*columns, deferred):
+    return sa.select(*columns).select_from(
+        review_queue.outerjoin(deferred, deferred.c.review_id == review_queue.c.review_id))
 
 
 def count_reviews(connection: sa.Connection, status: str = "open") -> int:
     """How many reviews have this status (what `list_reviews` pages through)."""
-    return int(connection.execute(sa.select(sa.func.count()).select_from(review_queue)
-                                  .where(_reviews(status))).scalar_one())
+    deferred = last_deferral()
+    return int(connection.execute(_reviews_with_deferral(sa.func.count(), deferred=deferred)
+                                  .where(*review_status_filter(status, deferred))).scalar_one())
 
 
 def list_reviews(connection: sa.Connection, status: str = "open", limit: int = 50, offset: int = 0) -> list[dict]:
-    """Reviews with this status, most likely matches first: `limit` of them from `offset` on
-    (`count_reviews` says how many there are in all)."""
+    """Reviews with this status (`REVIEW_LIST_STATUSES`), most likely matches first: `limit` of them
+    from `offset` on (`count_reviews` says how many there are in all). An open review a steward
+    deferred says so (`deferred`: who, when, why)."""
+    deferred = last_deferral()
     rows = connection.execute(
-        sa.select(review_queue.c.review_id, review_queue.c.probability, review_queue.c.evidence,
-                  review_queue.c.left_customer_id, review_queue.c.right_customer_id, review_queue.c.status,
-                  review_queue.c.created_at)
-        .where(_reviews(status)).order_by(review_queue.c.probability.desc(), review_queue.c.review_id)
+        _reviews_with_deferral(review_queue.c.review_id, review_queue.c.probability, review_queue.c.evidence,
+                               review_queue.c.left_customer_id, review_queue.c.right_customer_id,
+                               review_queue.c.status, review_queue.c.created_at, deferred.c.deferred_by,
+                               deferred.c.deferred_at, deferred.c.defer_reason, deferred=deferred)
+        .where(*review_status_filter(status, deferred))
+        .order_by(review_queue.c.probability.desc(), review_queue.c.review_id)
         .limit(limit).offset(offset)).mappings().all()
     # Which open reviews keep someone off the marketing list: worth deciding first.
     from pipeline.finland import today_in_finland
-    from pipeline.register.marketing import doubt
+    from pipeline.register.marketing import doubt, open_review_ties
 
     holding: dict[int, set[str]] = {}
-    if status == "open" and rows:
-        for _, _, review_id, reason in doubt(connection, today_in_finland(), reviews_only=True).ties:
-            holding.setdefault(review_id, set()).add(reason)
+    if status in ("open", "deferred") and rows:
+        listed = {r["review_id"] for r in rows}
+        # Only the listed reviews' customers (as they are now): not the whole register's doubt.
+        concerned = {c for review_id, a, b in open_review_ties(connection) if review_id in listed for c in (a, b)}
+        for _, _, review_id, reason in doubt(connection, today_in_finland(), reviews_only=True,
+                                             among=concerned).ties:
+            if review_id in listed:
+                holding.setdefault(review_id, set()).add(reason)
     return [{"review_id": r["review_id"], "probability": round(float(r["probability"]), 4),
              "reason": (r["evidence"] or {}).get("reason"), "left_customer_id": r["left_customer_id"],
              "right_customer_id": r["right_customer_id"], "created_at": r["created_at"].isoformat(),
+             "status": r["status"],
+             "deferred": _deferral_view(r) if r["status"] == "open" else None,
              "holds_back_from_marketing": sorted(holding.get(r["review_id"], ()))}
             for r in rows]
+
+
+def _deferral_view(row) -> dict | None:
+    if row["deferred_at"] is None:
+        return None
+    return {"by": row["deferred_by"], "at": row["deferred_at"].isoformat(), "reason": row["defer_reason"]}
+
+
+def deferrals(connection: sa.Connection, review_id: int) -> list[dict]:
+    """Every deferral of a review, oldest first: who, when, why."""
+    return [{"by": r.deferred_by, "at": r.deferred_at.isoformat(), "reason": r.reason}
+            for r in connection.execute(sa.select(review_deferral.c.deferred_by, review_deferral.c.deferred_at,
+                                                  review_deferral.c.reason)
+                                        .where(review_deferral.c.review_id == review_id)
+                                        .order_by(review_deferral.c.deferral_id))]
 
 
 def show_review(connection: sa.Connection, review_id: int, *, unmask: bool = False) -> dict:
@@ -98,6 +149,7 @@ def show_review(connection: sa.Connection, review_id: int, *, unmask: bool = Fal
         "review_id": row["review_id"], "status": row["status"], "probability": float(row["probability"]),
         "evidence": row["evidence"], "decided_by": row["decided_by"],
         "decided_at": row["decided_at"].isoformat() if row["decided_at"] else None,
+        "deferrals": deferrals(connection, review_id),
         "left": _record(connection, row["left_source_record_pk"], unmask),
         "right": _record(connection, row["right_source_record_pk"], unmask),
     }
@@ -150,9 +202,16 @@ def _log_review(connection: sa.Connection, review_id: int, *, by: str, via: str,
 
 def defer_review(engine: sa.Engine, review_id: int, *, by: str, reason: str, via: str = "web",
                  now: dt.datetime | None = None) -> None:
-    """Leave a review open for later, saying why (the access log keeps it)."""
+    """Leave a review open for later, saying why: a `review_deferral` row (who, when, why) shows it
+    as deferred in the queue, and the access log keeps it. The review stays `open`: undecided, it
+    still holds its customers off the marketing list, and a steward can accept or reject it later."""
+    if not by:
+        raise StewardError("deferring a review needs the steward's name")
     if not reason or not reason.strip():
         raise StewardError("deferring a review needs a reason")
+    from pipeline.register.rights.reasons import check_reason
+
+    check_reason(reason)
     now = now or dt.datetime.now(dt.timezone.utc)
     with engine.begin() as connection:
         status = connection.execute(sa.select(review_queue.c.status)
@@ -161,6 +220,8 @@ def defer_review(engine: sa.Engine, review_id: int, *, by: str, reason: str, via
             raise StewardError(f"no review {review_id}")
         if status != "open":
             raise StewardError(f"review {review_id} was already decided ({status})")
+        connection.execute(review_deferral.insert().values(review_id=review_id, deferred_by=by, deferred_at=now,
+                                                           reason=reason.strip()))
         _log_review(connection, review_id, by=by, via=via, action="defer_review", now=now, reason=reason)
 
 

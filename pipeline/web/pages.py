@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
 import time
 
 import sqlalchemy as sa
@@ -22,7 +23,8 @@ from flask_login import current_user, login_required
 from pipeline.codes import Reason
 from pipeline.register import rights, steward, users
 from pipeline.register.access_log import accesses, count_accesses, log_access
-from pipeline.register.explain import FIELD_WORDS, METHOD_WORDS, ExplainError, level_in_words, survivor_of
+from pipeline.register.explain import (FIELD_WORDS, METHOD_WORDS, ExplainError, explain_records, level_in_words,
+                                      survivor_of)
 from pipeline.register.release import EDITABLE_FIELDS, dismiss_quarantined, release_quarantined
 from pipeline.register.steward import SHOWN_FIELDS, StewardError, masked_value
 from pipeline.web import charts
@@ -150,11 +152,8 @@ def overview():
         nights = connection.execute(sa.select(day.label("day"), sa.func.sum(intake_file.c.records_accepted
                                                                             - intake_file.c.records_resent))
                                     .where(intake_file.c.loaded_at >= since).group_by(day).order_by(day)).all()
-        cday = _day(customer.c.created_at, dialect)
-        created = dict(connection.execute(sa.select(cday, sa.func.count()).where(customer.c.created_at >= since)
-                                          .group_by(cday)).all())
-        customers = connection.execute(sa.select(sa.func.count()).select_from(customer).where(
-            customer.c.merged_into.is_(None), customer.c.erased_at.is_(None))).scalar_one()
+        created = {night: _created_on(connection, night) for night, _ in nights}
+        customers = _live_customers(connection)
     ages = [(today - created_at).total_seconds() / 86400 for _, created_at in open_reviews]
     buckets = [("under 1 day", sum(a < 1 for a in ages)), ("1-7 days", sum(1 <= a < 7 for a in ages)),
                ("7-30 days", sum(7 <= a < 30 for a in ages)), ("over 30 days", sum(a >= 30 for a in ages))]
@@ -178,6 +177,23 @@ def overview():
         per_night=per_night)
 
 
+def _created_on(connection: sa.Connection, night: str) -> int:
+    """New customers on one UTC day: a range count on `ix_customer_created_at` (migration 0013)."""
+    start = dt.datetime.fromisoformat(night).replace(tzinfo=dt.timezone.utc)
+    return int(connection.execute(sa.select(sa.func.count()).select_from(customer).where(
+        customer.c.created_at >= start, customer.c.created_at < start + dt.timedelta(days=1))).scalar_one())
+
+
+def _live_customers(connection: sa.Connection) -> int:
+    """Customers neither merged nor erased: all, less the few merged or erased (each counted on its
+    partial index) - not a scan of the customer table for two nulls."""
+    count = sa.select(sa.func.count()).select_from(customer)
+    merged, erased = customer.c.merged_into.is_not(None), customer.c.erased_at.is_not(None)
+    total, gone_merged, gone_erased, both = (int(connection.execute(query).scalar_one()) for query in (
+        count, count.where(merged), count.where(erased), count.where(merged, erased)))
+    return total - gone_merged - gone_erased + both
+
+
 # --- reviews ------------------------------------------------------------------------------------------------
 
 @blueprint.route("/reviews")
@@ -186,27 +202,31 @@ def reviews():
     kind = request.args.get("kind") or None
     status = request.args.get("status") or "open"
     sort = request.args.get("sort") or "probability"
-    if kind not in (None, *REVIEW_KINDS) or status not in ("open", "accepted", "rejected") or sort not in REVIEW_SORTS:
+    if kind not in (None, *REVIEW_KINDS) or status not in steward.REVIEW_LIST_STATUSES or sort not in REVIEW_SORTS:
         abort(400)
     page = _page()
     reason = review_queue.c.evidence["reason"].as_string()
-    where = [review_queue.c.status == status] + ([reason == kind] if kind else [])
+    deferred = steward.last_deferral()
+    where = steward.review_status_filter(status, deferred) + ([reason == kind] if kind else [])
     order = {"probability": (review_queue.c.probability.desc(), review_queue.c.review_id),
              "probability_asc": (review_queue.c.probability, review_queue.c.review_id),
              "oldest": (review_queue.c.created_at, review_queue.c.review_id),
              "newest": (review_queue.c.created_at.desc(), review_queue.c.review_id.desc())}[sort]
     with engine().connect() as connection:
-        total = connection.execute(sa.select(sa.func.count()).select_from(review_queue).where(*where)).scalar_one()
+        total = connection.execute(steward._reviews_with_deferral(sa.func.count(), deferred=deferred)
+                                   .where(*where)).scalar_one()
         paging = _paging(total, page)
-        rows = connection.execute(sa.select(review_queue.c.review_id, review_queue.c.probability, reason.label("kind"),
-                                            review_queue.c.left_customer_id, review_queue.c.right_customer_id,
-                                            review_queue.c.created_at, review_queue.c.decided_by)
-                                  .where(*where).order_by(*order).limit(PAGE_SIZE).offset(paging["offset"])
-                                  ).mappings().all()
+        rows = connection.execute(steward._reviews_with_deferral(
+            review_queue.c.review_id, review_queue.c.probability, reason.label("kind"), review_queue.c.status,
+            review_queue.c.left_customer_id, review_queue.c.right_customer_id, review_queue.c.created_at,
+            review_queue.c.decided_by, deferred.c.deferred_by, deferred.c.deferred_at, deferred.c.defer_reason,
+            deferred=deferred).where(*where).order_by(*order).limit(PAGE_SIZE).offset(paging["offset"])
+        ).mappings().all()
     today = now()
-    items = [{**r, "age_days": (today - r["created_at"]).days} for r in rows]
+    items = [{**r, "age_days": (today - r["created_at"]).days,
+              "deferred": steward._deferral_view(r) if r["status"] == "open" else None} for r in rows]
     return render_template("reviews.html", items=items, paging=paging, kind=kind, status=status, sort=sort,
-                           kinds=REVIEW_KINDS, sorts=REVIEW_SORTS)
+                           kinds=REVIEW_KINDS, sorts=REVIEW_SORTS, statuses=steward.REVIEW_LIST_STATUSES)
 
 
 def _comparisons(evidence: dict) -> list[dict]:
@@ -222,6 +242,38 @@ def _comparisons(evidence: dict) -> list[dict]:
         else:
             out.append({"field": FIELD_WORDS.get(name, name.replace("_", " ")), "level": str(value), "weight": None})
     return out
+
+
+def _pair_evidence(strongest) -> dict:
+    """A record's strongest pair (`explain.PairWeights`) as the evidence partial shows it."""
+    comparisons = [{"field": f.field, "level": f.level, "weight": f.weight} for f in strongest.fields]
+    return {"other": strongest.other, "prior": strongest.prior, "match_weight": strongest.match_weight,
+            "probability": strongest.probability, "model": _model().version, "comparisons": comparisons,
+            "bars": charts.weights(comparisons)}
+
+
+def _model():
+    from pipeline.matching.model import MatchModel
+
+    return MatchModel.load()  # read once and cached
+
+
+_SCORER_LOCK = threading.Lock()
+_SCORERS: dict = {}
+
+
+def _scorer():
+    """The process's scorer of the current model (Splink's set-up costs about 0.3 s: once, not per
+    page). Called under `_SCORER_LOCK`."""
+    from pipeline.matching.score import Scorer
+
+    model = _model()
+    if model.version not in _SCORERS:
+        for stale in _SCORERS.values():
+            stale.close()
+        _SCORERS.clear()
+        _SCORERS[model.version] = Scorer(model)
+    return _SCORERS[model.version]
 
 
 ACCEPT_MEANS = {
@@ -283,7 +335,7 @@ def decide(review_id: int):
     try:
         if action == "defer":
             steward.defer_review(engine(), review_id, by=current_user.name, reason=reason)
-            flash(f"review {review_id} left open for later")
+            flash(f"review {review_id} deferred: left open for later")
             return redirect(url_for("pages.reviews"))
         if action not in ("accept", "reject"):
             abort(400)
@@ -366,6 +418,8 @@ def customer_page(customer_id: int):
                           review_queue.c.right_customer_id == customer_id,
                           left.c.customer_id == customer_id, right.c.customer_id == customer_id))
             .order_by(review_queue.c.review_id)).mappings().all() if records else []
+        with _SCORER_LOCK:  # one DuckDB connection: one request at a time
+            explained = {e.record: e for e in explain_records(connection, customer_id, scorer=_scorer())}
     _log(action="view_customer", customer_id=customer_id)
     golden_revealed = _revealed("customer", customer_id)
     golden_rows = []
@@ -377,7 +431,9 @@ def customer_page(customer_id: int):
     shown_records = []
     for r in records:
         revealed = _revealed("record", r["source_record_pk"])
+        why = explained.get(f"{r['channel']}:{r['source_record_id']}")
         shown_records.append({
+            "explained": why, "evidence": _pair_evidence(why.strongest) if why and why.strongest else None,
             "pk": r["source_record_pk"], "label": f"{r['channel']}:{r['source_record_id']}",
             "observed_at": r["observed_at"], "method": r["match_method"],
             "because": METHOD_WORDS.get(r["match_method"] or "", "not resolved yet"),
@@ -438,6 +494,54 @@ def rights_page(customer_id: int):
         return redirect(url_for("pages.rights_page", customer_id=survivor))
     return render_template("rights.html", customer_id=customer_id, attributes=rights.RECTIFIABLE,
                            languages=rights.REPORT_LANGUAGES)
+
+
+@blueprint.route("/find", methods=["GET", "POST"])
+@steward_required
+def find_person():
+    """A person for a rights request, by personal identity code: POSTed (never in an address),
+    validated and normalised by `pipeline.normalise.hetu` (through `rights.subject`), never logged
+    or shown back; the customers found are listed masked, and the look-up is logged (ids only)."""
+    from pipeline.register.rights.reasons import check_reason
+    from pipeline.register.rights.subject import find_subject
+
+    found = None
+    if request.method == "POST":
+        reason = _reason()
+        entered = request.form.get("personal_id") or ""
+        try:
+            check_reason(reason, [entered])
+            with engine().connect() as connection:
+                subject = find_subject(connection, personal_id=entered, today=now().date())
+                found = _found(connection, subject.customer_ids)
+            with engine().begin() as connection:
+                for customer_id in [c["customer_id"] for c in found] or [None]:
+                    log_access(connection, user=current_user.name, via="web", action="find_by_code",
+                               customer_id=customer_id, reason=reason)
+        except StewardError as error:  # an invalid code: the kind of fault, never the value
+            flash(str(error), "error")
+            found = None
+    response = Response(render_template("find.html", found=found))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _found(connection: sa.Connection, customer_ids) -> list[dict]:
+    """The customers found, masked: id, names, birth year, postal code, how many records, erased or not."""
+    if not customer_ids:
+        return []
+    records = dict(connection.execute(sa.select(source_record.c.customer_id, sa.func.count())
+                                      .where(source_record.c.customer_id.in_(list(customer_ids)))
+                                      .group_by(source_record.c.customer_id)).all())
+    rows = connection.execute(sa.select(customer.c.customer_id, customer.c.first_names, customer.c.last_name,
+                                        customer.c.birth_date, customer.c.postal_code, customer.c.erased_at)
+                              .where(customer.c.customer_id.in_(list(customer_ids)))
+                              .order_by(customer.c.customer_id)).mappings().all()
+    return [{"customer_id": r["customer_id"],
+             "name": " ".join(str(masked_value(f, r[f])) for f in ("first_names", "last_name") if r[f]),
+             "birth_date": masked_value("birth_date", r["birth_date"]), "postal_code": r["postal_code"],
+             "records": int(records.get(r["customer_id"], 0)), "erased": r["erased_at"] is not None}
+            for r in rows]
 
 
 @blueprint.route("/customers/<int:customer_id>/access", methods=["POST"])

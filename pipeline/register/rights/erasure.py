@@ -49,7 +49,7 @@ from pipeline.register.rights.reasons import check_reason, subject_values
 from pipeline.register.rights.request import record_request, request_time, required
 from pipeline.register.rights.subject import Subject, find_subject, merges_touching, quarantine_entry_ids
 from schemas.register import (PROVENANCE_UNITS, customer, customer_merge, erased_record, golden_provenance,
-                              intake_file, merge_record, quarantine, review_queue, service, source_record,
+                              intake_file, merge_record, quarantine, review_deferral, review_queue, service, source_record,
                               source_record_version)
 
 __all__ = ["BILLING_IDENTITY", "ErasedRecords", "Erasure", "bury", "buried", "delete_match_keys", "erase",
@@ -248,10 +248,13 @@ def erase_source_records(connection: sa.Connection, customer_ids: Collection[int
                               .where(source_record.c.customer_id.in_(customers))).all()
     pks = [int(row.source_record_pk) for row in held]
     records = _values(connection, "erasure_records", pks)
-    reviews = connection.execute(review_queue.delete().where(sa.or_(
+    naming = sa.or_(
         review_queue.c.left_customer_id.in_(customers), review_queue.c.right_customer_id.in_(customers),
-        review_queue.c.left_source_record_pk.in_(records), review_queue.c.right_source_record_pk.in_(records),
-    ))).rowcount
+        review_queue.c.left_source_record_pk.in_(records), review_queue.c.right_source_record_pk.in_(records))
+    # A deferral goes with its review (ids, a steward and a reason; the access log keeps the deferral too).
+    connection.execute(review_deferral.delete().where(
+        review_deferral.c.review_id.in_(sa.select(review_queue.c.review_id).where(naming))))
+    reviews = connection.execute(review_queue.delete().where(naming)).rowcount
     if not pks:
         return ErasedRecords(reviews=int(reviews or 0))
 
