@@ -59,6 +59,11 @@ HOUSEHOLD_TRAINING_RULE = ('l.street_key = r.street_key AND l.postal_code = r.po
 # given names typed into the surname field): a level of both name comparisons.
 SAME_NAMES_REORDERED = "the same names in another order or field"
 SAME_NAMES_REORDERED_SQL = "name_sorted_l = name_sorted_r"
+# Contact levels between "exact" and "different": one typing slip, or the same e-mail name
+# at another domain.
+PHONE_ONE_DIGIT_OFF = "one digit off"
+EMAIL_ONE_LETTER_OFF = "one letter off"
+EMAIL_SAME_NAME_OTHER_DOMAIN = "the same name at another domain"
 
 # Candidate pairs: records equal on all columns of at least one key. New keys go at the
 # end: a key's number is part of its hash in the register's `match_key` index.
@@ -161,13 +166,22 @@ def comparisons() -> list:
         ],
     )
 
-    def exact(column: str, description: str):
+    def exact(column: str, description: str, *near: Any):
         return cl.CustomComparison(
             output_column_name=column, comparison_description=description,
-            comparison_levels=[cll.NullLevel(column), cll.ExactMatchLevel(column), cll.ElseLevel()])
+            comparison_levels=[cll.NullLevel(column), cll.ExactMatchLevel(column), *near, cll.ElseLevel()])
 
+    # A digit or a letter typed wrong, missing, doubled or two swapped: one edit apart. Two
+    # people's numbers or addresses seldom are (a household's mobiles differ in several digits).
+    phone_off = cll.CustomLevel("damerau_levenshtein(phone_l, phone_r) <= 1", PHONE_ONE_DIGIT_OFF)
+    email_off = cll.CustomLevel("damerau_levenshtein(email_l, email_r) <= 1", EMAIL_ONE_LETTER_OFF)
+    # The same name at another provider (aino.makinen@ at two domains); namesakes share it too,
+    # so EM weighs it apart from an exact address.
+    email_local = cll.CustomLevel("email_local_l = email_local_r", EMAIL_SAME_NAME_OTHER_DOMAIN)
     return [first_name, last_name, birth_date, address,
-            exact("phone", "phone number (E.164)"), exact("email", "e-mail address"), exact("iban", "bank account")]
+            exact("phone", "phone number (E.164)", phone_off),
+            exact("email", "e-mail address", email_off, email_local),
+            exact("iban", "bank account")]
 
 
 def settings_creator(**overrides: Any):
