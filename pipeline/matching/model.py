@@ -59,11 +59,13 @@ HOUSEHOLD_TRAINING_RULE = ('l.street_key = r.street_key AND l.postal_code = r.po
 # given names typed into the surname field): a level of both name comparisons.
 SAME_NAMES_REORDERED = "the same names in another order or field"
 SAME_NAMES_REORDERED_SQL = "name_sorted_l = name_sorted_r"
-# Contact levels between "exact" and "different": one typing slip, or the same e-mail name
-# at another domain.
+# Contact levels between "exact" and "different": a typing slip, or the same e-mail name at
+# another provider.
 PHONE_ONE_DIGIT_OFF = "one digit off"
-EMAIL_ONE_LETTER_OFF = "one letter off"
-EMAIL_SAME_NAME_OTHER_DOMAIN = "the same name at another domain"
+EMAIL_NEAR = "one letter off, or the same name at another domain (the same digits)"
+# Levels that never count for a match, whatever EM finds (weight at most 0): what they say for
+# one, the names already said.
+NEAR_NAMES_NEVER_FOR: tuple[tuple[str, str], ...] = (("email", EMAIL_NEAR),)
 
 # Candidate pairs: records equal on all columns of at least one key. New keys go at the
 # end: a key's number is part of its hash in the register's `match_key` index.
@@ -76,6 +78,9 @@ BLOCKING_KEYS: list[tuple[str, ...]] = [
     ("first_name", "street_key"),
     ("first_name", "birth_date"),
     ("last_name", "birth_date"),
+    # Every name part, in any order or field, wherever the person lives now: names written
+    # surname first or in the wrong field, and a person who moved and gave no contact in common.
+    ("name_sorted",),
 ]
 
 
@@ -172,15 +177,20 @@ def comparisons() -> list:
             comparison_levels=[cll.NullLevel(column), cll.ExactMatchLevel(column), *near, cll.ElseLevel()])
 
     # A digit or a letter typed wrong, missing, doubled or two swapped: one edit apart. Two
-    # people's numbers or addresses seldom are (a household's mobiles differ in several digits).
+    # people's numbers seldom are (a household's mobiles differ in several digits).
     phone_off = cll.CustomLevel("damerau_levenshtein(phone_l, phone_r) <= 1", PHONE_ONE_DIGIT_OFF)
-    email_off = cll.CustomLevel("damerau_levenshtein(email_l, email_r) <= 1", EMAIL_ONE_LETTER_OFF)
-    # The same name at another provider (aino.makinen@ at two domains); namesakes share it too,
-    # so EM weighs it apart from an exact address.
-    email_local = cll.CustomLevel("email_local_l = email_local_r", EMAIL_SAME_NAME_OTHER_DOMAIN)
+    # E-mail addresses are made of names (aino.makinen@, amakinen@, makinen.aino@): a namesake
+    # has the same name with a dot more or less or at another provider, as a typing slip does.
+    # Near an address is no evidence for a match that the names do not already give: the
+    # level never counts for one (`NEAR_NAMES_NEVER_FOR`). Nor is it "different": a person
+    # with a second mailbox keeps the weight of the rest of the record. A number that differs
+    # (kari.pekkala@ and kari.pekkala2@) is how a provider tells namesakes apart: different.
+    email_near = cll.CustomLevel(
+        "(damerau_levenshtein(email_l, email_r) <= 1 OR email_local_l = email_local_r) "
+        "AND regexp_replace(email_l, '[^0-9]', '', 'g') = regexp_replace(email_r, '[^0-9]', '', 'g')", EMAIL_NEAR)
     return [first_name, last_name, birth_date, address,
             exact("phone", "phone number (E.164)", phone_off),
-            exact("email", "e-mail address", email_off, email_local),
+            exact("email", "e-mail address", email_near),
             exact("iban", "bank account")]
 
 

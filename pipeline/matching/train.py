@@ -88,7 +88,7 @@ def train_model(records: pd.DataFrame, *, seed: int = 0, u_max_pairs: float = U_
     timings["em_s"] = time.perf_counter() - step
     general = linker.misc.save_model_to_json()
     general.pop("linker_uid", None)
-    general = _reordered_names_counted_once(general, u_max_pairs)
+    general = _never_for(_reordered_names_counted_once(general, u_max_pairs))
 
     # The household model starts from the general one, without the address comparison
     # (every pair it is trained on shares the address), and lets EM move u as well.
@@ -111,7 +111,7 @@ def train_model(records: pd.DataFrame, *, seed: int = 0, u_max_pairs: float = U_
     household = household_linker.misc.save_model_to_json()
     household.pop("linker_uid", None)
     household["probability_two_random_records_match"] = session.core_model_settings.probability_two_random_records_match
-    household = _reordered_no_stronger_than_in_order(household)
+    household = _never_for(_reordered_no_stronger_than_in_order(household))
     timings["household_em_s"] = time.perf_counter() - step
 
     general, household = _rounded(general), _rounded(household)
@@ -158,6 +158,19 @@ def _weight(level: dict[str, Any] | None) -> float | None:
     if not level or not level.get("m_probability") or not level.get("u_probability"):
         return None
     return math.log2(level["m_probability"] / level["u_probability"])
+
+
+def _never_for(settings: dict[str, Any]) -> dict[str, Any]:
+    """The levels of `NEAR_NAMES_NEVER_FOR` never count for a match (u at least m): an
+    e-mail address near another is made of the same names, which their own comparisons
+    weigh; a namesake elsewhere has one. Against a match they may count (at home a
+    namesake son's address is near his father's)."""
+    settings = copy.deepcopy(settings)
+    for comparison, label in match_model.NEAR_NAMES_NEVER_FOR:
+        level = _level(settings, comparison, label)
+        if level is not None and level.get("m_probability") and level.get("u_probability"):
+            level["u_probability"] = max(level["u_probability"], level["m_probability"])
+    return settings
 
 
 def _reordered_no_stronger_than_in_order(settings: dict[str, Any]) -> dict[str, Any]:
