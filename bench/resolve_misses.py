@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--noise-profile", default="default")
     parser.add_argument("--db", default=str(ROOT / "bench" / "out" / "resolve-bench.db"))
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--merges-only", action="store_true", help="only the false merges (faster at 1M)")
     args = parser.parse_args()
     zone = ROOT / "bench" / "out" / f"zone-{args.records}-{args.days}-{args.seed}-{args.noise_profile}"
     engine = make_engine(f"sqlite:///{args.db}")
@@ -162,7 +163,7 @@ def main() -> None:
                                                                            "source_record_id"])
     latest = stated.groupby("person")["marketing_prohibited"].last().astype(bool)
     prohibited_people = set(latest[latest].index)
-    if len(pairs):
+    if len(pairs) and not args.merges_only:
         analysed = analyse_pairs(records, pairs, model)
         # Best pair per record: blocked pairs first (what the matcher saw), then by probability.
         best = analysed.sort_values(["key_l", "blocked", "probability"], ascending=[True, False, False]) \

@@ -14,7 +14,7 @@ from pipeline.register.resolve import _read_records
 from test_register_resolve import batch_of, customer_of, load_batch, record
 
 HOME = dict(street_address="Rautatienkatu 5 B 12", postal_code="49400", city="Hamina")
-NAME_PARTS_RULE = BLOCKING_KEYS.index(("name_sorted",))
+NAME_PARTS_RULE = BLOCKING_KEYS.index(("name_sorted", "postal_code"))
 
 
 def stored_keys(engine) -> set[tuple[int, int]]:

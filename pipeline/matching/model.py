@@ -78,9 +78,11 @@ BLOCKING_KEYS: list[tuple[str, ...]] = [
     ("first_name", "street_key"),
     ("first_name", "birth_date"),
     ("last_name", "birth_date"),
-    # Every name part, in any order or field, wherever the person lives now: names written
-    # surname first or in the wrong field, and a person who moved and gave no contact in common.
-    ("name_sorted",),
+    # Every name part, in any order or field, in one postal code area: names written surname
+    # first or in the wrong field (the first name and surname keys above then differ). Not
+    # the names alone: across a country of namesakes, two records that share nothing but the
+    # full names are too often two people to be compared at all.
+    ("name_sorted", "postal_code"),
 ]
 
 

@@ -1,4 +1,5 @@
-"""The matcher's ninth blocking rule, every name part in any order or field: keys for held records.
+"""The matcher's ninth blocking rule, every name part in any order or field at one postal code:
+keys for held records.
 
 Revision ID: 0013
 Revises: 0011
@@ -7,9 +8,9 @@ Create Date: 2026-12-06
 The matcher pairs records equal on one of its blocking rules, and the register finds a
 new batch's candidates among the held records by the keys of `match_key` (one per
 record and rule; the rule's position is part of the key's hash). Issue 8 adds a rule
-at position 8, `name_sorted` alone: every name part in alphabetical order, so a name
-written surname first or typed into the wrong field, and a person who moved and gave
-no contact in common, are still compared. Records loaded before it have no key for
+at position 8, (`name_sorted`, `postal_code`): every name part in alphabetical order
+and the postal code, so a name written surname first or typed into the wrong field is
+still compared with the person's other records in the same area. Records loaded before it have no key for
 it: without them a new record would meet such a held record only if both came in one
 batch, and loading day by day would group records otherwise than loading them all at
 once (rule 3). This migration writes the rule's key for every held record.
@@ -39,7 +40,7 @@ depends_on: Union[str, Sequence[str], None] = None
 # The blocking rules at this revision, in order (the position is part of each key).
 RULES: tuple[tuple[str, ...], ...] = (
     ("phone",), ("email",), ("iban",), ("name_key", "postal_code"), ("last_name", "street_key"),
-    ("first_name", "street_key"), ("first_name", "birth_date"), ("last_name", "birth_date"), ("name_sorted",),
+    ("first_name", "street_key"), ("first_name", "birth_date"), ("last_name", "birth_date"), ("name_sorted", "postal_code"),
 )
 ADDED = (8,)
 CHUNK = 200_000
