@@ -66,6 +66,9 @@ EMAIL_NEAR = "one letter off, or the same name at another domain (the same digit
 # Levels that never count for a match, whatever EM finds (weight at most 0): what they say for
 # one, the names already said.
 NEAR_NAMES_NEVER_FOR: tuple[tuple[str, str], ...] = (("email", EMAIL_NEAR),)
+# At home, never for a match either: a family's mobiles are often consecutive numbers (one
+# subscription each, bought together), so one digit off there is a relative, not a slip.
+HOUSEHOLD_NEVER_FOR: tuple[tuple[str, str], ...] = (("phone", PHONE_ONE_DIGIT_OFF),)
 
 # Candidate pairs: records equal on all columns of at least one key. New keys go at the
 # end: a key's number is part of its hash in the register's `match_key` index.

@@ -111,7 +111,7 @@ def train_model(records: pd.DataFrame, *, seed: int = 0, u_max_pairs: float = U_
     household = household_linker.misc.save_model_to_json()
     household.pop("linker_uid", None)
     household["probability_two_random_records_match"] = session.core_model_settings.probability_two_random_records_match
-    household = _never_for(_reordered_no_stronger_than_in_order(household))
+    household = _never_for(_reordered_no_stronger_than_in_order(household), match_model.HOUSEHOLD_NEVER_FOR)
     timings["household_em_s"] = time.perf_counter() - step
 
     general, household = _rounded(general), _rounded(household)
@@ -160,13 +160,14 @@ def _weight(level: dict[str, Any] | None) -> float | None:
     return math.log2(level["m_probability"] / level["u_probability"])
 
 
-def _never_for(settings: dict[str, Any]) -> dict[str, Any]:
+def _never_for(settings: dict[str, Any], more: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     """The levels of `NEAR_NAMES_NEVER_FOR` never count for a match (u at least m): an
     e-mail address near another is made of the same names, which their own comparisons
     weigh; a namesake elsewhere has one. Against a match they may count (at home a
-    namesake son's address is near his father's)."""
+    namesake son's address is near his father's). `more`: further levels (the household
+    model's `HOUSEHOLD_NEVER_FOR`)."""
     settings = copy.deepcopy(settings)
-    for comparison, label in match_model.NEAR_NAMES_NEVER_FOR:
+    for comparison, label in (*match_model.NEAR_NAMES_NEVER_FOR, *more):
         level = _level(settings, comparison, label)
         if level is not None and level.get("m_probability") and level.get("u_probability"):
             level["u_probability"] = max(level["u_probability"], level["m_probability"])
