@@ -17,7 +17,7 @@ paired with it had everything been loaded at once (docs/register_rules.md rule 3
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,15 +25,19 @@ import pandas as pd
 _SEPARATOR = "\x1f"
 
 
-def blocking_keys(features: pd.DataFrame, rules: Sequence[tuple[str, ...]]) -> pd.DataFrame:
+def blocking_keys(features: pd.DataFrame, rules: Sequence[tuple[str, ...]],
+                  numbers: Collection[int] | None = None) -> pd.DataFrame:
     """(blocking_key int64, record_key int64), one row per record and rule it has values for.
 
     Column-wise: pandas hashes each row's values in the rule's columns (a stable,
     keyed 64-bit hash), mixed with the rule's number so equal values under two
-    rules do not collide.
+    rules do not collide. `numbers`: only the rules at these positions (a migration
+    adding a rule's keys to held records), each keyed by its own position.
     """
     parts = []
     for number, columns in enumerate(rules):
+        if numbers is not None and number not in numbers:
+            continue
         values = features[list(columns)]
         present = values.notna().all(axis=1)
         for column in columns:

@@ -59,6 +59,16 @@ HOUSEHOLD_TRAINING_RULE = ('l.street_key = r.street_key AND l.postal_code = r.po
 # given names typed into the surname field): a level of both name comparisons.
 SAME_NAMES_REORDERED = "the same names in another order or field"
 SAME_NAMES_REORDERED_SQL = "name_sorted_l = name_sorted_r"
+# Contact levels between "exact" and "different": a typing slip, or the same e-mail name at
+# another provider.
+PHONE_ONE_DIGIT_OFF = "one digit off"
+EMAIL_NEAR = "one letter off, or the same name at another domain (the same digits)"
+# Levels that never count for a match, whatever EM finds (weight at most 0): what they say for
+# one, the names already said.
+NEAR_NAMES_NEVER_FOR: tuple[tuple[str, str], ...] = (("email", EMAIL_NEAR),)
+# At home, never for a match either: a family's mobiles are often consecutive numbers (one
+# subscription each, bought together), so one digit off there is a relative, not a slip.
+HOUSEHOLD_NEVER_FOR: tuple[tuple[str, str], ...] = (("phone", PHONE_ONE_DIGIT_OFF),)
 
 # Candidate pairs: records equal on all columns of at least one key. New keys go at the
 # end: a key's number is part of its hash in the register's `match_key` index.
@@ -71,6 +81,11 @@ BLOCKING_KEYS: list[tuple[str, ...]] = [
     ("first_name", "street_key"),
     ("first_name", "birth_date"),
     ("last_name", "birth_date"),
+    # Every name part, in any order or field, in one postal code area: names written surname
+    # first or in the wrong field (the first name and surname keys above then differ). Not
+    # the names alone: across a country of namesakes, two records that share nothing but the
+    # full names are too often two people to be compared at all.
+    ("name_sorted", "postal_code"),
 ]
 
 
@@ -161,13 +176,27 @@ def comparisons() -> list:
         ],
     )
 
-    def exact(column: str, description: str):
+    def exact(column: str, description: str, *near: Any):
         return cl.CustomComparison(
             output_column_name=column, comparison_description=description,
-            comparison_levels=[cll.NullLevel(column), cll.ExactMatchLevel(column), cll.ElseLevel()])
+            comparison_levels=[cll.NullLevel(column), cll.ExactMatchLevel(column), *near, cll.ElseLevel()])
 
+    # A digit or a letter typed wrong, missing, doubled or two swapped: one edit apart. Two
+    # people's numbers seldom are (a household's mobiles differ in several digits).
+    phone_off = cll.CustomLevel("damerau_levenshtein(phone_l, phone_r) <= 1", PHONE_ONE_DIGIT_OFF)
+    # E-mail addresses are made of names (aino.makinen@, amakinen@, makinen.aino@): a namesake
+    # has the same name with a dot more or less or at another provider, as a typing slip does.
+    # Near an address is no evidence for a match that the names do not already give: the
+    # level never counts for one (`NEAR_NAMES_NEVER_FOR`). Nor is it "different": a person
+    # with a second mailbox keeps the weight of the rest of the record. A number that differs
+    # (kari.pekkala@ and kari.pekkala2@) is how a provider tells namesakes apart: different.
+    email_near = cll.CustomLevel(
+        "(damerau_levenshtein(email_l, email_r) <= 1 OR email_local_l = email_local_r) "
+        "AND regexp_replace(email_l, '[^0-9]', '', 'g') = regexp_replace(email_r, '[^0-9]', '', 'g')", EMAIL_NEAR)
     return [first_name, last_name, birth_date, address,
-            exact("phone", "phone number (E.164)"), exact("email", "e-mail address"), exact("iban", "bank account")]
+            exact("phone", "phone number (E.164)", phone_off),
+            exact("email", "e-mail address", email_near),
+            exact("iban", "bank account")]
 
 
 def settings_creator(**overrides: Any):

@@ -49,7 +49,7 @@ _SPLINK_LOG_LEVEL = logging.WARNING
 # read, and whether the record holds a valid identity code.
 SPLINK_INPUT_COLUMNS: tuple[str, ...] = (
     UNIQUE_ID, "has_personal_id", "first_name", "first_names_all", "last_name", "name_tokens", "name_key",
-    "name_sorted", "street_key", "apartment", "postal_code", "phone", "email", "iban", "birth_date",
+    "name_sorted", "street_key", "apartment", "postal_code", "phone", "email", "email_local", "iban", "birth_date",
 )
 _ADDRESS = "address"
 # Contacts a household shares: a pair sharing one is scored with the household model.

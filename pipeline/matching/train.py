@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import sys
 import time
 from typing import Any
@@ -87,7 +88,7 @@ def train_model(records: pd.DataFrame, *, seed: int = 0, u_max_pairs: float = U_
     timings["em_s"] = time.perf_counter() - step
     general = linker.misc.save_model_to_json()
     general.pop("linker_uid", None)
-    general = _reordered_names_counted_once(general, u_max_pairs)
+    general = _never_for(_reordered_names_counted_once(general, u_max_pairs))
 
     # The household model starts from the general one, without the address comparison
     # (every pair it is trained on shares the address), and lets EM move u as well.
@@ -110,6 +111,7 @@ def train_model(records: pd.DataFrame, *, seed: int = 0, u_max_pairs: float = U_
     household = household_linker.misc.save_model_to_json()
     household.pop("linker_uid", None)
     household["probability_two_random_records_match"] = session.core_model_settings.probability_two_random_records_match
+    household = _never_for(_reordered_no_stronger_than_in_order(household), match_model.HOUSEHOLD_NEVER_FOR)
     timings["household_em_s"] = time.perf_counter() - step
 
     general, household = _rounded(general), _rounded(household)
@@ -140,6 +142,57 @@ def _reordered_names_counted_once(settings: dict[str, Any], u_max_pairs: float) 
                     level["u_probability"] = 1.0 / u_max_pairs
             else:
                 level["m_probability"] = level["u_probability"] = 0.5
+    return settings
+
+
+def _level(settings: dict[str, Any], comparison: str, label: str) -> dict[str, Any] | None:
+    for item in settings["comparisons"]:
+        if item["output_column_name"] == comparison:
+            for level in item["comparison_levels"]:
+                if level.get("label_for_charts") == label:
+                    return level
+    return None
+
+
+def _weight(level: dict[str, Any] | None) -> float | None:
+    if not level or not level.get("m_probability") or not level.get("u_probability"):
+        return None
+    return math.log2(level["m_probability"] / level["u_probability"])
+
+
+def _never_for(settings: dict[str, Any], more: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """The levels of `NEAR_NAMES_NEVER_FOR` never count for a match (u at least m): an
+    e-mail address near another is made of the same names, which their own comparisons
+    weigh; a namesake elsewhere has one. Against a match they may count (at home a
+    namesake son's address is near his father's). `more`: further levels (the household
+    model's `HOUSEHOLD_NEVER_FOR`)."""
+    settings = copy.deepcopy(settings)
+    for comparison, label in (*match_model.NEAR_NAMES_NEVER_FOR, *more):
+        level = _level(settings, comparison, label)
+        if level is not None and level.get("m_probability") and level.get("u_probability"):
+            level["u_probability"] = max(level["u_probability"], level["m_probability"])
+    return settings
+
+
+def _reordered_no_stronger_than_in_order(settings: dict[str, Any]) -> dict[str, Any]:
+    """The same names in another order say no more than the same names in order.
+
+    The household model keeps the general model's weight for reordered names (EM on a
+    household's few such pairs has nothing to learn from), but at home that weight is
+    far above what the same names *in order* earn there (a father and his namesake son
+    share them): a junior whose record was written surname first would be a sure match
+    with his father. The reordered level is capped at the household weight of all
+    given names and the surname exact."""
+    settings = copy.deepcopy(settings)
+    reordered = _level(settings, "first_name", match_model.SAME_NAMES_REORDERED)
+    given = _weight(_level(settings, "first_name", "all given names exact"))
+    surname = _weight(_level(settings, "last_name", "Exact match on last_name"))
+    current = _weight(reordered)
+    if reordered is None or given is None or surname is None or current is None:
+        return settings
+    cap = given + surname
+    if current > cap:
+        reordered["u_probability"] = min(1.0, reordered["m_probability"] / 2.0 ** cap)
     return settings
 
 

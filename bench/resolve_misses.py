@@ -1,0 +1,212 @@
+"""Why the matcher missed or made a link: counts per cause, against the ground truth.
+
+    .venv/bin/python bench/resolve_misses.py --records 200000 --days 100 --seed 17 [--noise-profile varied]
+        [--db bench/out/resolve-bench.db] [--top 25]
+
+Reads the register a `resolve_benchmark.py` run left (its SQLite file) and the
+zone's ground truth, then:
+
+- *Splits*: every record without a valid code that sits apart from its person's
+  main customer (the one holding most of the person's records). It is paired
+  with each of the person's records in the main customer; the best pair (by the
+  model's probability) says why: no blocking key in common, or a score below the
+  review threshold, in review, or sure but withheld (ambiguity). Per bucket: the
+  noise kinds the record carries, and the comparison levels of the best pair.
+- *False merges*: for every customer holding records of two or more people, each
+  minority person's best pair into the customer's main person, by kind of
+  household pair (junior and father, twins, partners ...) and its levels.
+- *Prohibited splits*: the same split analysis restricted to people who prohibited
+  direct marketing.
+
+Counts and level names only, never a value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.matching.blocking import blocking_keys  # noqa: E402
+from pipeline.matching.features import match_features  # noqa: E402
+from pipeline.matching.model import UNIQUE_ID, MatchModel  # noqa: E402
+from pipeline.matching.score import _pairs, open_scorer, splink_input  # noqa: E402
+from pipeline.register.database import make_engine  # noqa: E402
+from pipeline.register.resolve import _read_records  # noqa: E402
+from synth import GROUND_TRUTH_FILE  # noqa: E402
+from synth import truth as scoring  # noqa: E402
+
+BUCKETS = ((0.95, "sure, withheld"), (0.80, "review 0.80-0.95"), (0.50, "0.50-0.80"), (0.0, "below 0.50"))
+
+
+def score_listed(records: pd.DataFrame, pairs: pd.DataFrame, model: MatchModel) -> pd.DataFrame:
+    """(probability, evidence) for each listed pair, in order; evidence as a dict of levels."""
+    features = splink_input(records).set_index(UNIQUE_ID)
+    left = features.loc[pairs["key_l"].to_numpy()].reset_index(drop=True)
+    right = features.loc[pairs["key_r"].to_numpy()].reset_index(drop=True)
+    position = np.arange(len(pairs), dtype=np.int64)
+    left.insert(0, UNIQUE_ID, position)
+    right.insert(0, UNIQUE_ID, position)
+    with open_scorer(model) as scorer:
+        lt, rt = scorer.db_api.register(left), scorer.db_api.register(right)
+        predicted = scorer.linker.inference.predict_between(
+            lt, rt, blocking_rules_to_generate_predictions=[f"l.{UNIQUE_ID} = r.{UNIQUE_ID}"], warning_mode="never")
+        scored = _pairs(scorer, scorer._result(predicted), 0.0)
+    out = pd.DataFrame({"probability": np.zeros(len(pairs)), "evidence": [None] * len(pairs)})
+    out.loc[scored["key_l"].to_numpy(np.int64), "probability"] = scored["match_probability"].to_numpy(float)
+    out.loc[scored["key_l"].to_numpy(np.int64), "evidence"] = scored["evidence"].to_numpy(object)
+    return out
+
+
+def short(label: str) -> str:
+    return (label.replace("Exact match on ", "=").replace("Exact match", "=").replace("All other comparisons", "else")
+            .replace("the same names in another order or field", "reordered")[:28])
+
+
+def level_pattern(evidence: str | None) -> str:
+    if not evidence:
+        return "-"
+    parsed = json.loads(evidence)
+    return " | ".join(f"{k[:5]}:{short(v[0])}" for k, v in parsed.items())
+
+
+def bucket(p: float) -> str:
+    return next(label for floor, label in BUCKETS if p >= floor)
+
+
+def analyse_pairs(records: pd.DataFrame, pairs: pd.DataFrame, model: MatchModel) -> pd.DataFrame:
+    """Per pair: probability, evidence, shares a blocking key."""
+    scored = score_listed(records, pairs, model)
+    keys = blocking_keys(match_features(records), model.blocking_rules)
+    by_record = keys.groupby("record_key")["blocking_key"].apply(frozenset)
+    left = by_record.reindex(pairs["key_l"].to_numpy()).to_numpy()
+    right = by_record.reindex(pairs["key_r"].to_numpy()).to_numpy()
+    blocked = [isinstance(a, frozenset) and isinstance(b, frozenset) and bool(a & b) for a, b in zip(left, right)]
+    return pairs.assign(probability=scored["probability"].to_numpy(), evidence=scored["evidence"].to_numpy(),
+                        blocked=blocked)
+
+
+def print_counter(title: str, counter: Counter, top: int) -> None:
+    print(f"  {title}:")
+    for value, n in counter.most_common(top):
+        print(f"    {n:>6}  {value}")
+
+
+def report_splits(title: str, best: pd.DataFrame, truth_noise: pd.Series, top: int) -> None:
+    print(f"\n== {title}: {len(best):,} records apart from their person's main customer")
+    best = best.assign(bucket=np.where(~best["blocked"], "no blocking key", best["probability"].map(bucket)))
+    for name, group in best.groupby("bucket"):
+        unblocked = (~group["blocked"]).sum()
+        print(f"-- {name}: {len(group):,} records" + (
+            f" (if scored: {(group['probability'] >= 0.95).sum()} sure, "
+            f"{((group['probability'] >= 0.8) & (group['probability'] < 0.95)).sum()} review)" if unblocked else ""))
+        tokens = Counter(t for key in group["key_l"] for t in truth_noise.get(key, "").split())
+        print_counter("noise kinds on the record", tokens, top)
+        print_counter("levels of its best pair", Counter(group["evidence"].map(level_pattern)), top)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--noise-profile", default="default")
+    parser.add_argument("--db", default=str(ROOT / "bench" / "out" / "resolve-bench.db"))
+    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--merges-only", action="store_true", help="only the false merges (faster at 1M)")
+    args = parser.parse_args()
+    zone = ROOT / "bench" / "out" / f"zone-{args.records}-{args.days}-{args.seed}-{args.noise_profile}"
+    engine = make_engine(f"sqlite:///{args.db}")
+    with engine.connect() as conn:
+        records = _read_records(conn, "")
+    truth = scoring.read_truth(zone / GROUND_TRUTH_FILE)
+    with gzip.open(zone / GROUND_TRUTH_FILE, "rt", encoding="utf-8") as handle:
+        raw = pd.read_csv(handle, dtype=str, keep_default_na=False, usecols=["channel", "source_record_id"])
+    del raw
+    records["source_record_id"] = records["source_record_id"].astype(str)
+    records["channel"] = records["channel"].astype(str)
+    joined = truth.reindex(pd.MultiIndex.from_frame(records[["channel", "source_record_id"]]))
+    records = records.assign(person=joined["person_key"].to_numpy(), noise=joined["noise"].fillna("").to_numpy(),
+                             role=joined["role"].to_numpy(), junior=joined["junior"].to_numpy(),
+                             twin=joined["twin"].to_numpy(), household=joined["household_key"].to_numpy(),
+                             household_kind=joined["household_kind"].to_numpy(),
+                             events=joined["events"].fillna("").to_numpy())
+    records = records[records["person"].notna()].reset_index(drop=True)
+    records["noise"] = (records["noise"] + " " + records["events"].map(
+        lambda e: " ".join(f"event:{x}" for x in e.split()))).str.strip()
+    model = MatchModel.load()
+    noise = pd.Series(records["noise"].to_numpy(), index=records["record_key"].to_numpy())
+
+    # Each person's main customer: the one holding most of their records (ties: smallest id).
+    counts = records.groupby(["person", "customer_id"]).size().rename("n").reset_index()
+    main = counts.sort_values(["person", "n", "customer_id"], ascending=[True, False, True]).drop_duplicates("person")
+    main_of = main.set_index("person")["customer_id"]
+    records["main"] = records["person"].map(main_of).astype("Int64")
+    apart = records[(records["customer_id"] != records["main"]) & records["personal_id"].isna()]
+    in_main = records[records["customer_id"] == records["main"]]
+    pairs = apart[["record_key", "person"]].merge(in_main[["record_key", "person"]], on="person",
+                                                  suffixes=("_l", "_r"))
+    pairs = pairs.rename(columns={"record_key_l": "key_l", "record_key_r": "key_r"})[["key_l", "key_r"]]
+    print(f"{len(records):,} records; {len(apart):,} code-less records apart from their main customer; "
+          f"{len(pairs):,} pairs into it")
+    prohibited_people = set()
+    stated = records.dropna(subset=["marketing_prohibited"]).sort_values(["observed_at", "channel",
+                                                                           "source_record_id"])
+    latest = stated.groupby("person")["marketing_prohibited"].last().astype(bool)
+    prohibited_people = set(latest[latest].index)
+    if len(pairs) and not args.merges_only:
+        analysed = analyse_pairs(records, pairs, model)
+        # Best pair per record: blocked pairs first (what the matcher saw), then by probability.
+        best = analysed.sort_values(["key_l", "blocked", "probability"], ascending=[True, False, False]) \
+            .drop_duplicates("key_l")
+        seen = analysed[analysed["blocked"]].groupby("key_l")["probability"].max()
+        best["blocked"] = best["key_l"].isin(seen.index)
+        report_splits("splits (code-less records)", best, noise, args.top)
+        person_of = records.set_index("record_key")["person"]
+        prohibited = best[best["key_l"].map(person_of).isin(prohibited_people)]
+        report_splits("splits of people who prohibited marketing", prohibited, noise, args.top)
+
+    # False merges: customers holding 2+ people.
+    people = records.groupby("customer_id")["person"].nunique()
+    mixed = records[records["customer_id"].isin(people[people > 1].index)]
+    main_person = mixed.groupby(["customer_id", "person"]).size().rename("n").reset_index() \
+        .sort_values(["customer_id", "n", "person"], ascending=[True, False, True]).drop_duplicates("customer_id") \
+        .set_index("customer_id")["person"]
+    mixed = mixed.assign(main_person=mixed["customer_id"].map(main_person))
+    other = mixed[mixed["person"] != mixed["main_person"]]
+    core = mixed[mixed["person"] == mixed["main_person"]]
+    fpairs = other[["record_key", "customer_id"]].merge(core[["record_key", "customer_id"]], on="customer_id",
+                                                         suffixes=("_l", "_r"))
+    fpairs = fpairs.rename(columns={"record_key_l": "key_l", "record_key_r": "key_r"})[["key_l", "key_r"]]
+    print(f"\n== false merges: {len(people[people > 1]):,} customers hold 2+ people; {len(other):,} records "
+          f"of minority people")
+    if len(fpairs):
+        analysed = analyse_pairs(records, fpairs, model)
+        best = analysed.sort_values(["key_l", "probability"], ascending=[True, False]).drop_duplicates("key_l")
+        by_key = records.set_index("record_key")
+        a = by_key.loc[best["key_l"].to_numpy()].reset_index()
+        b = by_key.loc[best["key_r"].to_numpy()].reset_index()
+        same_household = a["household"].to_numpy() == b["household"].to_numpy()
+        kind = np.where(same_household, scoring._pair_kind(a, b), "across households")
+        best = best.assign(kind=kind, coded=a["personal_id"].notna().to_numpy(),
+                           method=a["match_method"].astype(str).to_numpy())
+        for name, group in best.groupby("kind"):
+            print(f"-- {name}: {len(group):,} records ({int(group['coded'].sum())} with a valid code); "
+                  f"best pair: {(group['probability'] >= 0.95).sum()} sure")
+            print_counter("method of the record", Counter(group["method"]), 5)
+            print_counter("noise kinds on the record", Counter(t for k in group["key_l"] for t in
+                                                               noise.get(k, "").split()), args.top)
+            print_counter("levels of its best pair", Counter(group["evidence"].map(level_pattern)), args.top)
+
+
+if __name__ == "__main__":
+    main()

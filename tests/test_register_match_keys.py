@@ -1,0 +1,94 @@
+"""The register's blocking index (`match_key`) and migration 0013, which gives held records the
+keys of the matcher's name-parts rule: on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pandas as pd
+from alembic import command
+
+from pipeline.matching.blocking import blocking_keys
+from pipeline.matching.features import match_features
+from pipeline.matching.model import BLOCKING_KEYS
+from pipeline.register.database import _run_alembic, downgrade, migrate
+from pipeline.register.resolve import _read_records
+from test_register_resolve import batch_of, customer_of, load_batch, record
+
+HOME = dict(street_address="Rautatienkatu 5 B 12", postal_code="49400", city="Hamina")
+NAME_PARTS_RULE = BLOCKING_KEYS.index(("name_sorted", "postal_code"))
+
+
+def stored_keys(engine) -> set[tuple[int, int]]:
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT blocking_key, source_record_pk FROM match_key").all()
+    return {(int(k), int(r)) for k, r in rows}
+
+
+def expected_keys(engine, numbers=None) -> set[tuple[int, int]]:
+    with engine.connect() as connection:
+        records = _read_records(connection, "")
+    keys = blocking_keys(match_features(records), BLOCKING_KEYS, numbers=numbers)
+    return set(zip(keys["blocking_key"].astype(int), keys["record_key"].astype(int)))
+
+
+def test_name_parts_rule_is_the_last_and_0013_spells_the_same_rules():
+    from importlib import import_module
+
+    migration = import_module("schemas.migrations.versions.0013_name_parts_blocking_key")
+    assert tuple(BLOCKING_KEYS) == migration.RULES
+    assert migration.ADDED == (NAME_PARTS_RULE,) == (len(BLOCKING_KEYS) - 1,)
+
+
+def test_migration_0013_writes_the_name_parts_keys_once_and_reverts(register_engine):
+    load_batch(register_engine, batch_of("d1", [
+        record("web", "W-1", "2026-11-01T10:00", first_names="Viivi Nea Sisko", last_name="Liukkonen",
+               phone="+358401111111", **HOME),
+        record("mail", "M-1", "2026-11-02T10:00", first_names="Aatu", last_name="Testinen", **HOME),
+        record("phone", "P-1", "2026-11-03T10:00", phone="+358402222222"),  # no name: no key of the rule
+    ]))
+    everything = expected_keys(register_engine)
+    added = expected_keys(register_engine, numbers={NAME_PARTS_RULE})
+    assert len(added) == 2 and stored_keys(register_engine) == everything
+
+    downgrade(register_engine, "0011")  # the rule's keys go; the others stay
+    assert stored_keys(register_engine) == everything - added
+    migrate(register_engine)
+    assert stored_keys(register_engine) == everything
+    # Over a register that already has every key: nothing written twice, nothing lost.
+    _run_alembic(register_engine, lambda config: command.stamp(config, "0011"), exclusive=True)
+    migrate(register_engine)
+    assert stored_keys(register_engine) == everything
+
+
+def test_names_in_the_wrong_fields_find_their_customer_in_a_later_load(register_engine):
+    """Loaded a day apart, the record with the given names in the surname field meets the held
+    one only by the name-parts key (no contact in common): the held record needs its key."""
+    load_batch(register_engine, batch_of("d1", [
+        record("web", "W-1", "2026-11-01T10:00", first_names="Viivi Nea Sisko", last_name="Liukkonen",
+               phone="+358401111111", email="viivi.liukkonen@example.fi", **HOME)]))
+    # A register loaded before 0013 (no key of the rule), then migrated.
+    rule_keys = expected_keys(register_engine, numbers={NAME_PARTS_RULE})
+    with register_engine.begin() as connection:
+        for key, _ in rule_keys:
+            connection.exec_driver_sql(f"DELETE FROM match_key WHERE blocking_key = {int(key)}")
+    _run_alembic(register_engine, lambda config: command.stamp(config, "0011"), exclusive=True)
+    migrate(register_engine)
+    load_batch(register_engine, batch_of("d2", [
+        record("phone", "P-1", "2026-11-02T10:00", first_names="Liukkonen", last_name="Viivi Nea Sisko",
+               **HOME)]))
+    owners = customer_of(register_engine)
+    assert owners[("phone", "P-1")] == owners[("web", "W-1")]
+
+
+def test_the_old_keys_alone_would_not_have_paired_them():
+    features = match_features(pd.DataFrame([
+        {"record_key": 1, "personal_id": None, "birth_date": None, "first_names": "Viivi Nea Sisko",
+         "last_name": "Liukkonen", "phone": "+358401111111", "email": "viivi.liukkonen@example.fi", "iban": None,
+         "observed_at": pd.Timestamp("2026-11-01", tz="UTC"), "channel": "web", **HOME},
+        {"record_key": 2, "personal_id": None, "birth_date": None, "first_names": "Liukkonen",
+         "last_name": "Viivi Nea Sisko", "phone": None, "email": None, "iban": None,
+         "observed_at": pd.Timestamp("2026-11-02", tz="UTC"), "channel": "phone", **HOME}]).astype(
+        {"personal_id": "string", "phone": "string", "email": "string", "iban": "string"}))
+    old = blocking_keys(features, BLOCKING_KEYS, numbers=set(range(NAME_PARTS_RULE)))
+    assert old.groupby("blocking_key")["record_key"].nunique().max() == 1
+    new = blocking_keys(features, BLOCKING_KEYS, numbers={NAME_PARTS_RULE})
+    assert new["blocking_key"].nunique() == 1 and len(new) == 2
