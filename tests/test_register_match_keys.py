@@ -1,4 +1,4 @@
-"""The register's blocking index (`match_key`) and migration 0013, which gives held records the
+"""The register's blocking index (`match_key`) and migration 0014, which gives held records the
 keys of the matcher's name-parts rule: on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ def expected_keys(engine, numbers=None) -> set[tuple[int, int]]:
     return set(zip(keys["blocking_key"].astype(int), keys["record_key"].astype(int)))
 
 
-def test_name_parts_rule_is_the_last_and_0013_spells_the_same_rules():
+def test_name_parts_rule_is_the_last_and_0014_spells_the_same_rules():
     from importlib import import_module
 
-    migration = import_module("schemas.migrations.versions.0013_name_parts_blocking_key")
+    migration = import_module("schemas.migrations.versions.0014_name_parts_blocking_key")
     assert tuple(BLOCKING_KEYS) == migration.RULES
     assert migration.ADDED == (NAME_PARTS_RULE,) == (len(BLOCKING_KEYS) - 1,)
 
 
-def test_migration_0013_writes_the_name_parts_keys_once_and_reverts(register_engine):
+def test_migration_0014_writes_the_name_parts_keys_once_and_reverts(register_engine):
     load_batch(register_engine, batch_of("d1", [
         record("web", "W-1", "2026-11-01T10:00", first_names="Viivi Nea Sisko", last_name="Liukkonen",
                phone="+358401111111", **HOME),
@@ -49,12 +49,12 @@ def test_migration_0013_writes_the_name_parts_keys_once_and_reverts(register_eng
     added = expected_keys(register_engine, numbers={NAME_PARTS_RULE})
     assert len(added) == 2 and stored_keys(register_engine) == everything
 
-    downgrade(register_engine, "0011")  # the rule's keys go; the others stay
+    downgrade(register_engine, "0013")  # the rule's keys go; the others stay
     assert stored_keys(register_engine) == everything - added
     migrate(register_engine)
     assert stored_keys(register_engine) == everything
     # Over a register that already has every key: nothing written twice, nothing lost.
-    _run_alembic(register_engine, lambda config: command.stamp(config, "0011"), exclusive=True)
+    _run_alembic(register_engine, lambda config: command.stamp(config, "0013"), exclusive=True)
     migrate(register_engine)
     assert stored_keys(register_engine) == everything
 
@@ -65,12 +65,12 @@ def test_names_in_the_wrong_fields_find_their_customer_in_a_later_load(register_
     load_batch(register_engine, batch_of("d1", [
         record("web", "W-1", "2026-11-01T10:00", first_names="Viivi Nea Sisko", last_name="Liukkonen",
                phone="+358401111111", email="viivi.liukkonen@example.fi", **HOME)]))
-    # A register loaded before 0013 (no key of the rule), then migrated.
+    # A register loaded before 0014 (no key of the rule), then migrated.
     rule_keys = expected_keys(register_engine, numbers={NAME_PARTS_RULE})
     with register_engine.begin() as connection:
         for key, _ in rule_keys:
             connection.exec_driver_sql(f"DELETE FROM match_key WHERE blocking_key = {int(key)}")
-    _run_alembic(register_engine, lambda config: command.stamp(config, "0011"), exclusive=True)
+    _run_alembic(register_engine, lambda config: command.stamp(config, "0013"), exclusive=True)
     migrate(register_engine)
     load_batch(register_engine, batch_of("d2", [
         record("phone", "P-1", "2026-11-02T10:00", first_names="Liukkonen", last_name="Viivi Nea Sisko",

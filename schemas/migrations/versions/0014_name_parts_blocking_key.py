@@ -1,8 +1,8 @@
 """The matcher's ninth blocking rule, every name part in any order or field at one postal code:
 keys for held records.
 
-Revision ID: 0013
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06
 
 The matcher pairs records equal on one of its blocking rules, and the register finds a
@@ -23,8 +23,6 @@ chunks of source records, so a register of millions does not sit in memory at on
 The keys are the matcher's own hash (`pipeline.matching.blocking`), so this one
 imports it; the rule list is spelled out here as it stood at this revision.
 
-(0012 is another branch's migration; when both land, this one's `down_revision`
-becomes "0012".)
 """
 from typing import Sequence, Union
 
@@ -32,8 +30,8 @@ import pandas as pd
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: Union[str, Sequence[str], None] = "0011"
+revision: str = "0014"
+down_revision: Union[str, Sequence[str], None] = "0013"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
@@ -44,7 +42,7 @@ RULES: tuple[tuple[str, ...], ...] = (
 )
 ADDED = (8,)
 CHUNK = 200_000
-STAGE = "migration_0013_keys"
+STAGE = "migration_0014_keys"
 
 
 def _keys_in_chunks(connection: sa.Connection):
