@@ -71,6 +71,10 @@ def train_model(records: pd.DataFrame, *, seed: int = 0, u_max_pairs: float = U_
     tf = {column: match_model.term_frequencies(features, column) for column in match_model.TF_COLUMNS}
 
     db_api = DuckDBAPI()
+    # One thread: DuckDB's parallel sums add in no fixed order, so EM's estimates could differ
+    # in their last digits from one run to the next, and a rounded weight flip. The same
+    # register must give the same model (and version); training is rare, not hot.
+    db_api.duckdb_con.execute("SET threads TO 1")
     table = db_api.register(features, table_name="train_records")
     linker = Linker(table, match_model.settings_creator(), log_level=logging.WARNING)
     _register_tf(linker, db_api, tf, "general")
