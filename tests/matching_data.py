@@ -57,3 +57,22 @@ def pairwise_accuracy(scored: pd.DataFrame, records: pd.DataFrame, threshold: fl
     hits = len(found & truth)
     return {"threshold": threshold, "predicted": len(found), "true": len(truth), "hits": hits,
             "precision": hits / len(found) if found else 1.0, "recall": hits / len(truth) if truth else 1.0}
+
+
+# One hand-written record (a synthetic person) and a frame of such records, as the resolver reads them.
+def record(key: int, **values) -> dict:
+    base = {"record_key": key, "personal_id": None, "birth_date": None, "first_names": "Aino Maria",
+            "last_name": "Mäkinen", "street_address": "Rautatienkatu 5 B 12", "postal_code": "49400",
+            "city": "Hamina", "phone": "+358401234567", "email": "aino.makinen@example.fi", "iban": None,
+            "observed_at": pd.Timestamp("2026-11-24 10:00", tz="UTC"), "channel": "web"}
+    base.update(values)
+    return base
+
+
+def frame(*rows: dict) -> pd.DataFrame:
+    records = pd.DataFrame(list(rows))
+    for column in ("personal_id", "first_names", "last_name", "street_address", "postal_code", "city", "phone",
+                   "email", "iban", "channel"):
+        records[column] = records[column].astype("string")
+    records["birth_date"] = pd.to_datetime(records["birth_date"])
+    return records

@@ -8,30 +8,13 @@ import json
 import pandas as pd
 import pytest
 
+from matching_data import frame, record
 from pipeline.matching import model as match_model
 from pipeline.matching.blocking import blocking_keys
 from pipeline.matching.features import match_features
 from pipeline.matching.model import BLOCKING_KEYS, MatchModel
 from pipeline.matching.score import score_pairs
 from pipeline.matching.train import _never_for, _reordered_no_stronger_than_in_order
-
-
-def record(key: int, **values) -> dict:
-    base = {"record_key": key, "personal_id": None, "birth_date": None, "first_names": "Aino Maria",
-            "last_name": "Mäkinen", "street_address": "Rautatienkatu 5 B 12", "postal_code": "49400",
-            "city": "Hamina", "phone": "+358401234567", "email": "aino.makinen@example.fi", "iban": None,
-            "observed_at": pd.Timestamp("2026-11-24 10:00", tz="UTC"), "channel": "web"}
-    base.update(values)
-    return base
-
-
-def frame(*rows: dict) -> pd.DataFrame:
-    records = pd.DataFrame(list(rows))
-    for column in ("personal_id", "first_names", "last_name", "street_address", "postal_code", "city", "phone",
-                   "email", "iban", "channel"):
-        records[column] = records[column].astype("string")
-    records["birth_date"] = pd.to_datetime(records["birth_date"])
-    return records
 
 
 def scored(*rows: dict) -> tuple[float, dict]:

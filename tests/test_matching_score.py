@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching_data import matching_records, pairwise_accuracy, true_pairs
+from matching_data import frame, matching_records, pairwise_accuracy, record, true_pairs
 from pipeline.matching import model as match_model
 from pipeline.matching.features import FEATURE_COLUMNS, fold, match_features, street_parts
 from pipeline.matching.model import BLOCKING_KEYS, MatchModel
@@ -25,24 +25,6 @@ def hetu(day: dt.date, individual: int) -> str:
     code = f"{day:%d%m%y}-{individual:03d}{hetu_rules.calc_check_character(digits)}"
     assert hetu_rules.is_valid(code, dt.date(2026, 11, 25))
     return code
-
-
-def record(key: int, **values) -> dict:
-    base = {"record_key": key, "personal_id": None, "birth_date": None, "first_names": "Aino Maria",
-            "last_name": "Mäkinen", "street_address": "Rautatienkatu 5 B 12", "postal_code": "49400",
-            "city": "Hamina", "phone": "+358401234567", "email": "aino.makinen@example.fi", "iban": None,
-            "observed_at": pd.Timestamp("2026-11-24 10:00", tz="UTC"), "channel": "web"}
-    base.update(values)
-    return base
-
-
-def frame(*rows: dict) -> pd.DataFrame:
-    records = pd.DataFrame(list(rows))
-    for column in ("personal_id", "first_names", "last_name", "street_address", "postal_code", "city", "phone",
-                   "email", "iban", "channel"):
-        records[column] = records[column].astype("string")
-    records["birth_date"] = pd.to_datetime(records["birth_date"])
-    return records
 
 
 @pytest.fixture(scope="module")
