@@ -70,7 +70,7 @@ from sqlalchemy.engine import URL, make_url
 from pipeline import cli_render as render
 from pipeline.codes import Reason
 from pipeline.register.database import database_url, make_engine, migrate, normalise_url
-from pipeline.register.steward import StewardError
+from pipeline.register.steward import REVIEW_LIST_STATUSES, StewardError
 
 NOT_CONFIRMED, REFUSED, NO_DATABASE = 1, 2, 3
 CONNECT_TIMEOUT_SECONDS = 10
@@ -133,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = _command(reviews, "list", "reviews, most likely matches first (a table; --json)",
                        "Reviews with a status (default open), most likely matches first, with the "
                        "customers they concern and whether they hold someone back from marketing.")
-    listing.add_argument("--status", default="open", choices=["open", "deferred", "accepted", "rejected"],
-                         help="which reviews (default open, deferred ones included; deferred: those only)")
+    listing.add_argument("--status", default="open", choices=list(REVIEW_LIST_STATUSES),
+                         help="which reviews (default open, deferred ones included; deferred: those only; "
+                              "withdrawn: those a later load no longer proposes)")
     _paging(listing)
     show = _command(reviews, "show", "one review: its evidence and both records, values masked",
                     "One review: the matcher's comparisons and the two records side by side, values "

@@ -38,7 +38,7 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 INTAKE_FILE_STATUSES: tuple[str, ...] = ("loaded", "quarantined")
 MATCH_METHODS: tuple[str, ...] = ("personal_id", "probabilistic", "new", "steward")
-REVIEW_STATUSES: tuple[str, ...] = ("open", "accepted", "rejected")
+REVIEW_STATUSES: tuple[str, ...] = ("open", "accepted", "rejected", "withdrawn")
 
 
 class UTCDateTime(TypeDecorator):

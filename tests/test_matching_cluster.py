@@ -195,6 +195,26 @@ def test_two_codeless_records_link_both_probabilistic() -> None:
     assert result.probability.tolist() == [pytest.approx(0.996)] * 2
 
 
+def test_exact_ties_follow_the_order_key_not_the_load_order() -> None:
+    """Two equal doubts between the same two people: which pair a steward sees is decided by
+    `order_key` (what the register derives from channel and source id), so it is the same pair
+    whatever keys the load order handed out. Without one, the record keys decide."""
+    recs = records((1, None, "Aino", "Aho"), (2, None, "Aino", "Aho"), (3, None, "Aino", "Aho"))
+    doubts = edges((1, 2, 0.999), (1, 3, 0.9, 3.0), (2, 3, 0.9, 3.0))  # 1 and 2 one person; 3 as near both
+    assert review_pairs(resolve(recs, doubts)) == {(1, 3)}
+    # The same records loaded the other way round: record 2 ranks first.
+    reordered = recs.assign(order_key=[1, 0, 2])
+    result = resolve(reordered, doubts)
+    assert review_pairs(result) == {(2, 3)}
+    assert result.cluster_of.index.tolist() == [1, 2, 3] and result.cluster_of.to_dict() == {1: 2, 2: 2, 3: 3}
+    # Same-code name variants: each variant is represented by its first record in that order.
+    coded = records((1, CODE_A, "Aino", "Aho"), (2, CODE_A, "Aino", "Aho"), (3, CODE_A, "Kalle", "Virta"))
+    assert review_pairs(resolve(coded, edges())) == {(1, 3)}
+    assert review_pairs(resolve(coded.assign(order_key=[2, 0, 1]), edges())) == {(2, 3)}
+    with pytest.raises(ValueError, match="order_key"):
+        resolve(recs.assign(order_key=[0, 0, 1]), doubts)
+
+
 # --- steward decisions ---------------------------------------------------------------------
 
 def test_must_link_joins_unconditionally_but_never_two_codes() -> None:

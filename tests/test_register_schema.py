@@ -259,3 +259,32 @@ def test_migration_0013_adds_review_deferrals_and_reverts_cleanly(register_engin
 def table_count(engine: sa.Engine, name: str) -> int:
     with engine.connect() as connection:
         return connection.execute(sa.text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
+
+
+def _review(engine: sa.Engine, status: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO review_queue (probability, evidence, status, created_at) "
+            "VALUES (0.9, '{}', :status, :at)"), {"status": status, "at": datetime(2026, 12, 6, tzinfo=timezone.utc)})
+
+
+def test_migration_0015_adds_the_withdrawn_status_and_reverts_cleanly(register_engine):
+    """0015 lets a review be `withdrawn` (the matcher stopped proposing it). Down to 0014 reopens
+    withdrawn entries, as the resolver before it would have left them, and refuses the status again;
+    the queue's indexes and the views reading it survive both ways (SQLite copies the table)."""
+    _review(register_engine, "withdrawn")
+    downgrade(register_engine, "0014")
+    with register_engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT status FROM review_queue")).scalars().all() == ["open"]
+    with pytest.raises(sa.exc.IntegrityError):
+        _review(register_engine, "withdrawn")
+    migrate(register_engine)
+    _review(register_engine, "withdrawn")
+    with pytest.raises(sa.exc.IntegrityError):
+        _review(register_engine, "forgotten")
+    with register_engine.connect() as connection:
+        # The doubt view still reads the queue (on SQLite it names the copied table).
+        connection.execute(sa.text("SELECT COUNT(*) FROM marketing_doubt")).scalar_one()
+    indexed = {tuple(i["column_names"]) for i in sa.inspect(register_engine).get_indexes("review_queue")}
+    assert {("status",), ("left_customer_id",), ("right_customer_id",)} <= indexed
+    check_schema(register_engine)

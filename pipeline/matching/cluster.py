@@ -41,7 +41,11 @@ strongest such edge); else `new`, alone in its cluster (NA).
 
 The result is a function of the *set* of records, edges and steward pairs (row
 order and the orientation of a pair do not matter; of duplicate pairs the
-strongest counts), and it decomposes: every decision looks only inside one
+strongest counts). Exact ties (two edges of one weight, a code's name variants
+each held by several records) are broken by the records' `order_key` when given,
+else by their `record_key`: the register passes a rank by channel and source id,
+which, unlike its keys, does not depend on the order the records were loaded in.
+It decomposes: every decision looks only inside one
 connected component of codes, steward links and edges, so resolving each
 component alone gives the same answer as resolving them all at once.
 
@@ -95,10 +99,10 @@ class Resolution:
     All three Series are indexed by record_key, in ascending key order.
     """
 
-    cluster_of: pd.Series   # int64: the smallest record_key of the record's cluster
+    cluster_of: pd.Series   # int64: the record_key of the cluster's first record (in tie-break order)
     method: pd.Series       # 'personal_id' | 'probabilistic' | 'new' | 'steward'
     probability: pd.Series  # Float64: the strongest link that holds the record in; NA for new/personal_id
-    reviews: pd.DataFrame   # REVIEW_COLUMNS, sorted by key_l, key_r
+    reviews: pd.DataFrame   # REVIEW_COLUMNS, key_l < key_r, sorted by key_l, key_r
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -275,7 +279,7 @@ def _resolve_conflicted(codes: np.ndarray, must: np.ndarray, cannot: np.ndarray,
 # --- input checks and normalisation ---------------------------------------------------------
 
 def _node_positions(keys: pd.Index, values: np.ndarray, what: str, *, strict: bool) -> np.ndarray:
-    """Positions of `values` among the sorted record keys; -1 (or an error, if strict) where absent."""
+    """Positions of `values` among the record keys (in node order); -1 (or an error, if strict) where absent."""
     position = keys.get_indexer(values)  # a hash lookup: several times faster than searchsorted here
     if strict and (position < 0).any():
         raise ValueError(f"{what}: {int((position < 0).sum())} record keys not among the records' record_key")
@@ -378,7 +382,7 @@ def resolve_clusters(records: pd.DataFrame, edges: pd.DataFrame, *, link_thresho
     """Cluster records into people (see the module docstring for the rules).
 
     `records` needs record_key (unique), personal_id (a valid permanent code or
-    NA), first_names and last_name. `edges` is the scorer's pairs frame (key_l,
+    NA), first_names and last_name; an optional `order_key` (unique) breaks exact ties. `edges` is the scorer's pairs frame (key_l,
     key_r, match_probability, match_weight, evidence); every key must be a
     record's. Steward pairs about records not given are ignored.
     """
@@ -388,11 +392,15 @@ def resolve_clusters(records: pd.DataFrame, edges: pd.DataFrame, *, link_thresho
     missing = [column for column in needed if column not in records.columns]
     if missing:
         raise ValueError(f"records: missing columns {missing}")
-    order = np.argsort(records["record_key"].to_numpy(np.int64), kind="stable")
+    if not records["record_key"].is_unique:
+        raise ValueError(f"records.record_key: {int(records['record_key'].duplicated().sum())} duplicate keys")
+    # Node positions follow the tie-break order: every rule below breaks exact ties by position.
+    tiebreak = "order_key" if "order_key" in records.columns else "record_key"
+    if not records[tiebreak].is_unique:
+        raise ValueError(f"records.{tiebreak}: {int(records[tiebreak].duplicated().sum())} duplicate keys")
+    order = np.argsort(records[tiebreak].to_numpy(np.int64), kind="stable")
     ordered = records[needed].iloc[order]
     keys = ordered["record_key"].to_numpy(np.int64)
-    if len(keys) > 1 and not (keys[1:] != keys[:-1]).all():
-        raise ValueError(f"records.record_key: {int((keys[1:] == keys[:-1]).sum())} duplicate keys")
     n = len(keys)
     codes = pd.factorize(ordered["personal_id"], use_na_sentinel=True)[0].astype(np.int64)
 
@@ -464,13 +472,17 @@ def resolve_clusters(records: pd.DataFrame, edges: pd.DataFrame, *, link_thresho
     decided = {(int(a), int(b)) for a, b in np.concatenate([must, cannot]).tolist()}
     same_code = _same_code_reviews(keys, codes, ordered["first_names"], ordered["last_name"], decided)
     reviews = pd.concat([r for r in (reviews, same_code) if not r.empty] or [_empty_reviews()], ignore_index=True)
+    low, high = np.minimum(reviews["key_l"], reviews["key_r"]), np.maximum(reviews["key_l"], reviews["key_r"])
+    reviews = reviews.assign(key_l=low.astype("int64"), key_r=high.astype("int64"))
     reviews = reviews.sort_values(["key_l", "key_r", "reason"], kind="stable", ignore_index=True)
 
     index = pd.Index(keys, name="record_key")
+    by_key = np.argsort(keys, kind="stable")
     return Resolution(
-        cluster_of=pd.Series(keys[root], index=index, name="cluster_key"),
-        method=pd.Series(method, index=index, name="match_method"),
-        probability=pd.Series(pd.array(probability, dtype="Float64"), index=index, name="match_probability"),
+        cluster_of=pd.Series(keys[root], index=index, name="cluster_key").iloc[by_key],
+        method=pd.Series(method, index=index, name="match_method").iloc[by_key],
+        probability=pd.Series(pd.array(probability, dtype="Float64"), index=index,
+                              name="match_probability").iloc[by_key],
         reviews=reviews,
     )
 

@@ -56,7 +56,7 @@ def _record(connection: sa.Connection, pk: int | None, unmask: bool) -> dict | N
     return shown
 
 
-REVIEW_LIST_STATUSES = ("open", "deferred", "accepted", "rejected")
+REVIEW_LIST_STATUSES = ("open", "deferred", "accepted", "rejected", "withdrawn")
 
 
 def last_deferral():
@@ -71,7 +71,8 @@ def last_deferral():
 def review_status_filter(status: str, deferred) -> list:
     """Conditions on `review_queue` (outer-joined to `deferred`, a `last_deferral()`) for a listed status:
     `open` every undecided review (deferred ones too), `deferred` the undecided ones a steward deferred,
-    `accepted` and `rejected` the decided ones (a deferral before the decision is only history)."""
+    `accepted` and `rejected` the decided ones (a deferral before the decision is only history),
+    `withdrawn` those the matcher stopped proposing (a later load resolved the pair)."""
     if status not in REVIEW_LIST_STATUSES:
         raise StewardError(f"no review status {status!r}")
     if status == "deferred":
@@ -218,6 +219,8 @@ def defer_review(engine: sa.Engine, review_id: int, *, by: str, reason: str, via
                                     .where(review_queue.c.review_id == review_id)).scalar()
         if status is None:
             raise StewardError(f"no review {review_id}")
+        if status == "withdrawn":
+            raise StewardError(f"review {review_id} was withdrawn: a later load no longer proposes this pair")
         if status != "open":
             raise StewardError(f"review {review_id} was already decided ({status})")
         connection.execute(review_deferral.insert().values(review_id=review_id, deferred_by=by, deferred_at=now,
@@ -231,6 +234,8 @@ def _decide(connection: sa.Connection, review_id: int, *, accept: bool, by: str,
                              .with_for_update()).mappings().first()
     if row is None:
         raise StewardError(f"no review {review_id}")
+    if row["status"] == "withdrawn":
+        raise StewardError(f"review {review_id} was withdrawn: a later load no longer proposes this pair")
     if row["status"] != "open":
         raise StewardError(f"review {review_id} was already decided ({row['status']})")
     left, right = row["left_source_record_pk"], row["right_source_record_pk"]
