@@ -191,7 +191,8 @@ customer = sa.Table(
     # Contact points a prohibition reaches (the view marketing_doubt, migration 0007).
     _present("customer", "email"),
     _present("customer", "phone"),
-    sa.Index("ix_customer_last_name_postal_code", "last_name", "postal_code",
+    # Names at a postal code (0007) and full names anywhere (0016), either way round.
+    sa.Index("ix_customer_full_name", "last_name", "first_names", "postal_code",
              sqlite_where=sa.text("last_name IS NOT NULL"), postgresql_where=sa.text("last_name IS NOT NULL")),
     sqlite_autoincrement=True,
 )

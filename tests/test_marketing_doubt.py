@@ -249,6 +249,46 @@ def test_a_prohibition_elsewhere_with_no_contact_point_in_common_holds_nobody_ba
     assert view_ties(register_engine) == python_ties(register_engine) == set()
 
 
+# A call with no code after a move: "no marketing", the adult's full names, another town, another phone.
+MOVED = dict(street_address="Muuttotie 3", postal_code="00100", city="Helsinki", phone="+358409998877")
+FULL_NAMES_ELSEWHERE = {
+    "full names": dict(first_names="Kalle Johannes", last_name="Merkkinen"),
+    "full names, fields swapped": dict(first_names="Merkkinen", last_name="Kalle Johannes"),
+}
+
+
+@pytest.mark.parametrize("names", sorted(FULL_NAMES_ELSEWHERE))
+def test_a_prohibition_under_full_names_reaches_them_after_a_move(register_engine, names):
+    """Two or more given names and the surname, either way round, anywhere: the person who said no
+    may have moved. Nothing tells the two apart (the call has no code and no birth date)."""
+    call = record("phone", "P-M", "2026-11-03T10:00", marketing_prohibited=True,
+                  **FULL_NAMES_ELSEWHERE[names], **MOVED)
+    owners = _load(register_engine, ADULT, call)
+    adult, prohibiting = owners[("web", "W-A")], owners[("phone", "P-M")]
+    assert table(register_engine, "SELECT COUNT(*) FROM review_queue WHERE status = 'open'") == [(0,)]
+    assert adult not in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == {
+        (adult, prohibiting, None, "prohibited_contact")}
+
+
+FULL_NAMES_BUT = {
+    # One given name is a namesake's too often to hold anyone back on it elsewhere.
+    "one given name": (dict(first_names="Kalle", last_name="Merkkinen"), {}),
+    # Both birth dates known, and they differ: two people.
+    "another birth date": (dict(first_names="Kalle Johannes", last_name="Merkkinen"),
+                           dict(birth_date=pd.Timestamp(1971, 8, 9))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FULL_NAMES_BUT))
+def test_full_names_elsewhere_hold_nobody_back_when_they_cannot_be_the_person(register_engine, case):
+    names, more = FULL_NAMES_BUT[case]
+    call = record("phone", "P-M", "2026-11-03T10:00", marketing_prohibited=True, **names, **MOVED, **more)
+    owners = _load(register_engine, ADULT, call)
+    assert listed(register_engine) == {owners[("web", "W-A")]}
+    assert view_ties(register_engine) == python_ties(register_engine) == set()
+
+
 # --- (d) a prohibition stands until the same code withdraws it -------------------------------------------
 
 # No code, the adult's names, address, phone and e-mail, a week earlier: "no marketing".

@@ -288,3 +288,22 @@ def test_migration_0015_adds_the_withdrawn_status_and_reverts_cleanly(register_e
     indexed = {tuple(i["column_names"]) for i in sa.inspect(register_engine).get_indexes("review_queue")}
     assert {("status",), ("left_customer_id",), ("right_customer_id",)} <= indexed
     check_schema(register_engine)
+
+
+def test_migration_0016_moves_the_names_index_and_reverts_cleanly(register_engine):
+    """0016 replaces the (last name, postal code) index on `customer` by (last name, first names,
+    postal code), which serves the doubt view's names at a postal code and its full names anywhere;
+    down to 0015 and up again, without drift, the view readable both ways."""
+    def indexes() -> set[str]:
+        return {i["name"] for i in sa.inspect(register_engine).get_indexes("customer")}
+
+    assert "ix_customer_full_name" in indexes() and "ix_customer_last_name_postal_code" not in indexes()
+    downgrade(register_engine, "0015")
+    assert "ix_customer_last_name_postal_code" in indexes() and "ix_customer_full_name" not in indexes()
+    with register_engine.connect() as connection:
+        connection.execute(sa.text("SELECT COUNT(*) FROM marketing_contacts")).scalar_one()
+    migrate(register_engine)
+    assert "ix_customer_full_name" in indexes()
+    with register_engine.connect() as connection:
+        connection.execute(sa.text("SELECT COUNT(*) FROM marketing_contacts")).scalar_one()
+    check_schema(register_engine)

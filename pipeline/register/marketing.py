@@ -34,7 +34,10 @@ is that disclosure list. `write_extract` turns it into one CSV file per product:
   a customer whose e-mail address or phone number, or whose names (either way
   round) at its postal code, are those of a record held by another customer who
   prohibited direct marketing is held back; the message would reach the person
-  who said no. And a prohibition in the customer's own records stands until a
+  who said no. So is a customer whose full names, with two or more given names,
+  are such a record's anywhere (either way round), unless the two cannot be one
+  person (two different valid codes, or two different birth dates): the person
+  who said no may have moved (migration 0016). And a prohibition in the customer's own records stands until a
   record with the same valid identity code withdraws it, at or after it, when the
   machine linked some of the customer's records by probability
   (`prohibition_not_withdrawn`): the golden record keeps the latest statement,
@@ -279,11 +282,13 @@ def _record_prohibits() -> sa.ColumnElement[bool]:
 
 
 def _prohibiting_records(connection: sa.Connection) -> list[tuple]:
-    """(customer_id, email, phone, first_names, last_name, postal_code) of each record that
-    prohibited direct marketing, held by a live customer whose own statement is a prohibition."""
+    """(customer_id, email, phone, first_names, last_name, postal_code, the customer's personal_id
+    and birth_date) of each record that prohibited direct marketing, held by a live customer whose
+    own statement is a prohibition."""
     return connection.execute(
         sa.select(source_record.c.customer_id, source_record.c.email, source_record.c.phone,
-                  source_record.c.first_names, source_record.c.last_name, source_record.c.postal_code)
+                  source_record.c.first_names, source_record.c.last_name, source_record.c.postal_code,
+                  customer.c.personal_id, customer.c.birth_date)
         .join(customer, customer.c.customer_id == source_record.c.customer_id)
         .where(_record_prohibits(), customer.c.merged_into.is_(None), _prohibited())
     ).all()
@@ -291,20 +296,26 @@ def _prohibiting_records(connection: sa.Connection) -> list[tuple]:
 
 def _contact_ties(connection: sa.Connection, among: set[int] | None = None) -> set[tuple[int, int, None, str]]:
     """Live customers (of `among`, if given) reached through a contact point another customer
-    prohibited from."""
+    prohibited from: its e-mail, its phone, its names (either way round) at its postal code, or,
+    anywhere, full names with two or more given names of someone who could be the same person
+    (a move: migration 0016)."""
     by_point: dict[tuple, set[int]] = {}
-    for owner, email, phone, first, last, postal in _prohibiting_records(connection):
+    full_names: dict[tuple[str, str], set[tuple[int, str | None, object]]] = {}
+    for owner, email, phone, first, last, postal, owner_code, owner_birth in _prohibiting_records(connection):
         points = [("email", email), ("phone", phone)]
         if postal is not None and first is not None and last is not None:
             points += [("post", postal, first, last), ("post", postal, last, first)]
         for point in points:
             if point[-1] is not None:
                 by_point.setdefault(point, set()).add(int(owner))
-    if not by_point:
+        if first is not None and last is not None:
+            for names in ((first, last), (last, first)):
+                full_names.setdefault(names, set()).add((int(owner), owner_code, owner_birth))
+    if not by_point and not full_names:
         return set()
     ties: set[tuple[int, int, None, str]] = set()
     query = (sa.select(customer.c.customer_id, customer.c.email, customer.c.phone, customer.c.first_names,
-                       customer.c.last_name, customer.c.postal_code)
+                       customer.c.last_name, customer.c.postal_code, customer.c.personal_id, customer.c.birth_date)
              .where(customer.c.merged_into.is_(None), customer.c.erased_at.is_(None)))
     if among is not None:
         chunks = sorted(among)
@@ -312,12 +323,21 @@ def _contact_ties(connection: sa.Connection, among: set[int] | None = None) -> s
             query.where(customer.c.customer_id.in_(chunks[start:start + _ID_CHUNK])))]
     else:
         rows = connection.execute(query)
-    for customer_id, email, phone, first, last, postal in rows:
+    for customer_id, email, phone, first, last, postal, code, birth in rows:
         for point in (("email", email), ("phone", phone), ("post", postal, first, last)):
             for owner in by_point.get(point, ()):
                 if owner != customer_id:
                     ties.add((int(customer_id), owner, None, "prohibited_contact"))
+        if first is not None and " " in first:  # one given name is too often a namesake's
+            for owner, owner_code, owner_birth in full_names.get((first, last), ()):
+                if owner != customer_id and _could_be_one(code, owner_code) and _could_be_one(birth, owner_birth):
+                    ties.add((int(customer_id), owner, None, "prohibited_contact"))
     return ties
+
+
+def _could_be_one(mine: object, theirs: object) -> bool:
+    """Two values of one attribute do not tell two people apart unless both are known and differ."""
+    return mine is None or theirs is None or mine == theirs
 
 
 def _unwithdrawn_ties(connection: sa.Connection, among: set[int] | None = None) -> set[tuple[int, int, None, str]]:
