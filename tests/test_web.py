@@ -25,7 +25,8 @@ from pipeline.web import WebConfigError, create_app, serve
 from schemas.register import customer, intake_file, quarantine
 from pii_scan import PERSONAL_ID, Needles, scan_bytes
 from test_register_helpers import personal_id
-from test_register_resolve import NEAR_MISS, NOW, PERSON, _propose, batch_of, customer_of, load_batch, record, table
+from test_register_resolve import (NEAR_MISS, NOW, PERSON, TIE, _propose, batch_of, customer_of, load_batch, record,
+                                   table)
 from web_helpers import PASSWORD, SECRET, add_users, log_in, make_app, post, token
 
 # The personal values of NEAR_MISS (synthetic, from the resolver's tests) as the register holds them.
@@ -330,6 +331,22 @@ def test_a_deferred_review_shows_as_deferred_is_filterable_and_can_be_decided_la
                 token_from=f"/reviews/{review_id}").status_code == 302
     assert "no deferred reviews" in client.get("/reviews?status=deferred").get_data(as_text=True)
     assert f'/reviews/{review_id}">review {review_id}' in client.get("/reviews?status=rejected").get_data(as_text=True)
+
+
+def test_a_review_a_later_load_settles_shows_as_withdrawn_with_nothing_to_decide(workbench):
+    app, engine, review_id = workbench
+    load_batch(engine, batch_of("d2", [TIE]))  # ties both sides of the pair together: one person
+    assert table(engine, f"SELECT status FROM review_queue WHERE review_id = {review_id}") == [("withdrawn",)]
+    client = app.test_client()
+    log_in(client, "steward.one")
+    page = client.get(f"/reviews/{review_id}").get_data(as_text=True)
+    assert 'id="withdrawn"' in page and "Accept: one person" not in page
+    assert f"review {review_id}" not in client.get("/reviews").get_data(as_text=True)
+    assert f'/reviews/{review_id}">review {review_id}' in client.get("/reviews?status=withdrawn").get_data(as_text=True)
+    # A stale form (opened before the load) cannot decide it.
+    post(client, f"/reviews/{review_id}/decide", {"action": "accept", "reason": "ticket 12"},
+         token_from="/reviews?status=withdrawn")
+    assert table(engine, f"SELECT status FROM review_queue WHERE review_id = {review_id}") == [("withdrawn",)]
 
 
 # --- finding a person by identity code ------------------------------------------------------------------
