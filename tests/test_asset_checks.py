@@ -141,8 +141,9 @@ def migration_0006():
 
 
 def marketing_contacts_now(dialect: str) -> str:
-    """The body of `marketing_contacts` as the latest migration defines it (0008)."""
-    return _migration("0008_age_past_belief.py")._marketing_contacts(dialect, believable_age=True).split(" AS", 1)[1]
+    """The body of `marketing_contacts` as the latest migration defines it (0017)."""
+    return _migration("0017_age_from_a_failed_code.py")._marketing_contacts(
+        dialect, failed_code_age=True).split(" AS", 1)[1]
 
 
 # Same columns as the real view, but it forgets every rule: everyone is listed.
@@ -156,7 +157,8 @@ LEFT JOIN (SELECT DISTINCT customer_id, product FROM service) s ON s.customer_id
 
 def _create_view(connection: sa.Connection, body: str) -> None:
     if connection.dialect.name == "postgresql":  # keeps the analyst role's grant on the view
-        connection.exec_driver_sql(f"CREATE OR REPLACE VIEW marketing_contacts AS {body}")
+        # psycopg reads % as a placeholder even without parameters (the view has LIKE '%...%').
+        connection.exec_driver_sql(f"CREATE OR REPLACE VIEW marketing_contacts AS {body}".replace("%", "%%"))
     else:
         connection.exec_driver_sql("DROP VIEW marketing_contacts")
         connection.exec_driver_sql(f"CREATE VIEW marketing_contacts AS {body}")

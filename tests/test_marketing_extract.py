@@ -146,6 +146,41 @@ def test_an_age_past_belief_is_no_known_adult_age_115_today_is_in_a_day_older_is
     assert not (tmp_path / "again" / today.isoformat()).exists()
 
 
+def test_an_age_of_this_century_read_from_a_failed_code_is_no_known_adult_age(register_engine, tmp_path):
+    """The check character covers the date digits, not the century sign: a child born in 2009
+    whose code was typed with one wrong digit reads as born in 2001. Without a valid code such an
+    age is not believed (0017); a 1900s date from a failed code stays in the 1900s, and a valid
+    code of 2001 is an adult's."""
+    from test_register_helpers import personal_id
+    from test_register_resolve import batch_of, customer_of, load_batch, record
+
+    failed = "personal_id_invalid birth_date_from_invalid_code"
+    people = [
+        record("web", "W-1", "2026-11-01T10:00", first_names="Testi", last_name="Lapsi", birth_date="2001-03-04",
+               quality_flags=failed, email="lapsi@example.fi", product="broadband", marketing_prohibited=False),
+        record("web", "W-2", "2026-11-01T10:00", first_names="Testi", last_name="Aikuinen", birth_date="1975-03-04",
+               quality_flags=failed, email="aikuinen@example.fi", product="broadband", marketing_prohibited=False),
+        record("web", "W-3", "2026-11-01T10:00", first_names="Testi", last_name="Nuori",
+               personal_id=personal_id(4, 3, 2001, 222), email="nuori@example.fi", product="broadband",
+               marketing_prohibited=False),
+    ]
+    load_batch(register_engine, batch_of("d1", people))
+    owners = customer_of(register_engine)
+    child, adult_1975, adult_2001 = (owners[("web", f"W-{n}")] for n in (1, 2, 3))
+    today = database_today(register_engine)
+    with register_engine.connect() as connection:
+        in_view = {r[0] for r in connection.exec_driver_sql("SELECT customer_id FROM marketing_contacts")}
+    assert in_view == {adult_1975, adult_2001}
+    write_extract(register_engine, tmp_path, today=today)
+    _, rows = _read(tmp_path / today.isoformat() / file_name("broadband"))
+    assert sorted(int(r["customer_id"]) for r in rows) == sorted([adult_1975, adult_2001])
+    # The extract's own check holds the rule too: a view that forgets it is refused.
+    with wrong_marketing_view(register_engine):
+        with pytest.raises(ExtractRefused) as refused:
+            write_extract(register_engine, tmp_path / "again", today=today)
+    assert refused.value.counts["minor_or_unknown_age"] == 1 and refused.value.counts["ineligible_customers"] == 1
+
+
 def test_extract_files_are_private_and_replaced_whole(register_engine, tmp_path):
     load_sample_register(register_engine)
     today = database_today(register_engine)

@@ -17,6 +17,8 @@ is that disclosure list. `write_extract` turns it into one CSV file per product:
   against the `customer` table itself, not the view: nobody who prohibited direct
   marketing, nobody under 18 today (Finnish date), of unknown birth date or born
   more than 115 years ago (an age past belief: a slipped century sign), nobody
+  without a valid code whose birth date of this century was read from a code that
+  failed its check (one wrong digit can make a child an adult: 0017), nobody
   erased or merged away, no id the register does not hold, and nobody held
   back under doubt (`doubt`). Any such customer and the whole extract is refused
   (`ExtractRefused`, counts only): a wrong view must not become a disclosure.
@@ -72,7 +74,8 @@ from pipeline.intake import file_checksum
 from pipeline.register.disclosures import marketing_terms, record_disclosure
 from pipeline.finland import today_in_finland
 from schemas.canonical import PRODUCTS
-from schemas.register import customer, review_queue, source_record
+from pipeline.codes import Flag
+from schemas.register import customer, golden_provenance, review_queue, source_record
 
 ADULT_AGE = 18
 # Older than this is no known adult age: most likely a child's `A` typed as the classic
@@ -119,6 +122,23 @@ def oldest_believable_birth(today: dt.date) -> dt.date:
         return today.replace(year=today.year - OLDEST_BELIEVABLE_AGE)
     except ValueError:  # 29 February
         return dt.date(today.year - OLDEST_BELIEVABLE_AGE, 2, 28)
+
+
+# A code of this century that fails its check: the check character covers the date digits but
+# not the century sign, so one wrong digit can make a child born in 2009 an adult born in 2001.
+FAILED_CODE_AGES_FROM = dt.date(2000, 1, 1)
+_IDENTITY_RECORD = source_record.alias("identity_record")
+
+
+def age_from_a_failed_code() -> sa.ColumnElement[bool]:
+    """True for a customer row (of `customer`) whose birth date is not believed for marketing
+    (migration 0017): no valid code, born this century, and the birth date read from the
+    date part of a code that failed its check (the identity unit's record, `golden_provenance`)."""
+    return sa.and_(
+        customer.c.personal_id.is_(None), customer.c.birth_date >= FAILED_CODE_AGES_FROM,
+        sa.exists().where(golden_provenance.c.customer_id == customer.c.customer_id,
+                          _IDENTITY_RECORD.c.source_record_pk == golden_provenance.c.identity_record_pk,
+                          _IDENTITY_RECORD.c.quality_flags.contains(Flag.PERSONAL_ID_INVALID.value)))
 
 
 def known_adult_age(born: dt.date | None, today: dt.date) -> bool:
@@ -178,13 +198,16 @@ def ineligible_condition(today: dt.date) -> sa.ColumnElement[bool]:
         customer.c.birth_date.is_(None),
         customer.c.birth_date > adult_born_on_or_before(today),
         customer.c.birth_date < oldest_believable_birth(today),
+        age_from_a_failed_code(),
         customer.c.erased_at.is_not(None),
         customer.c.merged_into.is_not(None),
     )
 
 
 def _status_columns() -> list:
-    return [customer.c.customer_id, _prohibited().label("prohibited"), customer.c.birth_date,
+    # A birth date not believed counts as an unknown one.
+    believed = sa.case((age_from_a_failed_code(), sa.null()), else_=customer.c.birth_date)
+    return [customer.c.customer_id, _prohibited().label("prohibited"), believed.label("birth_date"),
             customer.c.erased_at.is_not(None).label("erased"), customer.c.merged_into.is_not(None).label("merged")]
 
 
