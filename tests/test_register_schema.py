@@ -298,12 +298,37 @@ def test_migration_0016_moves_the_names_index_and_reverts_cleanly(register_engin
         return {i["name"] for i in sa.inspect(register_engine).get_indexes("customer")}
 
     assert "ix_customer_full_name" in indexes() and "ix_customer_last_name_postal_code" not in indexes()
+    assert "'% %'" in view_sql(register_engine, "marketing_doubt")  # the full-names arms
     downgrade(register_engine, "0015")
     assert "ix_customer_last_name_postal_code" in indexes() and "ix_customer_full_name" not in indexes()
+    assert "'% %'" not in view_sql(register_engine, "marketing_doubt")  # 0007's view again
     with register_engine.connect() as connection:
         connection.execute(sa.text("SELECT COUNT(*) FROM marketing_contacts")).scalar_one()
     migrate(register_engine)
     assert "ix_customer_full_name" in indexes()
+    assert "'% %'" in view_sql(register_engine, "marketing_doubt")  # the full-names arms
     with register_engine.connect() as connection:
         connection.execute(sa.text("SELECT COUNT(*) FROM marketing_contacts")).scalar_one()
+    check_schema(register_engine)
+
+
+def view_sql(engine: sa.Engine, name: str) -> str:
+    """The view's definition as the database holds it, spaces squeezed."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            text = connection.execute(sa.text("SELECT pg_get_viewdef(CAST(:name AS regclass), true)"),
+                                      {"name": name}).scalar_one()
+        else:
+            text = connection.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = :name"),
+                                      {"name": name}).scalar_one()
+    return " ".join(text.split())
+
+
+def test_migration_0017_leaves_out_ages_from_failed_codes_and_reverts_cleanly(register_engine):
+    """0017 adds one condition to `marketing_contacts`; down to 0016 takes it away again."""
+    assert "personal_id_invalid" in view_sql(register_engine, "marketing_contacts")
+    downgrade(register_engine, "0016")
+    assert "personal_id_invalid" not in view_sql(register_engine, "marketing_contacts")
+    migrate(register_engine)
+    assert "personal_id_invalid" in view_sql(register_engine, "marketing_contacts")
     check_schema(register_engine)

@@ -21,6 +21,7 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 _SEPARATOR = "\x1f"
 
@@ -38,13 +39,16 @@ def blocking_keys(features: pd.DataFrame, rules: Sequence[tuple[str, ...]],
     for number, columns in enumerate(rules):
         if numbers is not None and number not in numbers:
             continue
-        values = features[list(columns)]
-        present = values.notna().all(axis=1)
+        present = np.ones(len(features), dtype=bool)
         for column in columns:
-            present &= values[column].astype("string").str.len().fillna(0).to_numpy() > 0
+            present &= _non_empty(features[column])
         if not present.any():
             continue
-        rows = values.loc[present].astype("string")
+        rows = features.loc[present, list(columns)]
+        # pandas hashes a string column by its values as Python strings, whichever its storage:
+        # arrow-backed columns are hashed as they are (no copy into Python strings), others as
+        # "string", so the keys are the same bits either way (`match_key` holds them).
+        rows = rows.astype({c: "string" for c in columns if not _arrow_strings(rows[c])})
         hashed = pd.util.hash_pandas_object(rows, index=False, categorize=False).to_numpy(np.uint64)
         salt = pd.util.hash_array(np.array([f"rule{_SEPARATOR}{number}"], dtype=object))[0]
         mixed = (hashed ^ salt) * np.uint64(0x9E3779B97F4A7C15)
@@ -56,3 +60,21 @@ def blocking_keys(features: pd.DataFrame, rules: Sequence[tuple[str, ...]],
     # One row per (rule, record) already; sorted by key so the register's index fills in order.
     order = np.argsort(keys["blocking_key"].to_numpy(), kind="stable")
     return keys.iloc[order].reset_index(drop=True)
+
+
+def _arrow_strings(column: pd.Series) -> bool:
+    return isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow"
+
+
+def _non_empty(column: pd.Series) -> np.ndarray:
+    """Present and not the empty string, as a boolean array.
+
+    >>> _non_empty(pd.Series(["a", "", None], dtype="string[pyarrow]")).tolist()
+    [True, False, False]
+    >>> _non_empty(pd.Series(["a", "", None], dtype=object)).tolist()
+    [True, False, False]
+    """
+    if _arrow_strings(column):  # arrow's own kernels: no Python strings made
+        lengths = pc.utf8_length(column.array._pa_array)
+        return pc.fill_null(pc.greater(lengths, 0), False).to_numpy(zero_copy_only=False)
+    return column.astype("string").str.len().fillna(0).to_numpy() > 0

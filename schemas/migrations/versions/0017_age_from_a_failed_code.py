@@ -109,4 +109,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _replace_contacts(op.get_bind().dialect.name, failed_code_age=True)
+    _replace_contacts(op.get_bind().dialect.name, failed_code_age=False)
