@@ -20,7 +20,7 @@ import pandas as pd
 from pipeline.batch import IntakeBatch, LoadSummary
 from pipeline.finland import today_in_finland
 from pipeline.intake import FileRead, LandingSurvey, LandingZoneMissing, build_batch, channel_counts, \
-    duplicate_files, new_files, read_landed
+    duplicate_files, new_files, read_all
 from pipeline.register.checks import live_customers
 from pipeline.register.files import known_files
 from pipeline.register.load import load_intake
@@ -124,7 +124,9 @@ def _raw_intake_asset(channel: str) -> dg.AssetsDefinition:
         for f in changed:
             context.log.warning(f"{channel}: {f.file_name} changed since the landing zone was surveyed: "
                                 "left for a later run")
-        reads = [read_landed(f) for f in fresh if f not in changed]
+        # Many files are read, and normalised for canonical_intake, in worker processes
+        # (REGISTER_INTAKE_WORKERS); a night's few files in this process.
+        reads = read_all([f for f in fresh if f not in changed], today=today_in_finland())
         counts = channel_counts(reads)
         reads += [FileRead(f, duplicate=True) for f in repeated if f not in changed]
         for r in reads:
