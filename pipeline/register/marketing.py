@@ -39,9 +39,9 @@ is that disclosure list. `write_extract` turns it into one CSV file per product:
   who said no. So is a customer whose full names, with two or more given names,
   are such a record's anywhere (either way round), unless the two cannot be one
   person (two different valid codes, or two different birth dates): the person
-  who said no may have moved (migration 0016). And a prohibition in the customer's own records stands until a
-  record with the same valid identity code withdraws it, at or after it, when the
-  machine linked some of the customer's records by probability
+  who said no may have moved (migration 0016). And a prohibition in the customer's
+  own records stands until a record with the same valid identity code withdraws it,
+  at or after it, when the machine linked some of the customer's records by probability
   (`prohibition_not_withdrawn`): the golden record keeps the latest statement,
   which may then be another person's. Neither is a review; only the data settles them. `doubt` is computed here
   in Python from the tables, independently of the view `marketing_doubt`.
@@ -69,12 +69,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from pipeline.codes import Flag
 from pipeline.csv_safety import is_formula_leading, safe_writer
 from pipeline.intake import file_checksum
 from pipeline.register.disclosures import marketing_terms, record_disclosure
 from pipeline.finland import today_in_finland
 from schemas.canonical import PRODUCTS
-from pipeline.codes import Flag
 from schemas.register import customer, golden_provenance, review_queue, source_record
 
 ADULT_AGE = 18
