@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.matching.blocking import blocking_keys  # noqa: E402
 from pipeline.matching.features import match_features  # noqa: E402
-from pipeline.matching.model import UNIQUE_ID, MatchModel  # noqa: E402
-from pipeline.matching.score import _pairs, open_scorer, splink_input  # noqa: E402
+from pipeline.matching.model import MatchModel  # noqa: E402
+from pipeline.matching.rescore import scored_listed_pairs  # noqa: E402
 from pipeline.register.database import make_engine  # noqa: E402
 from pipeline.register.resolve import _read_records  # noqa: E402
 from synth import GROUND_TRUTH_FILE  # noqa: E402
@@ -50,17 +50,7 @@ BUCKETS = ((0.95, "sure, withheld"), (0.80, "review 0.80-0.95"), (0.50, "0.50-0.
 
 def score_listed(records: pd.DataFrame, pairs: pd.DataFrame, model: MatchModel) -> pd.DataFrame:
     """(probability, evidence) for each listed pair, in order; evidence as a dict of levels."""
-    features = splink_input(records).set_index(UNIQUE_ID)
-    left = features.loc[pairs["key_l"].to_numpy()].reset_index(drop=True)
-    right = features.loc[pairs["key_r"].to_numpy()].reset_index(drop=True)
-    position = np.arange(len(pairs), dtype=np.int64)
-    left.insert(0, UNIQUE_ID, position)
-    right.insert(0, UNIQUE_ID, position)
-    with open_scorer(model) as scorer:
-        lt, rt = scorer.db_api.register(left), scorer.db_api.register(right)
-        predicted = scorer.linker.inference.predict_between(
-            lt, rt, blocking_rules_to_generate_predictions=[f"l.{UNIQUE_ID} = r.{UNIQUE_ID}"], warning_mode="never")
-        scored = _pairs(scorer, scorer._result(predicted), 0.0)
+    scored = scored_listed_pairs(records, pairs, model)
     out = pd.DataFrame({"probability": np.zeros(len(pairs)), "evidence": [None] * len(pairs)})
     out.loc[scored["key_l"].to_numpy(np.int64), "probability"] = scored["match_probability"].to_numpy(float)
     out.loc[scored["key_l"].to_numpy(np.int64), "evidence"] = scored["evidence"].to_numpy(object)

@@ -41,13 +41,22 @@ def _every_pair(scorer: Scorer, records: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_listed_pairs(records: pd.DataFrame, pairs: pd.DataFrame, model: MatchModel) -> np.ndarray:
-    """The model's probability for each listed pair (key_l, key_r) of `records`, in order.
+    """The model's probability for each listed pair (key_l, key_r) of `records`, in order."""
+    if pairs.empty:
+        return np.zeros(0)
+    scored = scored_listed_pairs(records, pairs, model)
+    probability = np.zeros(len(pairs))
+    probability[scored["key_l"].to_numpy(np.int64)] = scored["match_probability"].to_numpy(float)
+    return probability
+
+
+def scored_listed_pairs(records: pd.DataFrame, pairs: pd.DataFrame, model: MatchModel) -> pd.DataFrame:
+    """The scorer's pairs frame for the listed pairs (key_l, key_r) of `records`, keyed by the
+    pair's position in `pairs` (`key_l`), with its probability and evidence.
 
     Each pair is one row on each side, keyed by its position, compared on equal keys:
     exactly the listed pairs.
     """
-    if pairs.empty:
-        return np.zeros(0)
     features = splink_input(records).set_index(UNIQUE_ID)
     left = features.loc[pairs["key_l"].to_numpy()].reset_index(drop=True)
     right = features.loc[pairs["key_r"].to_numpy()].reset_index(drop=True)
@@ -64,7 +73,4 @@ def score_listed_pairs(records: pd.DataFrame, pairs: pd.DataFrame, model: MatchM
         finally:
             left_table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
             right_table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
-        scored = _pairs(scorer, frame, 0.0)
-    probability = np.zeros(len(pairs))
-    probability[scored["key_l"].to_numpy(np.int64)] = scored["match_probability"].to_numpy(float)
-    return probability
+        return _pairs(scorer, frame, 0.0)

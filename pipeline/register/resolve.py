@@ -533,7 +533,8 @@ def _keep_reviews(connection: sa.Connection, proposed: pd.DataFrame, customer_of
         update = review_queue.update().where(review_queue.c.review_id == review_id)
         if pair in wanted and status in ("open", "withdrawn"):
             fields = values(pair)
-            if status == "open" and now_shown == _shown(fields):
+            if status == "open" and now_shown == _shown(fields["left_customer_id"], fields["right_customer_id"],
+                                                        fields["probability"]):
                 continue
             reopened += status == "withdrawn"
             connection.execute(update.values(status="open", decided_at=None, **fields))
@@ -543,9 +544,9 @@ def _keep_reviews(connection: sa.Connection, proposed: pd.DataFrame, customer_of
     return len(fresh) + reopened, withdrawn
 
 
-def _shown(fields: dict) -> tuple:
+def _shown(left_customer_id: int | None, right_customer_id: int | None, probability: float) -> tuple:
     """What an open entry shows that a later resolution may change (the evidence follows the probability)."""
-    return fields["left_customer_id"], fields["right_customer_id"], round(float(fields["probability"]), 12)
+    return left_customer_id, right_customer_id, round(float(probability), 12)
 
 
 def _entries_among(connection: sa.Connection, keys: pd.Index) -> dict[tuple[int, int], tuple[int, str, tuple]]:
@@ -562,6 +563,5 @@ def _entries_among(connection: sa.Connection, keys: pd.Index) -> dict[tuple[int,
     # pair), a decision outranks an open one.
     entries: dict[tuple[int, int], tuple[int, str, tuple]] = {}
     for review_id, left, right, status, *shown in sorted(rows, key=lambda r: (r[3] in ("accepted", "rejected"), r[0])):
-        entries[(min(int(left), int(right)), max(int(left), int(right)))] = (
-            int(review_id), status, _shown(dict(zip(("left_customer_id", "right_customer_id", "probability"), shown))))
+        entries[(min(int(left), int(right)), max(int(left), int(right)))] = (int(review_id), status, _shown(*shown))
     return entries
