@@ -382,9 +382,10 @@ def resolve_clusters(records: pd.DataFrame, edges: pd.DataFrame, *, link_thresho
     """Cluster records into people (see the module docstring for the rules).
 
     `records` needs record_key (unique), personal_id (a valid permanent code or
-    NA), first_names and last_name; an optional `order_key` (unique) breaks exact ties. `edges` is the scorer's pairs frame (key_l,
-    key_r, match_probability, match_weight, evidence); every key must be a
-    record's. Steward pairs about records not given are ignored.
+    NA), first_names and last_name; an optional `order_key` (unique) breaks exact
+    ties. `edges` is the scorer's pairs frame (key_l, key_r, match_probability,
+    match_weight, evidence); every key must be a record's. Steward pairs about
+    records not given are ignored.
     """
     if not review_threshold <= link_threshold:
         raise ValueError("review_threshold must not exceed link_threshold")
@@ -392,12 +393,11 @@ def resolve_clusters(records: pd.DataFrame, edges: pd.DataFrame, *, link_thresho
     missing = [column for column in needed if column not in records.columns]
     if missing:
         raise ValueError(f"records: missing columns {missing}")
-    if not records["record_key"].is_unique:
-        raise ValueError(f"records.record_key: {int(records['record_key'].duplicated().sum())} duplicate keys")
     # Node positions follow the tie-break order: every rule below breaks exact ties by position.
     tiebreak = "order_key" if "order_key" in records.columns else "record_key"
-    if not records[tiebreak].is_unique:
-        raise ValueError(f"records.{tiebreak}: {int(records[tiebreak].duplicated().sum())} duplicate keys")
+    for column in dict.fromkeys(["record_key", tiebreak]):
+        if not records[column].is_unique:
+            raise ValueError(f"records.{column}: {int(records[column].duplicated().sum())} duplicate keys")
     order = np.argsort(records[tiebreak].to_numpy(np.int64), kind="stable")
     ordered = records[needed].iloc[order]
     keys = ordered["record_key"].to_numpy(np.int64)
