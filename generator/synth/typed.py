@@ -10,6 +10,7 @@ ground truth; changes to the identity code also go to `personal_id_noise`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,6 +122,54 @@ class Typed:
     tags: np.ndarray               # "field:operation ..." per record
     personal_id_noise: np.ndarray  # "operation ..." per record
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+# Many Finns go by a given name other than their first (the call name, "kutsumanimi", of the
+# population register): a form filled in by hand with one given name carries that one.
+CALL_NAME_NOT_FIRST = 0.12  # of people with two or more given names
+CALL_NAME_THIRD = 0.25      # of those with three or more: the third rather than the second
+# One later given name left out when all of them are keyed by hand (three or more names).
+MIDDLE_NAME_DROPPED = {WEB: 0.03, PHONE: 0.10, MAIL: 0.07, EMAIL: 0.05, IN_PERSON: 0.02}
+
+
+def _unit_hash(values: np.ndarray, salt: bytes) -> np.ndarray:
+    """A number in [0, 1) per value, fixed by the value: the same person in every channel."""
+    out = np.empty(len(values), dtype=np.float64)
+    for i, value in enumerate(values.tolist()):
+        digest = hashlib.blake2b(str(value).encode(), digest_size=8, key=salt).digest()
+        out[i] = int.from_bytes(digest, "big") / 2.0 ** 64
+    return out
+
+
+def call_names(first_names: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The given name each person goes by. Read from a hash of the identity code, so every
+    channel gives the same one and the zone's random stream is not touched.
+
+    >>> call_names(np.array(['Aino Maria', 'Aino'], dtype=object), np.array(['a', 'b'], dtype=object)).tolist()
+    ['Aino', 'Aino']
+    """
+    u = _unit_hash(codes, b"call-name")
+    out = np.empty(len(first_names), dtype=object)
+    for i, (names, draw) in enumerate(zip(first_names.tolist(), u.tolist())):
+        parts = names.split(" ")
+        k = 0
+        if len(parts) >= 2 and draw < CALL_NAME_NOT_FIRST:
+            k = 2 if len(parts) >= 3 and draw < CALL_NAME_NOT_FIRST * CALL_NAME_THIRD else 1
+        out[i] = parts[k]
+    return out
+
+
+def drop_a_middle_name(value: str, u: float, _v: float = 0.0) -> str:
+    """Of three or more given names, one after the first left out.
+
+    >>> drop_a_middle_name('Aino Maria Sofia', 0.9)
+    'Aino Maria'
+    """
+    parts = value.split(" ")
+    if len(parts) < 3:
+        return value
+    drop = 1 + min(int(u * (len(parts) - 1)), len(parts) - 2)
+    return " ".join(parts[:drop] + parts[drop + 1:])
 
 
 # --- formatting helpers --------------------------------------------------------------
@@ -264,8 +313,18 @@ def type_channel(channel: int, plan: Plan, pop: Population, nz: Noiser) -> Typed
     first = pop.first_names[person].copy()
     last = plan.last_name[index].copy()
     several = np.array([" " in f for f in first], dtype=bool)
-    nz.apply(first, nz.choose(n, profile.first_name_only, by_hand & several), noise.first_name_only,
-             tags, "first_names:first_only")
+    one_name = nz.choose(n, profile.first_name_only, by_hand & several)
+    # The one name is the call name; these draws come from a spawned generator, so the rest
+    # of the zone is what it was before call names and dropped middle names were written.
+    spare = Noiser(rng.spawn(1)[0], nz.level)
+    call = call_names(pop.first_names[person], pop.personal_id[person])
+    not_first = one_name & (call != np.array([f.split(" ", 1)[0] for f in first], dtype=object))
+    first[one_name] = call[one_name]
+    noise.add_tag(tags, one_name & ~not_first, "first_names:first_only")
+    noise.add_tag(tags, not_first, "first_names:call_name")
+    three = np.array([f.count(" ") >= 2 for f in first], dtype=bool)
+    spare.apply(first, spare.choose(n, MIDDLE_NAME_DROPPED[channel], by_hand & three), drop_a_middle_name,
+                tags, "first_names:middle_dropped")
     ascii_mask = nz.choose(n, profile.name_ascii, by_hand)
     nz.apply(first, ascii_mask, noise.ascii_fold, tags, "first_names:ascii")
     nz.apply(last, ascii_mask, noise.ascii_fold, tags, "last_name:ascii")

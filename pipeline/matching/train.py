@@ -107,6 +107,13 @@ def train_model(records: pd.DataFrame, *, seed: int = 0, u_max_pairs: float = U_
         for level in comparison["comparison_levels"]:
             if level.get("label_for_charts") == match_model.SAME_NAMES_REORDERED:
                 level["fix_m_probability"] = level["fix_u_probability"] = True
+    # A level that never counts for a match at home weighs nothing there from the start: on
+    # a small register EM can drive its u to exactly zero, which Splink refuses.
+    for comparison, label in match_model.HOUSEHOLD_NEVER_FOR:
+        level = _level(household_start, comparison, label)
+        if level is not None and level.get("m_probability"):
+            level["u_probability"] = level["m_probability"]
+            level["fix_m_probability"] = level["fix_u_probability"] = True
     household_linker = Linker(db_api.register(features, table_name="train_records_household"), household_start,
                               log_level=logging.WARNING)
     _register_tf(household_linker, db_api, tf, "household")
