@@ -304,6 +304,20 @@ def test_a_dropped_middle_name_or_first_name_only_still_links():
         assert probability >= 0.95, written
 
 
+def test_the_name_a_person_goes_by_alone_counts_for_a_match():
+    # Many Finns go by a later given name: "Maria" on a form keyed by hand is Aino Maria.
+    probability, evidence = _scored(record(1, first_names="Aino Maria"),
+                                    record(2, first_names="Maria", channel="phone"))
+    assert evidence["first_name"][0] == "the given names of one among the other's given names"
+    assert evidence["first_name"][1] > 0.0  # for a match, not against it
+    assert probability >= 0.95
+    # The same record with only the phone beside the names, at another address.
+    probability, evidence = _scored(record(1, first_names="Aino Maria", email=None, iban=None),
+                                    record(2, first_names="Maria", street_address="Kirkkokatu 1", postal_code="33100",
+                                           email=None, iban=None, channel="phone"))
+    assert evidence["first_name"][1] > 0.0 and probability >= 0.95
+
+
 def test_double_surname_written_as_one_part_still_links():
     probability, evidence = _scored(record(1, last_name="Mäkinen-Koski"),
                                     record(2, last_name="Koski", channel="mail"))
