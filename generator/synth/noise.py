@@ -139,6 +139,19 @@ def first_name_only(value: str, _u: float = 0.0, _v: float = 0.0) -> str:
     return value.split(" ", 1)[0]
 
 
+def drop_a_middle_name(value: str, u: float, _v: float = 0.0) -> str:
+    """Of three or more given names, one after the first left out.
+
+    >>> drop_a_middle_name('Aino Maria Sofia', 0.0), drop_a_middle_name('Aino Maria Sofia', 0.9)
+    ('Aino Sofia', 'Aino Maria')
+    """
+    parts = value.split(" ")
+    if len(parts) < 3:
+        return value
+    drop = 1 + min(int(u * (len(parts) - 1)), len(parts) - 2)
+    return " ".join(parts[:drop] + parts[drop + 1:])
+
+
 class Noiser:
     """Applies noise functions to chosen elements of a column, scaled by a level.
 

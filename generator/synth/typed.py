@@ -159,19 +159,6 @@ def call_names(first_names: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return out
 
 
-def drop_a_middle_name(value: str, u: float, _v: float = 0.0) -> str:
-    """Of three or more given names, one after the first left out.
-
-    >>> drop_a_middle_name('Aino Maria Sofia', 0.9)
-    'Aino Maria'
-    """
-    parts = value.split(" ")
-    if len(parts) < 3:
-        return value
-    drop = 1 + min(int(u * (len(parts) - 1)), len(parts) - 2)
-    return " ".join(parts[:drop] + parts[drop + 1:])
-
-
 # --- formatting helpers --------------------------------------------------------------
 
 def _split_number(e164: str) -> tuple[str, str]:
@@ -323,7 +310,7 @@ def type_channel(channel: int, plan: Plan, pop: Population, nz: Noiser) -> Typed
     noise.add_tag(tags, one_name & ~not_first, "first_names:first_only")
     noise.add_tag(tags, not_first, "first_names:call_name")
     three = np.array([f.count(" ") >= 2 for f in first], dtype=bool)
-    spare.apply(first, spare.choose(n, MIDDLE_NAME_DROPPED[channel], by_hand & three), drop_a_middle_name,
+    spare.apply(first, spare.choose(n, MIDDLE_NAME_DROPPED[channel], by_hand & three), noise.drop_a_middle_name,
                 tags, "first_names:middle_dropped")
     ascii_mask = nz.choose(n, profile.name_ascii, by_hand)
     nz.apply(first, ascii_mask, noise.ascii_fold, tags, "first_names:ascii")

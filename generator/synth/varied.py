@@ -318,11 +318,7 @@ def middle_dropped(value: str, u: float, _v: float = 0.0) -> str:
     >>> middle_dropped('Aino Maria Sofia', 0.0)
     'Aino Sofia'
     """
-    names = value.split(" ")
-    if len(names) < 3:
-        return value
-    k = 1 + min(int(u * (len(names) - 1)), len(names) - 2)
-    return " ".join(names[:k] + names[k + 1:])
+    return noise.drop_a_middle_name(value, u)
 
 
 def second_only(value: str, _u: float = 0.0, _v: float = 0.0) -> str:
