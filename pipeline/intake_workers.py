@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -115,6 +116,13 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def _worker_started() -> None:
+    """A pool that a dead worker broke ends its other workers with SIGTERM. A worker that
+    inherited SIGTERM ignored (its parent started under nohup, or a supervisor that masks
+    it) would never end, and the pool would wait for it for good: the night would stop."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 WorkerTask = Callable[[list[LandedFile], "dt.date | None"], "list[FileRead] | WorkerFailure"]
 
 
@@ -176,7 +184,7 @@ def _in_pool(files: list[LandedFile], groups: list[list[int]], today: dt.date | 
              results: list[FileRead | None], task: WorkerTask) -> list[list[int]]:
     """Run the groups in a pool of `workers`; put each file's FileRead at its place. Returns
     the groups a broken pool (a worker that died) left unread, in the order submitted."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_worker_started)
     try:
         futures = [(group, pool.submit(task, [files[i] for i in group], today)) for group in groups]
         unfinished: list[list[int]] = []

@@ -13,8 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 import random
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -226,6 +229,35 @@ def test_a_worker_that_dies_costs_only_its_file(damaged_zone, any_size_is_worth_
     assert_same_reads(expected, parallel)
     assert_same_batch(build_batch(expected, TODAY), build_batch(parallel, TODAY))
     assert faults.PERSONAL_TEXT not in capfd.readouterr().err
+
+
+_IGNORING_SIGTERM = """
+import functools, signal, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as under nohup or a supervisor that masks it
+import intake_worker_faults as faults
+import pipeline.intake_workers as intake_workers
+from pipeline.intake import discover
+from pipeline.intake_workers import read_in_workers
+intake_workers.POOL_MIN_BYTES = {channel: 1 for channel in intake_workers.POOL_MIN_BYTES}
+files = discover(sys.argv[1])
+victim = next(f for f in files if f.file_name == "email_20261203.mbox")
+reads = read_in_workers(files, workers=2, task=functools.partial(faults.killed_on, victim.file_name))
+print(sum(r.reason is not None for r in reads), len(reads))
+"""
+
+
+def test_a_dead_worker_ends_the_pool_even_when_the_parent_ignores_sigterm(damaged_zone):
+    # A broken pool ends its other workers with SIGTERM. Started from a process that ignores
+    # it (nohup, some supervisors), a worker inherited the ignore, never ended, and the pool
+    # waited for it for good: the night stopped. Workers now take SIGTERM's default.
+    tests = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
+    for attempt in range(3):  # the hang needed the other worker caught mid-hand-back: try a few times
+        done = subprocess.run([sys.executable, "-c", _IGNORING_SIGTERM, str(damaged_zone)], env=env,
+                              capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, done.stderr[-2000:]
+        quarantined, read = map(int, done.stdout.split())
+        assert read == len(discover(damaged_zone)) and quarantined >= 1
 
 
 def test_a_readers_exception_in_a_worker_quarantines_the_file_as_the_serial_path_does(
