@@ -252,7 +252,7 @@ def test_a_dead_worker_ends_the_pool_even_when_the_parent_ignores_sigterm(damage
     # waited for it for good: the night stopped. Workers now take SIGTERM's default.
     tests = Path(__file__).parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
-    for attempt in range(3):  # the hang needed the other worker caught mid-hand-back: try a few times
+    for _ in range(3):  # the hang needed the other worker caught mid-hand-back: try a few times
         done = subprocess.run([sys.executable, "-c", _IGNORING_SIGTERM, str(damaged_zone)], env=env,
                               capture_output=True, text=True, timeout=90)
         assert done.returncode == 0, done.stderr[-2000:]

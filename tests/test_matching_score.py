@@ -14,6 +14,7 @@ from pipeline.matching import model as match_model
 from pipeline.matching.features import FEATURE_COLUMNS, fold, match_features, street_parts
 from pipeline.matching.model import BLOCKING_KEYS, MatchModel
 from pipeline.matching.score import PAIR_COLUMNS, score_pairs
+from pipeline.matching.train import _level
 from pipeline.normalise import hetu as hetu_rules
 
 
@@ -332,10 +333,7 @@ def test_names_swapped_with_a_letter_mistyped_are_still_the_same_names():
                                     email=None))
     assert probability >= 0.80
     # Between two households' records (the general model) it counts for a match.
-    general = next(level for comparison in MatchModel.load().splink_settings["comparisons"]
-                   if comparison["output_column_name"] == "first_name"
-                   for level in comparison["comparison_levels"]
-                   if level.get("label_for_charts") == match_model.NAMES_AMONG_ONE_LETTER_OFF)
+    general = _level(MatchModel.load().splink_settings, "first_name", match_model.NAMES_AMONG_ONE_LETTER_OFF)
     assert general["m_probability"] > general["u_probability"]
     # A middle name missing as well.
     _, evidence = _scored(record(1, first_names="Karl Lennart Martin", last_name="Andersen", **home),
