@@ -49,6 +49,11 @@ ADULT = record("web", "W-A", "2026-11-01T10:00", personal_id=personal_id(3, 4, 1
 # A later phone call, no code: "no marketing". Close enough to review, not to link.
 PROHIBITING_CALL = record("phone", "P-X", "2026-11-02T10:00", marketing_prohibited=True, first_names="Kalle",
                           last_name="Merkkinen", street_address="Koekatu 9", postal_code="33100", city="Tampere")
+# A later call, no code, "no marketing": the same names, but at another street of the postal
+# code and from another phone. About 0.64: no review were it not a prohibition.
+WEAK_PROHIBITING_CALL = record("phone", "P-W", "2026-11-02T10:00", marketing_prohibited=True, first_names="Kalle",
+                               last_name="Merkkinen", phone="+358409998888", street_address="Ojakatu 3",
+                               postal_code="33100", city="Tampere")
 # A web form, no code, born 2010: a minor with the same names and e-mail.
 MINOR_FORM = record("email", "E-Z", "2026-11-02T10:00", birth_date="2010-05-05", email="kalle.merkkinen@example.fi",
                     **KALLE)
@@ -161,6 +166,45 @@ def test_accepting_the_review_merges_and_the_latest_statement_keeps_the_person_o
         in ([(True,)], [(1,)])
     assert survivor not in listed(register_engine)
     assert view_ties(register_engine) == python_ties(register_engine) == set()  # no doubt left: a decision
+
+
+def _queue(engine: sa.Engine) -> list[tuple]:
+    with engine.connect() as connection:
+        return [(r["reason"], r["probability"], r["holds_back_from_marketing"])
+                for r in steward.list_reviews(connection)]
+
+
+@pytest.mark.parametrize("order", ["call first", "together"])
+def test_a_no_too_weak_to_link_or_review_still_holds_its_match_off_the_list(register_engine, order):
+    """Rule 5: a weaker pair (down to the doubt threshold) goes to review when one record of it
+    says "no marketing", so the person is not marketed to through their other customer until a
+    steward decides; the same in any load order."""
+    if order == "together":
+        owners = _load(register_engine, ADULT, WEAK_PROHIBITING_CALL)
+    else:
+        load_batch(register_engine, batch_of("d1", [WEAK_PROHIBITING_CALL]))
+        load_batch(register_engine, batch_of("d2", [ADULT]))
+        owners = customer_of(register_engine)
+    adult, caller = owners[("web", "W-A")], owners[("phone", "P-W")]
+    assert adult != caller
+    review_id = open_review(register_engine)
+    [(reason, probability, holds)] = _queue(register_engine)
+    settings = MatchSettings()
+    assert reason == "marketing_doubt" and holds == ["prohibited"]
+    assert settings.doubt_threshold <= probability < settings.review_threshold
+    assert adult not in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == {(adult, caller, review_id, "prohibited")}
+
+    steward.decide_review(register_engine, review_id, accept=False, by="steward.one", now=NOW)
+    assert adult in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == set()
+
+
+def test_the_same_weak_match_without_a_prohibition_is_no_review(register_engine):
+    allowing = {**WEAK_PROHIBITING_CALL, "marketing_prohibited": False}
+    owners = _load(register_engine, ADULT, allowing)
+    assert _queue(register_engine) == []
+    assert owners[("web", "W-A")] in listed(register_engine)
 
 
 # --- (b) tied to a possible minor ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pipeline.matching.cluster import (
 )
 from synth.identifiers import make_hetu
 
-LINK, REVIEW = 0.99, 0.8
+LINK, REVIEW, DOUBT = 0.99, 0.8, 0.4
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 CODE_A = make_hetu(datetime.date(1980, 3, 12), 234)
@@ -181,6 +181,35 @@ def test_sure_links_uncertain_reviews_weak_ignored() -> None:
     assert tuple(result.reviews.columns) == REVIEW_COLUMNS
 
 
+def test_a_weak_edge_is_reviewed_only_when_a_record_of_it_prohibits_marketing() -> None:
+    """Rule 5: down to the doubt threshold, a pair goes to review when one of its records is a
+    prohibition (`doubt_keys`); any other weak pair is ignored, as before."""
+    recs = records((1, CODE_A, "Aino", "Mäkinen"), (2, None, "Aino", "Mäkinen"), (3, None, "Aino", "Mäkelä"),
+                   (4, None, "Aino", "Mäkinen"))
+    weak = edges((1, 2, 0.6), (1, 3, 0.45), (1, 4, 0.3))
+    assert review_pairs(resolve(recs, weak, doubt_threshold=DOUBT)) == set()  # nobody prohibits
+    result = resolve(recs, weak, doubt_threshold=DOUBT, doubt_keys=[2, 3, 4, 99])  # 99: not among them
+    assert review_pairs(result, "marketing_doubt") == {(1, 2), (1, 3)}  # 0.3 is below the doubt threshold
+    assert set(result.reviews["reason"]) == {"marketing_doubt"}
+    assert result.cluster_of.to_dict() == {1: 1, 2: 2, 3: 3, 4: 4}  # a review links nothing
+    # The anchor may be either end; without a doubt threshold nothing weak is reviewed.
+    assert review_pairs(resolve(recs, weak, doubt_threshold=DOUBT, doubt_keys=[1]), "marketing_doubt") == {
+        (1, 2), (1, 3)}
+    assert review_pairs(resolve(recs, weak, doubt_keys=[2, 3])) == set()
+    with pytest.raises(ValueError, match="doubt_threshold"):
+        resolve(recs, weak, doubt_threshold=0.9, doubt_keys=[2])
+
+
+def test_a_weak_doubt_gives_way_to_a_stronger_one_and_never_joins_two_codes() -> None:
+    recs = records((1, CODE_A, "Aino", "Mäkinen"), (2, None, "Aino", "Mäkinen"), (3, None, "Aino", "Mäkinen"),
+                   (4, CODE_B, "Aino", "Mäkinen"))
+    # 2 and 3 are one person; the pair of clusters {1} / {2, 3} holds a weak and an uncertain edge.
+    result = resolve(recs, edges((2, 3, 0.999), (1, 2, 0.5), (1, 3, 0.85), (1, 4, 0.6)),
+                     doubt_threshold=DOUBT, doubt_keys=[1, 2, 4])
+    assert result.reviews[["key_l", "key_r", "reason"]].to_dict("records") == [
+        {"key_l": 1, "key_r": 3, "reason": "uncertain"}]  # one entry, the strongest; two codes: none
+
+
 def test_thresholds_are_inclusive() -> None:
     recs = records((1, None, "A", "B"), (2, None, "A", "B"), (3, None, "A", "B"))
     result = resolve(recs, edges((1, 2, LINK), (2, 3, REVIEW)))
@@ -330,7 +359,7 @@ def test_connected_components_matches_a_plain_union_find() -> None:
 # --- properties: set function, decomposable, the code rules always hold -----------------------
 
 CODES = [CODE_A, CODE_B, CODE_DASH, CODE_Y]
-PROBABILITIES = [0.5, 0.85, 0.95, 0.99, 0.995, 0.999, 0.9999]
+PROBABILITIES = [0.3, 0.5, 0.85, 0.95, 0.99, 0.995, 0.999, 0.9999]
 WEIGHTS = [2.0, 8.0, 9.0, 10.5, 14.0]  # close enough for ambiguity, far enough for a clear winner
 
 
@@ -346,7 +375,8 @@ def problems(draw):
                                   if n > 1 else st.just([]))]
     must = draw(st.lists(pair, max_size=2)) if n > 1 else []
     cannot = draw(st.lists(pair, max_size=2)) if n > 1 else []
-    return records(*rows), edges(*edge_rows), must, cannot
+    doubt = draw(st.lists(st.sampled_from(keys), max_size=3, unique=True))  # records that prohibit marketing
+    return records(*rows), edges(*edge_rows), must, cannot, doubt
 
 
 def _canonical(resolution) -> tuple:
@@ -359,8 +389,9 @@ def _canonical(resolution) -> tuple:
 @FAST
 @given(problems(), st.randoms(use_true_random=False))
 def test_result_is_a_function_of_the_sets(problem, random) -> None:
-    recs, pairs, must, cannot = problem
-    expected = _canonical(resolve(recs, pairs, must_link=must, cannot_link=cannot))
+    recs, pairs, must, cannot, doubt = problem
+    expected = _canonical(resolve(recs, pairs, must_link=must, cannot_link=cannot, doubt_threshold=DOUBT,
+                                  doubt_keys=doubt))
     shuffled_records = recs.sample(frac=1, random_state=random.randrange(2**32))
     shuffled_pairs = pairs.sample(frac=1, random_state=random.randrange(2**32)).reset_index(drop=True)
     flip = np.array([random.random() < 0.5 for _ in range(len(shuffled_pairs))], dtype=bool)
@@ -370,14 +401,15 @@ def test_result_is_a_function_of_the_sets(problem, random) -> None:
     must_shuffled = [(b, a) for a, b in reversed(must)]
     cannot_shuffled = [(b, a) for a, b in reversed(cannot)]
     assert _canonical(resolve(shuffled_records, shuffled_pairs, must_link=must_shuffled,
-                              cannot_link=cannot_shuffled)) == expected
+                              cannot_link=cannot_shuffled, doubt_threshold=DOUBT,
+                              doubt_keys=list(reversed(doubt)))) == expected
 
 
 @FAST
 @given(problems())
 def test_resolving_each_component_alone_gives_the_same(problem) -> None:
-    recs, pairs, must, cannot = problem
-    whole = resolve(recs, pairs, must_link=must, cannot_link=cannot)
+    recs, pairs, must, cannot, doubt = problem
+    whole = resolve(recs, pairs, must_link=must, cannot_link=cannot, doubt_threshold=DOUBT, doubt_keys=doubt)
     # components of everything that connects records: any edge, steward links, shared codes
     keys = recs["record_key"].tolist()
     parent = {k: k for k in keys}
@@ -398,7 +430,8 @@ def test_resolving_each_component_alone_gives_the_same(problem) -> None:
         part_pairs = pairs[pairs["key_l"].isin(members) & pairs["key_r"].isin(members)]
         part_must = [p for p in must if p[0] in members and p[1] in members]
         part_cannot = [p for p in cannot if p[0] in members and p[1] in members]
-        parts.append(resolve(part_records, part_pairs, must_link=part_must, cannot_link=part_cannot))
+        parts.append(resolve(part_records, part_pairs, must_link=part_must, cannot_link=part_cannot,
+                             doubt_threshold=DOUBT, doubt_keys=[k for k in doubt if k in members]))
     combined = type(whole)(
         cluster_of=pd.concat([p.cluster_of for p in parts]).sort_index(),
         method=pd.concat([p.method for p in parts]).sort_index(),
@@ -411,8 +444,8 @@ def test_resolving_each_component_alone_gives_the_same(problem) -> None:
 @FAST
 @given(problems())
 def test_rules_hold_on_any_input(problem) -> None:
-    recs, pairs, must, cannot = problem
-    result = resolve(recs, pairs, must_link=must, cannot_link=cannot)
+    recs, pairs, must, cannot, doubt = problem
+    result = resolve(recs, pairs, must_link=must, cannot_link=cannot, doubt_threshold=DOUBT, doubt_keys=doubt)
     frame = recs.set_index("record_key").assign(cluster=result.cluster_of, method=result.method,
                                                 probability=result.probability)
     # one code per cluster, one cluster per code; the cluster key is its smallest record
@@ -434,7 +467,10 @@ def test_rules_hold_on_any_input(problem) -> None:
     # every review is between two clusters a steward could merge, and not asked twice
     for row in result.reviews.itertuples():
         left, right = frame.loc[row.key_l], frame.loc[row.key_r]
-        assert row.match_probability >= REVIEW
+        if row.reason == "marketing_doubt":  # a weaker edge, held by a record that prohibits marketing
+            assert DOUBT <= row.match_probability < REVIEW and {row.key_l, row.key_r} & set(doubt)
+        else:
+            assert row.match_probability >= REVIEW
         if row.reason == "same_code_different_name":
             assert left["cluster"] == right["cluster"]
             continue
@@ -455,3 +491,13 @@ def test_rules_hold_on_any_input(problem) -> None:
         if left != right and codes.nunique() <= 1 and not rejected:
             assert frozenset((left, right)) in cluster_pairs
             assert "ambiguous" in set(result.reviews["reason"])
+    # every doubt a steward could settle is in the queue: an edge at or above the review
+    # threshold, or at or above the doubt threshold with a record that prohibits marketing
+    for row in pairs.itertuples():
+        if row.match_probability < REVIEW and not (row.match_probability >= DOUBT and {row.key_l, row.key_r} & set(doubt)):
+            continue
+        left, right = result.cluster_of[row.key_l], result.cluster_of[row.key_r]
+        codes = frame[frame["cluster"].isin([left, right])]["personal_id"].dropna()
+        rejected = any({result.cluster_of[a], result.cluster_of[b]} == {left, right} for a, b in cannot)
+        if left != right and codes.nunique() <= 1 and not rejected:
+            assert frozenset((left, right)) in cluster_pairs

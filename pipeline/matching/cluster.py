@@ -27,7 +27,12 @@
    edge): reason `uncertain` for an edge in [review_threshold, link_threshold),
    `ambiguous` for a sure edge that was withheld by rule 3. A sure edge skipped
    for a code conflict or a steward's rejection is *not* reviewed: its clusters
-   can never be merged, so there is nothing to decide.
+   can never be merged, so there is nothing to decide. A weaker edge, in
+   [doubt_threshold, review_threshold), is reviewed too (reason `marketing_doubt`)
+   when one of its records is a `doubt_keys` record: the register passes the records
+   that prohibit direct marketing, so that a person who said no by phone, in a
+   record too poor to link, is not marketed to through their other customer while
+   the doubt stands (the open review holds it off the list).
 6. *Same code, clearly different name* (first given name AND last name both
    differ after folding case and diacritics, both known): linked by the code and
    reviewed (reason `same_code_different_name`), once per pair of distinct name
@@ -84,7 +89,7 @@ __all__ = ["DEFAULT_AMBIGUITY_MARGIN", "METHODS", "REVIEW_REASONS", "Resolution"
 # not enough to tell a father from his namesake son.
 DEFAULT_AMBIGUITY_MARGIN = 3.0
 METHODS: tuple[str, ...] = ("personal_id", "probabilistic", "new", "steward")
-REVIEW_REASONS: tuple[str, ...] = ("uncertain", "ambiguous", "same_code_different_name")
+REVIEW_REASONS: tuple[str, ...] = ("uncertain", "ambiguous", "same_code_different_name", "marketing_doubt")
 REVIEW_COLUMNS: tuple[str, ...] = ("key_l", "key_r", "match_probability", "evidence", "reason")
 EDGE_COLUMNS: tuple[str, ...] = ("key_l", "key_r", "match_probability", "match_weight", "evidence")
 
@@ -378,17 +383,21 @@ def _empty_reviews() -> pd.DataFrame:
 def resolve_clusters(records: pd.DataFrame, edges: pd.DataFrame, *, link_threshold: float,
                      review_threshold: float, must_link: Iterable[tuple[int, int]] = (),
                      cannot_link: Iterable[tuple[int, int]] = (),
-                     ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN) -> Resolution:
+                     ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN,
+                     doubt_threshold: float | None = None, doubt_keys: Iterable[int] = ()) -> Resolution:
     """Cluster records into people (see the module docstring for the rules).
 
     `records` needs record_key (unique), personal_id (a valid permanent code or
     NA), first_names and last_name; an optional `order_key` (unique) breaks exact
     ties. `edges` is the scorer's pairs frame (key_l, key_r, match_probability,
     match_weight, evidence); every key must be a record's. Steward pairs about
-    records not given are ignored.
+    records not given are ignored. `doubt_threshold` and `doubt_keys`: rule 5's weaker
+    reviews (none unless both are given); `doubt_keys` not among the records are ignored.
     """
     if not review_threshold <= link_threshold:
         raise ValueError("review_threshold must not exceed link_threshold")
+    if doubt_threshold is not None and not doubt_threshold <= review_threshold:
+        raise ValueError("doubt_threshold must not exceed review_threshold")
     needed = ["record_key", "personal_id", "first_names", "last_name"]
     missing = [column for column in needed if column not in records.columns]
     if missing:
@@ -467,8 +476,12 @@ def resolve_clusters(records: pd.DataFrame, edges: pd.DataFrame, *, link_thresho
                                np.where(~np.isnan(linked_probability), "probabilistic", "new"))).astype(object)
     probability = np.where(has_code, np.nan, np.where(steward, steward_probability, linked_probability))
 
+    doubt_nodes = _node_positions(key_index, np.fromiter((int(k) for k in doubt_keys), dtype=np.int64),
+                                  "doubt_keys", strict=False)
+    doubt_nodes = doubt_nodes[doubt_nodes >= 0]
     reviews = _cluster_reviews(pairs, root, codes, cannot, blocked_roots, keys,
-                               link_threshold=link_threshold, review_threshold=review_threshold)
+                               link_threshold=link_threshold, review_threshold=review_threshold,
+                               doubt_threshold=doubt_threshold, doubt_nodes=doubt_nodes)
     decided = {(int(a), int(b)) for a, b in np.concatenate([must, cannot]).tolist()}
     same_code = _same_code_reviews(keys, codes, ordered["first_names"], ordered["last_name"], decided)
     reviews = pd.concat([r for r in (reviews, same_code) if not r.empty] or [_empty_reviews()], ignore_index=True)
@@ -489,9 +502,15 @@ def resolve_clusters(records: pd.DataFrame, edges: pd.DataFrame, *, link_thresho
 
 def _cluster_reviews(pairs: pd.DataFrame, root: np.ndarray, codes: np.ndarray, cannot: np.ndarray,
                      blocked_roots: np.ndarray, keys: np.ndarray, *, link_threshold: float,
-                     review_threshold: float) -> pd.DataFrame:
+                     review_threshold: float, doubt_threshold: float | None = None,
+                     doubt_nodes: np.ndarray | None = None) -> pd.DataFrame:
     """One review per pair of final clusters a steward could merge, from its strongest edge."""
-    candidates = pairs[(pairs["match_probability"] >= review_threshold).to_numpy()]
+    probability = pairs["match_probability"].to_numpy()
+    wanted = probability >= review_threshold
+    if doubt_threshold is not None and doubt_nodes is not None and len(doubt_nodes):
+        anchored = np.isin(pairs["a"].to_numpy(), doubt_nodes) | np.isin(pairs["b"].to_numpy(), doubt_nodes)
+        wanted |= (probability >= doubt_threshold) & anchored
+    candidates = pairs[wanted]
     root_a, root_b = root[candidates["a"].to_numpy()], root[candidates["b"].to_numpy()]
     apart = root_a != root_b
     candidates = candidates[apart]
@@ -512,7 +531,9 @@ def _cluster_reviews(pairs: pd.DataFrame, root: np.ndarray, codes: np.ndarray, c
     if sure.any():  # only an ambiguity withholds a sure edge between mergeable clusters
         blocked = np.isin(low, blocked_roots) | np.isin(high, blocked_roots)
         assert not (sure & mergeable & ~blocked).any(), "a sure edge between mergeable clusters was not taken"
-    found = candidates.assign(low=low, high=high, reason=np.where(sure, "ambiguous", "uncertain"))[mergeable]
+    weak = candidates["match_probability"].to_numpy() < review_threshold
+    reason = np.where(sure, "ambiguous", np.where(weak, "marketing_doubt", "uncertain"))
+    found = candidates.assign(low=low, high=high, reason=reason)[mergeable]
     found = _linkage_order(found).drop_duplicates(["low", "high"])
     return pd.DataFrame({"key_l": keys[found["a"].to_numpy()], "key_r": keys[found["b"].to_numpy()],
                          "match_probability": found["match_probability"].to_numpy(float),

@@ -127,18 +127,21 @@ class MatchingConfig(ConfigurableResource):
 
     At or above `link_threshold` two records are linked; between the two thresholds
     the record becomes its own customer and the pair goes to the review queue; below
-    `review_threshold` nothing is proposed. `ambiguity_margin` (match weight, log2)
-    is how clearly one person must beat another candidate before a code-less record
-    is linked to either.
+    `review_threshold` nothing is proposed, unless the pair scores at least
+    `doubt_threshold` and one of its records prohibits direct marketing: then it goes to
+    review too, and the doubt keeps the other customer off the marketing list until a
+    steward decides. `ambiguity_margin` (match weight, log2) is how clearly one person
+    must beat another candidate before a code-less record is linked to either.
     """
 
     link_threshold: float = MatchSettings.link_threshold
     review_threshold: float = MatchSettings.review_threshold
+    doubt_threshold: float = MatchSettings.doubt_threshold
     ambiguity_margin: float = MatchSettings.ambiguity_margin
 
     def settings(self) -> MatchSettings:
         return MatchSettings(link_threshold=self.link_threshold, review_threshold=self.review_threshold,
-                             ambiguity_margin=self.ambiguity_margin)
+                             doubt_threshold=self.doubt_threshold, ambiguity_margin=self.ambiguity_margin)
 
 
 class ExtractDirectory(ConfigurableResource):

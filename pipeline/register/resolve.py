@@ -211,7 +211,8 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
             pool = pd.concat([records, fetched], ignore_index=True)
             pool_features = pd.concat([features, match_features(fetched)], ignore_index=True)
         edges = score_pairs(pool, features=pool_features, scorer=scorer, new_keys=frontier["record_key"].tolist(),
-                            min_probability=settings.review_threshold)
+                            min_probability=min(settings.doubt_threshold, settings.review_threshold))
+        edges = edges[_may_be_reviewed(edges, pool, settings)]
         edge_parts.append(edges)
         reached = (set(edges["key_l"].tolist()) | set(edges["key_r"].tolist()) | same_code | steward_ends) - known
         # A customer is resolved whole: the seeds' own customers too, in the first round.
@@ -244,6 +245,25 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
     inside = set(records["record_key"].tolist())
     edges = edges[edges["key_l"].isin(inside) & edges["key_r"].isin(inside)].reset_index(drop=True)
     return records.reset_index(drop=True), edges
+
+
+def prohibiting_keys(records: pd.DataFrame) -> pd.Series:
+    """The record keys of the records that prohibit direct marketing (rule 5's weaker reviews)."""
+    return records.loc[records["marketing_prohibited"].fillna(False).to_numpy(bool), "record_key"]
+
+
+def _may_be_reviewed(edges: pd.DataFrame, pool: pd.DataFrame, settings: MatchSettings) -> np.ndarray:
+    """The edges a review could stand on: at or above the review threshold, or a weaker one
+    (at or above `doubt_threshold`) with a record that prohibits direct marketing. Decided by
+    the pair's own records, so the affected set grows over them whatever the load order."""
+    probability = edges["match_probability"].to_numpy(float)
+    keep = probability >= settings.review_threshold
+    weak = ~keep & (probability >= settings.doubt_threshold)
+    if weak.any():
+        prohibiting = prohibiting_keys(pool).to_numpy(np.int64)
+        keep |= weak & (np.isin(edges["key_l"].to_numpy(np.int64), prohibiting)
+                        | np.isin(edges["key_r"].to_numpy(np.int64), prohibiting))
+    return keep
 
 
 def _anything_resolved(connection: sa.Connection) -> bool:
@@ -376,7 +396,9 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     resolution = resolve_clusters(records.assign(order_key=load_order_free_rank(records)), edges,
                                   link_threshold=settings.link_threshold,
                                   review_threshold=settings.review_threshold, must_link=must,
-                                  cannot_link=cannot, ambiguity_margin=settings.ambiguity_margin)
+                                  cannot_link=cannot, ambiguity_margin=settings.ambiguity_margin,
+                                  doubt_threshold=min(settings.doubt_threshold, settings.review_threshold),
+                                  doubt_keys=prohibiting_keys(records))
     cluster_of = resolution.cluster_of.reindex(records["record_key"].to_numpy())
     golden, provenance = golden_records(records, cluster_of)
     products = services(records, cluster_of)

@@ -37,7 +37,7 @@ blueprint = Blueprint("pages", __name__)
 
 PAGE_SIZE = 50
 REVEAL_MINUTES = 10
-REVIEW_KINDS = ("uncertain", "ambiguous", "same_code_different_name", "steward_unmerge")
+REVIEW_KINDS = ("uncertain", "ambiguous", "marketing_doubt", "same_code_different_name", "steward_unmerge")
 REVIEW_SORTS = {"probability": "most likely first", "probability_asc": "least likely first",
                 "oldest": "oldest first", "newest": "newest first"}
 FIELD_LABELS = {"channel": "channel", "source_record_id": "record id", "observed_at": "observed",
@@ -284,6 +284,10 @@ ACCEPT_MEANS = {
         "itself is wrong, correct it through rectification or ask the channel to."),
     "uncertain": "Accepting merges the two customers (the older id survives; the other redirects to it). "
                  "Rejecting keeps them apart for good: the pair is never proposed again.",
+    "marketing_doubt": "The match is weak, but one of the records says the person does not want direct marketing, "
+                       "so the other customer is kept off the marketing list until you decide. Accepting merges "
+                       "the two customers (the prohibition then follows the latest statement); rejecting keeps them "
+                       "apart for good and lets the other customer back on the list.",
     "ambiguous": "The record fits two people about equally well. Accepting links it to this one customer; "
                  "rejecting keeps them apart for good.",
 }
