@@ -11,6 +11,9 @@
    peak memory of the process. The register is kept as a snapshot (a copy of the
    SQLite file; on PostgreSQL the database `<name>_whole`), from which
    `--from-snapshot` repeats only the nightly batch (`--profile` profiles it).
+   `--whole-chunks N` loads those days as N successive loads of consecutive days
+   instead (the same grouping, rule 3), each timed: what memory and time a backlog
+   loaded in parts costs.
 3. *Nightly*: the remaining day(s) as one batch against that register, timed.
 4. Scores the register's grouping of records into customers against the truth
    (generator/synth/truth.py): pairwise precision, recall and F1, overall and for
@@ -156,6 +159,23 @@ def timed_load(engine, landing: Path, settings: MatchSettings, label: str) -> di
             "affected": float(summary.after_load.affected_records)}
 
 
+def chunked_load(engine, landing: Path, stage: Path, days: list[str], chunks: int,
+                 settings: MatchSettings) -> dict[str, float]:
+    """The whole load as `chunks` successive loads of consecutive days (rule 3: the same
+    grouping as one load of them all), each printed; the sums, and the process's peak."""
+    size = -(-len(days) // chunks)
+    total: dict[str, float] = {}
+    for number, start in enumerate(range(0, len(days), size), start=1):
+        part = timed_load(engine, stage_zone(landing, stage, set(days[start:start + size])), settings,
+                          f"whole-{number}")
+        print(f"  chunk {number}/{chunks}: {int(part['records']):,} records in {part['total_s']:.1f} s "
+              f"(ingest {part['ingest_s']:.1f}, resolve {part['resolve_s']:.1f}; {int(part['affected']):,} "
+              f"records re-resolved); peak so far {part['peak_mib']:,.0f} MiB")
+        for name, value in part.items():
+            total[name] = value if name == "peak_mib" else total.get(name, 0.0) + value
+    return total
+
+
 def print_whole(whole: dict[str, float]) -> None:
     print(f"whole load: {int(whole['records']):,} records in {whole['total_s']:.1f} s "
           f"(ingest {whole['ingest_s']:.1f}, write {whole['write_records_s']:.1f}, "
@@ -182,6 +202,9 @@ def main() -> None:
                              "(bench/out/resolve-bench-<records>-<days>-<seed>-<noise profile>-whole.db)")
     parser.add_argument("--link-threshold", type=float, default=MatchSettings().link_threshold)
     parser.add_argument("--review-threshold", type=float, default=MatchSettings().review_threshold)
+    parser.add_argument("--whole-chunks", type=int, default=1,
+                        help="load the whole history as this many successive loads of consecutive days")
+    parser.add_argument("--doubt-threshold", type=float, default=MatchSettings().doubt_threshold)
     parser.add_argument("--ambiguity-margin", type=float, default=MatchSettings().ambiguity_margin)
     args = parser.parse_args()
 
@@ -206,7 +229,12 @@ def main() -> None:
     for p in out.glob("resolve-bench.db*"):
         p.unlink()
     settings = MatchSettings(link_threshold=args.link_threshold, review_threshold=args.review_threshold,
-                             ambiguity_margin=args.ambiguity_margin)
+                             doubt_threshold=args.doubt_threshold, ambiguity_margin=args.ambiguity_margin)
+    def whole_load(engine) -> dict[str, float]:
+        if args.whole_chunks > 1:
+            return chunked_load(engine, landing, out / "stage-whole", sorted(first), args.whole_chunks, settings)
+        return timed_load(engine, stage_zone(landing, out / "stage-whole", first), settings, "whole")
+
     if args.database_url:
         engine = make_engine(args.database_url)
         if engine.dialect.name != "postgresql":
@@ -222,7 +250,7 @@ def main() -> None:
         else:
             downgrade(engine, "base")
             migrate(engine)
-            whole = timed_load(engine, stage_zone(landing, out / "stage-whole", first), settings, "whole")
+            whole = whole_load(engine)
             print_whole(whole)
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 t = time.perf_counter()
@@ -240,7 +268,7 @@ def main() -> None:
     else:
         engine = make_engine(f"sqlite:///{db}")
         migrate(engine)
-        whole = timed_load(engine, stage_zone(landing, out / "stage-whole", first), settings, "whole")
+        whole = whole_load(engine)
         print_whole(whole)
         with engine.connect() as conn:  # fold the WAL into the file, then keep a copy for --from-snapshot
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -261,7 +289,9 @@ def main() -> None:
     print(f"nightly: {int(nightly['records']):,} records against {customers:,} customers in "
           f"{nightly['total_s']:.1f} s (ingest {nightly['ingest_s']:.1f}, write {nightly['write_records_s']:.1f}, "
           f"resolve {nightly['resolve_s']:.1f}); {int(nightly['affected']):,} records re-resolved, "
-          f"{int(nightly['merges'])} merges")
+          f"{int(nightly['merges'])} merges"
+          # The process's peak is the nightly batch's own only when no whole load ran before it.
+          + (f"; peak {nightly['peak_mib']:,.0f} MiB" if args.from_snapshot else ""))
 
     with engine.connect() as conn:
         held = pd.read_sql("SELECT channel, source_record_id, customer_id, personal_id FROM source_record", conn)
