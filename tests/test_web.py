@@ -251,6 +251,24 @@ def test_a_review_is_accepted_the_old_id_redirects_and_unmerge_gives_it_back(wor
     assert decided and all(reason == "accepted: ticket 9" for _, reason in decided)
 
 
+def test_a_weak_match_to_a_no_marketing_record_is_its_own_kind_and_says_what_it_holds(register_engine):
+    """A `marketing_doubt` review (rule 5: a weak pair with a prohibiting record) can be listed
+    on its own, and its page tells the steward that deciding it is what lets the other customer
+    back on the marketing list."""
+    from test_marketing_doubt import ADULT, WEAK_PROHIBITING_CALL
+
+    load_batch(register_engine, batch_of("d1", [ADULT, WEAK_PROHIBITING_CALL]))
+    add_users(register_engine)
+    [(review_id,)] = table(register_engine, "SELECT review_id FROM review_queue WHERE status = 'open'")
+    client = make_app(register_engine).test_client()
+    log_in(client, "steward.one")
+    listing = client.get("/reviews?kind=marketing_doubt").get_data(as_text=True)
+    assert f"review {review_id}" in listing and "1-1 of 1 open reviews" in listing
+    assert f"review {review_id}" not in client.get("/reviews?kind=uncertain").get_data(as_text=True)
+    page = client.get(f"/reviews/{review_id}").get_data(as_text=True)
+    assert "does not want direct marketing" in page and "kept off the marketing list until you decide" in page
+
+
 def test_quarantine_release_and_rights_from_the_browser_side(workbench):
     app, engine, review_id = workbench
     ids = _ids(engine, review_id)
