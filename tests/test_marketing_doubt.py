@@ -469,3 +469,29 @@ def test_every_pair_scored_above_the_review_threshold_but_left_apart_is_a_review
               if frozenset((a, b)) not in tied and not (codes[a] and codes[b] and codes[a] != codes[b])]
     assert len(pairs) > 50 and apart, "the generated register should hold uncertain pairs"
     assert untied == [], f"{len(untied)} of {len(apart)} pairs above the review threshold are tied by no review"
+
+
+def test_a_new_version_that_drops_the_prohibition_withdraws_its_weak_review(register_engine):
+    """The call is re-sent corrected (no prohibition after all): the weak pair no longer
+    qualifies, so its review is withdrawn and the adult is back on the list, as if the
+    corrected call had been the only one."""
+    owners = _load(register_engine, ADULT, WEAK_PROHIBITING_CALL)
+    review_id = open_review(register_engine)
+    corrected = {**WEAK_PROHIBITING_CALL, "marketing_prohibited": False,
+                 "observed_at": pd.Timestamp("2026-11-03T10:00", tz="UTC")}  # a later version of the call
+    load_batch(register_engine, batch_of("d2", [corrected]))
+    assert table(register_engine, f"SELECT status FROM review_queue WHERE review_id = {review_id}") == [("withdrawn",)]
+    assert owners[("web", "W-A")] in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == set()
+
+
+def test_a_new_version_that_makes_the_pair_unlike_withdraws_its_review(register_engine):
+    """The same for an ordinary review: the call is corrected to another person's names,
+    the pair no longer scores for review, and the review no longer holds the adult back."""
+    owners = _load(register_engine, ADULT, PROHIBITING_CALL)
+    review_id = open_review(register_engine)
+    corrected = {**PROHIBITING_CALL, "first_names": "Jussi", "observed_at": pd.Timestamp("2026-11-03T10:00", tz="UTC")}
+    load_batch(register_engine, batch_of("d2", [corrected]))
+    assert table(register_engine, f"SELECT status FROM review_queue WHERE review_id = {review_id}") == [("withdrawn",)]
+    assert owners[("web", "W-A")] in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == set()

@@ -174,6 +174,22 @@ def _decided_pairs(connection: sa.Connection, keys: Collection[int]) -> pd.DataF
     return frame
 
 
+def _open_review_ends(connection: sa.Connection, keys: Collection[int]) -> set[int]:
+    """The records on either side of an open review of one of these records. Resolved with
+    them, so a review whose pair no longer qualifies (a new version of a record changed it)
+    is withdrawn rather than left holding a customer off the marketing list."""
+    if not keys or connection.exec_driver_sql(
+            "SELECT 1 FROM review_queue WHERE status = 'open' LIMIT 1").first() is None:
+        return set()
+    table = temp_values(connection, "resolve_open", keys)
+    rows = connection.exec_driver_sql(
+        "SELECT r.left_source_record_pk, r.right_source_record_pk FROM review_queue AS r "
+        f"WHERE r.status = 'open' AND r.left_source_record_pk IS NOT NULL "
+        f"AND r.right_source_record_pk IS NOT NULL AND (r.left_source_record_pk IN (SELECT value FROM {table}) "
+        f"OR r.right_source_record_pk IN (SELECT value FROM {table}))").all()
+    return {int(key) for row in rows for key in row}
+
+
 # --- the affected set ------------------------------------------------------------------------------
 
 def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.DataFrame,
@@ -204,6 +220,7 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
                                          f"WHERE s.personal_id IN (SELECT value FROM {table})")
         decided = _decided_pairs(connection, frontier["record_key"].tolist())
         steward_ends = set(decided["key_l"].tolist()) | set(decided["key_r"].tolist())
+        steward_ends |= _open_review_ends(connection, frontier["record_key"].tolist())
         candidates = (candidates | same_code | steward_ends) - known
         pool, pool_features = records, features
         if candidates:
