@@ -155,18 +155,24 @@ def _ids(connection: sa.Connection, sql: str) -> set[int]:
     return {int(r[0]) for r in connection.exec_driver_sql(sql).all()}
 
 
+def _reviews_touching(connection: sa.Connection, keys: Collection[int], statuses: tuple[str, ...]) -> list[tuple]:
+    """(left record, right record, status) of the reviews in these statuses naming one of these records."""
+    wanted = ", ".join(f"'{status}'" for status in statuses)  # the module's own constants, never input
+    if not keys or connection.exec_driver_sql(
+            f"SELECT 1 FROM review_queue WHERE status IN ({wanted}) LIMIT 1").first() is None:
+        return []
+    table = temp_values(connection, "resolve_reviews", keys)
+    return [tuple(r) for r in connection.exec_driver_sql(
+        "SELECT r.left_source_record_pk, r.right_source_record_pk, r.status FROM review_queue AS r "
+        f"WHERE r.status IN ({wanted}) AND r.left_source_record_pk IS NOT NULL "
+        f"AND r.right_source_record_pk IS NOT NULL AND (r.left_source_record_pk IN (SELECT value FROM {table}) "
+        f"OR r.right_source_record_pk IN (SELECT value FROM {table}))").all()]
+
+
 def _decided_pairs(connection: sa.Connection, keys: Collection[int]) -> pd.DataFrame:
     """Steward decisions touching these records: (key_l, key_r, status)."""
-    if not keys or connection.exec_driver_sql(
-            "SELECT 1 FROM review_queue WHERE status IN ('accepted', 'rejected') LIMIT 1").first() is None:
-        return pd.DataFrame(columns=["key_l", "key_r", "status"])
-    table = temp_values(connection, "resolve_decided", keys)
-    rows = connection.exec_driver_sql(
-        "SELECT r.left_source_record_pk, r.right_source_record_pk, r.status FROM review_queue AS r "
-        f"WHERE r.status IN ('accepted', 'rejected') AND r.left_source_record_pk IS NOT NULL "
-        f"AND r.right_source_record_pk IS NOT NULL AND (r.left_source_record_pk IN (SELECT value FROM {table}) "
-        f"OR r.right_source_record_pk IN (SELECT value FROM {table}))").all()
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=["key_l", "key_r", "status"])
+    frame = pd.DataFrame(_reviews_touching(connection, keys, ("accepted", "rejected")),
+                         columns=["key_l", "key_r", "status"])
     if len(frame):
         low = frame[["key_l", "key_r"]].min(axis=1)
         high = frame[["key_l", "key_r"]].max(axis=1)
@@ -178,16 +184,7 @@ def _open_review_ends(connection: sa.Connection, keys: Collection[int]) -> set[i
     """The records on either side of an open review of one of these records. Resolved with
     them, so a review whose pair no longer qualifies (a new version of a record changed it)
     is withdrawn rather than left holding a customer off the marketing list."""
-    if not keys or connection.exec_driver_sql(
-            "SELECT 1 FROM review_queue WHERE status = 'open' LIMIT 1").first() is None:
-        return set()
-    table = temp_values(connection, "resolve_open", keys)
-    rows = connection.exec_driver_sql(
-        "SELECT r.left_source_record_pk, r.right_source_record_pk FROM review_queue AS r "
-        f"WHERE r.status = 'open' AND r.left_source_record_pk IS NOT NULL "
-        f"AND r.right_source_record_pk IS NOT NULL AND (r.left_source_record_pk IN (SELECT value FROM {table}) "
-        f"OR r.right_source_record_pk IN (SELECT value FROM {table}))").all()
-    return {int(key) for row in rows for key in row}
+    return {int(key) for left, right, _ in _reviews_touching(connection, keys, ("open",)) for key in (left, right)}
 
 
 # --- the affected set ------------------------------------------------------------------------------
