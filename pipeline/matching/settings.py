@@ -27,8 +27,9 @@ class MatchSettings:
 
     link_threshold: float = 0.95
     review_threshold: float = 0.80
-    # 0.3, not 0.5: at 1M varied records it holds 28 of the 88 prohibited people still
-    # listed instead of 23, for 1,572 more reviews instead of 1,242 (bench/README.md).
+    # 0.3, not 0.5: at 1M varied records it reaches 28 of the 88 prohibited people still
+    # listed instead of 23, through 1,572 pairs instead of 1,242 (801 more reviews: one per
+    # pair of customers; bench/README.md).
     doubt_threshold: float = 0.30
     ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN
     max_rounds: int = 200  # rounds of growing the affected set before the resolver stops
