@@ -68,6 +68,17 @@ def test_migrate_does_not_depend_on_the_working_directory(tmp_path, monkeypatch)
     engine.dispose()
 
 
+def test_migrating_leaves_sys_path_as_it_was(tmp_path):
+    """Alembic's `prepend_sys_path` (for the command line) would add the project root to
+    sys.path at every migration in one process."""
+    import sys
+
+    before = list(sys.path)
+    for name in ("one", "two", "three"):
+        migrate(f"sqlite:///{tmp_path / f'{name}.db'}")
+    assert sys.path == before, f"sys.path grew by {len(sys.path) - len(before)} entries"
+
+
 def test_foreign_keys_are_enforced(register_engine):
     with pytest.raises(sa.exc.IntegrityError), register_engine.begin() as connection:
         connection.execute(source_record.insert().values(

@@ -223,6 +223,10 @@ def alembic_config() -> Config:
     """The Alembic configuration, independent of the working directory."""
     config = Config(str(MIGRATIONS_DIRECTORY / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY))
+    # The ini file puts the project root on sys.path for the command line. From code the
+    # project is importable already (this module was imported), and Alembic would prepend
+    # it again at every migration: hundreds of copies in one process.
+    config.set_main_option("prepend_sys_path", "")
     return config
 
 
