@@ -141,9 +141,9 @@ def migration_0006():
 
 
 def marketing_contacts_now(dialect: str) -> str:
-    """The body of `marketing_contacts` as the latest migration defines it (0017)."""
-    return _migration("0017_age_from_a_failed_code.py")._marketing_contacts(
-        dialect, failed_code_age=True).split(" AS", 1)[1]
+    """The body of `marketing_contacts` as the latest migration defines it (0018)."""
+    return _migration("0018_doubt_as_anti_join.py")._marketing_contacts(
+        dialect, anti_join=True).split(" AS", 1)[1]
 
 
 # Same columns as the real view, but it forgets every rule: everyone is listed.
