@@ -180,13 +180,6 @@ def _decided_pairs(connection: sa.Connection, keys: Collection[int]) -> pd.DataF
     return frame
 
 
-def _open_review_ends(connection: sa.Connection, keys: Collection[int]) -> set[int]:
-    """The records on either side of an open review of one of these records. Resolved with
-    them, so a review whose pair no longer qualifies (a new version of a record changed it)
-    is withdrawn rather than left holding a customer off the marketing list."""
-    return {int(key) for left, right, _ in _reviews_touching(connection, keys, ("open",)) for key in (left, right)}
-
-
 # --- the affected set ------------------------------------------------------------------------------
 
 def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.DataFrame,
@@ -215,10 +208,12 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
             table = temp_values(connection, "resolve_codes", codes, "TEXT")
             same_code = _ids(connection, f"SELECT s.source_record_pk FROM source_record AS s "
                                          f"WHERE s.personal_id IN (SELECT value FROM {table})")
-        decided = _decided_pairs(connection, frontier["record_key"].tolist())
-        steward_ends = set(decided["key_l"].tolist()) | set(decided["key_r"].tolist())
-        steward_ends |= _open_review_ends(connection, frontier["record_key"].tolist())
-        candidates = (candidates | same_code | steward_ends) - known
+        # The records of the frontier's reviews: a steward's decision binds them, and an open
+        # review is resolved whole, so one that a new version of a record no longer supports
+        # is withdrawn rather than left holding a customer off the marketing list.
+        reviewed = _reviews_touching(connection, frontier["record_key"].tolist(), ("accepted", "rejected", "open"))
+        review_ends = {int(key) for left, right, _ in reviewed for key in (left, right)}
+        candidates = (candidates | same_code | review_ends) - known
         pool, pool_features = records, features
         if candidates:
             fetched = read_records_by_key(connection, candidates)
@@ -228,7 +223,7 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
                             min_probability=min(settings.doubt_threshold, settings.review_threshold))
         edges = edges[_may_be_reviewed(edges, pool, settings)]
         edge_parts.append(edges)
-        reached = (set(edges["key_l"].tolist()) | set(edges["key_r"].tolist()) | same_code | steward_ends) - known
+        reached = (set(edges["key_l"].tolist()) | set(edges["key_r"].tolist()) | same_code | review_ends) - known
         # A customer is resolved whole: the seeds' own customers too, in the first round.
         owners = set(frontier["customer_id"].dropna().astype(int).tolist()) if summary.rounds == 1 else set()
         if reached or owners:
