@@ -402,3 +402,15 @@ def test_same_account_and_full_name_at_an_address_without_its_flat_is_one_person
                                            street_address="Rautatienkatu 5", channel="mail", **account))
     assert evidence["address"][0] == match_model.ADDRESS_SAME_PART_UNKNOWN
     assert evidence["iban"][0].startswith("Exact") and probability >= 0.95
+
+
+@pytest.mark.parametrize("chunk_rows", [1500, 4000])
+def test_scoring_in_chunks_gives_the_same_pairs(zone, zone_pairs, chunk_rows):
+    """A first load is scored a chunk of new records at a time (bounded memory): every pair
+    comes once, scored as in one go, whatever the chunk."""
+    assert len(zone) > chunk_rows
+    pd.testing.assert_frame_equal(score_pairs(zone, min_probability=0.01, chunk_rows=chunk_rows), zone_pairs)
+    # New records against held ones too, in chunks: the same pairs as unchunked.
+    new = zone["record_key"].iloc[::3].tolist()
+    pd.testing.assert_frame_equal(score_pairs(zone, new_keys=new, chunk_rows=chunk_rows),
+                                  score_pairs(zone, new_keys=new))

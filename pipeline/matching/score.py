@@ -52,6 +52,10 @@ SPLINK_INPUT_COLUMNS: tuple[str, ...] = (
     "name_sorted", "street_key", "apartment", "postal_code", "phone", "email", "email_local", "iban", "birth_date",
 )
 _ADDRESS = "address"
+# New records scored at once, and what DuckDB may hold while it scores them: a first
+# load's million scored in one go, without a limit, held 3.6 GB at the peak (bench/README.md).
+SCORE_CHUNK_ROWS = 1_000_000
+DUCKDB_MEMORY_LIMIT = "1GB"
 # Contacts a household shares: a pair sharing one is scored with the household model.
 HOUSEHOLD_CONTACTS: tuple[str, ...] = ("phone", "email", "iban")
 
@@ -79,6 +83,10 @@ class Scorer:
 
         self.model = model
         self.db_api = DuckDBAPI()
+        # DuckDB keeps what it computed cached up to 80 % of the machine by default: a
+        # first load's scoring then held 3.6 GB at its peak. Past the limit it spills to
+        # its temporary directory rather than grow.
+        self.db_api.duckdb_con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         empty = pd.DataFrame({c: pd.Series(dtype="int64" if c == UNIQUE_ID else "bool" if c == "has_personal_id"
                                            else "string") for c in SPLINK_INPUT_COLUMNS})
         # The comparison levels (gamma_*) come out only with the matching columns; those
@@ -155,7 +163,8 @@ def splink_input(records: pd.DataFrame) -> pd.DataFrame:
 
 def score_pairs(records: pd.DataFrame, *, model: MatchModel | None = None,
                 new_keys: Collection[int] | None = None, min_probability: float = 0.5,
-                features: pd.DataFrame | None = None, scorer: Scorer | None = None) -> pd.DataFrame:
+                features: pd.DataFrame | None = None, scorer: Scorer | None = None,
+                chunk_rows: int = SCORE_CHUNK_ROWS) -> pd.DataFrame:
     """Scored candidate pairs of `records` with `match_probability >= min_probability`.
 
     `records`: `record_key` (unique int64) and the canonical columns
@@ -164,6 +173,8 @@ def score_pairs(records: pd.DataFrame, *, model: MatchModel | None = None,
     others (a link-only pass, not the whole frame). `features`, if the caller has
     them, is `match_features(records)` (row for row), so they are not computed twice.
     `scorer`, from `open_scorer`, is reused (and its model used) instead of a new one.
+    `chunk_rows`: how many new records are scored at once (`_predictions`); the pairs
+    are the same whatever it is.
     """
     model = scorer.model if scorer is not None else model or MatchModel.load()
     if not records[UNIQUE_ID].is_unique:
@@ -174,26 +185,37 @@ def score_pairs(records: pd.DataFrame, *, model: MatchModel | None = None,
                 else features[list(SPLINK_INPUT_COLUMNS)].reset_index(drop=True))
     owned = scorer is None
     scorer = Scorer(model) if owned else scorer
+    if new_keys is None:
+        new, held = features, features.iloc[:0]
+    else:
+        wanted = np.fromiter((int(k) for k in new_keys), dtype=np.int64)
+        is_new = features[UNIQUE_ID].isin(wanted).to_numpy()
+        new, held = features[is_new], features[~is_new]
     try:
-        if new_keys is None:
-            predicted = scorer.within(features)
-        else:
-            wanted = np.fromiter((int(k) for k in new_keys), dtype=np.int64)
-            is_new = features[UNIQUE_ID].isin(wanted).to_numpy()
-            new, held = features[is_new], features[~is_new]
-            parts = []
-            if len(new) > 1:
-                parts.append(scorer.within(new))
-            if len(new) and len(held):
-                parts.append(scorer.between(new, held))
-            parts = [p for p in parts if len(p)]
-            predicted = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        parts = [part for part in (_pairs(scorer, predicted, min_probability)
+                                   for predicted in _predictions(scorer, new, held, chunk_rows)) if len(part)]
     finally:
         if owned:
             scorer.close()
-    if predicted.empty:
+    if not parts:
         return _empty_pairs()
-    return _pairs(scorer, predicted, min_probability)
+    pairs = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return pairs.sort_values(["key_l", "key_r"], kind="stable").reset_index(drop=True)
+
+
+def _predictions(scorer: Scorer, new: pd.DataFrame, held: pd.DataFrame, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Splink's scores of every candidate pair with a new record, `chunk_rows` new records
+    at a time: within a chunk, between it and each later chunk, and between it and the held
+    records. Each pair comes once; each part is cut to the pairs kept before the next is
+    scored, so a first load's memory is set by the chunk, not by the million records."""
+    chunks = [new.iloc[start:start + chunk_rows] for start in range(0, len(new), max(1, chunk_rows))]
+    for number, chunk in enumerate(chunks):
+        if len(chunk) > 1:
+            yield scorer.within(chunk)
+        for later in chunks[number + 1:]:
+            yield scorer.between(chunk, later)
+        if len(held):
+            yield scorer.between(chunk, held)
 
 
 def _weights(scorer: Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -248,6 +270,8 @@ def _evidence(scorer: Scorer, predicted: pd.DataFrame, household: np.ndarray,
 
 
 def _pairs(scorer: Scorer, predicted: pd.DataFrame, min_probability: float) -> pd.DataFrame:
+    if predicted.empty:
+        return _empty_pairs()
     weight, household, parts = _weights(scorer, predicted)
     probability = 1.0 / (1.0 + np.exp2(-weight))
     keep = probability >= min_probability

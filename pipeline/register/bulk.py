@@ -10,6 +10,8 @@ counterpart for lookups.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,42 @@ def utc_series(series: pd.Series, name: str) -> pd.Series:
     if pd.api.types.is_datetime64_dtype(series.dtype):
         raise ValueError(f"load_intake: {name} must be timezone-aware")
     return pd.to_datetime(series, utc=True)
+
+
+@contextmanager
+def indexes_built_after(connection: sa.Connection, table: sa.Table) -> Iterator[None]:
+    """Into an empty table (a first load), insert without its secondary indexes and build
+    them after: one sort per index instead of a million insertions at random places in
+    each (at 1M records a third of the time of writing customers and records).
+
+    The indexes are recreated from the database's own definitions, in the same
+    transaction: an error rolls the drop back with everything else. Keys and unique
+    constraints stay, so every row is still checked as it comes.
+    """
+    if connection.exec_driver_sql(f"SELECT 1 FROM {table.name} LIMIT 1").first() is not None:
+        yield
+        return
+    definitions = _secondary_indexes(connection, table.name)
+    for name, _ in definitions:
+        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    yield
+    for _, definition in definitions:
+        connection.exec_driver_sql(definition)
+
+
+def _secondary_indexes(connection: sa.Connection, table: str) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of the table's indexes that back no key or constraint."""
+    if connection.dialect.name == "postgresql":
+        rows = connection.exec_driver_sql(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes AS i WHERE i.schemaname = current_schema() "
+            "AND i.tablename = %(table)s AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c "
+            "WHERE c.conrelid = (quote_ident(current_schema()) || '.' || quote_ident(%(table)s))::regclass "
+            "AND c.conname = i.indexname) ORDER BY i.indexname", {"table": table}).all()
+    else:  # SQLite: an index behind a key or UNIQUE constraint has no statement of its own
+        rows = connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL "
+            "ORDER BY name", (table,)).all()
+    return [(str(name), str(definition)) for name, definition in rows]
 
 
 def bulk_writer(connection: sa.Connection) -> BulkWriter:
@@ -123,6 +161,10 @@ class BulkWriter:
         """(position in keys, source_record_pk) of each key the register holds."""
         raise NotImplementedError
 
+    def allocate_record_keys(self, n: int) -> np.ndarray:
+        """`n` new `source_record_pk` values, for rows inserted with their key given."""
+        raise NotImplementedError
+
     def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
         raise NotImplementedError
 
@@ -145,6 +187,12 @@ class _SQLiteWriter(BulkWriter):
             return positions
         finally:
             cursor.close()
+
+    def allocate_record_keys(self, n: int) -> np.ndarray:
+        # What SQLite would give rows inserted without one: above the highest rowid. The
+        # writer's transaction (BEGIN IMMEDIATE) keeps them ours until it inserts them.
+        top = self.connection.exec_driver_sql("SELECT MAX(source_record_pk) FROM source_record").scalar()
+        return np.arange(int(top or 0) + 1, int(top or 0) + 1 + n, dtype=np.int64)
 
     def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
         sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
@@ -194,6 +242,15 @@ class _PostgreSQLWriter(BulkWriter):
             positions = [(row[0], row[1]) for row in cursor.fetchall()]
             cursor.execute("DROP TABLE load_keys")
             return positions
+
+    def allocate_record_keys(self, n: int) -> np.ndarray:
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        # From the column's own sequence, as a default would (0.7 s for a million keys).
+        rows = self.connection.exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence('source_record', 'source_record_pk')) "
+            f"FROM generate_series(1, {int(n)})").all()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
 
     def insert(self, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
         chunks = (self.arrow_columns(frame.iloc[start:start + CHUNK_ROWS], table, columns)

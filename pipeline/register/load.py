@@ -59,6 +59,7 @@ from pipeline.batch import (
 from pipeline.codes import Reason
 from pipeline.register.bulk import PSYCOPG_ERROR, BulkWriter, bulk_writer, utc_series
 from pipeline.register.database import scrub_postgresql_error, temp_values
+from pipeline.register import pending
 from pipeline.register.locks import register_transaction
 from pipeline.register.rights.erasure import buried, delete_match_keys
 from pipeline.register.versions import CONTENT_COLUMNS, PRECEDENCE_COLUMNS, content_hashes, precedence
@@ -86,8 +87,10 @@ def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: date
     """Load one run's intake into the register in one transaction; see the module doc.
 
     `after_load(connection)`, if given, runs inside the same transaction once the
-    records are written (identity resolution): if it fails, nothing of the run stays.
-    Its result is kept as `LoadSummary.after_load`.
+    records are loaded (identity resolution): if it fails, nothing of the run stays.
+    Its result is kept as `LoadSummary.after_load`. The new records wait for it
+    (`pipeline.register.pending`): identity resolution writes them with their customer;
+    anything still waiting when it returns is written as loaded.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("load_intake: `now` must be timezone-aware")
@@ -97,9 +100,17 @@ def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: date
         # A writer from the start, before reading what is held: an erasure committing
         # between that read and the writes would let an erased record back in as new.
         with register_transaction(engine) as connection:
-            summary = _load(connection, files, accepted, quarantined, duplicates, run_id=run_id, now=now)
-            if after_load is not None:
-                summary = dataclasses.replace(summary, after_load=after_load(connection))
+            try:
+                # With a hook (identity resolution), the new records wait for it: it writes
+                # each row once, with its customer (`pipeline.register.pending`).
+                summary = _load(connection, files, accepted, quarantined, duplicates, run_id=run_id, now=now,
+                                defer_new_records=after_load is not None)
+                if after_load is not None:
+                    summary = dataclasses.replace(summary, after_load=after_load(connection))
+                if (waiting := pending.take(connection)) is not None:  # a hook that did not resolve
+                    pending.write(connection, waiting)
+            finally:
+                pending.discard(connection)
     except PSYCOPG_ERROR as error:
         # Raw COPY errors bypass SQLAlchemy's handler: drop the DETAIL/CONTEXT quoting values.
         scrub_postgresql_error(error)
@@ -114,7 +125,8 @@ def load_intake(engine: sa.Engine, batch: IntakeBatch, *, run_id: str, now: date
 
 
 def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame,
-          quarantined: pd.DataFrame, duplicates: pd.DataFrame, *, run_id: str, now: datetime) -> LoadSummary:
+          quarantined: pd.DataFrame, duplicates: pd.DataFrame, *, run_id: str, now: datetime,
+          defer_new_records: bool = False) -> LoadSummary:
     writer = bulk_writer(connection)
     # A file's identity is (channel, checksum), carried below as one key, "channel/checksum".
     files = files.assign(file_key=_file_key(files))
@@ -211,16 +223,25 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
             "raw_values", "quarantined_at", "resolved_at", "resolved_intake_file_id"])
     _resolve_open_entries(connection, accepted_in, now)
 
-    # Source records: the accepted ones that are neither re-sends nor an older version.
-    new_records = accepted[plan.insert]
-    if len(new_records):
-        new_records = new_records.assign(
-            intake_file_id=_lookup(new_records["file_key"], file_ids),
-            loaded_at=pd.Timestamp(now), run_id=run_id,
-            content_hash=plan.hashes[plan.insert])
-        writer.insert(source_record, new_records,
-                      list(SOURCE_RECORD_CANONICAL_COLUMNS) + ["intake_file_id", "loaded_at", "run_id", "content_hash"])
-    _write_versions(connection, writer, accepted, plan, file_ids, run_id=run_id, now=now)
+    # Source records: the accepted ones that are neither re-sends nor an older version, each
+    # keyed now, so that versions first seen with it can point at it before it is written.
+    # (One copy of the rows, columns added in place: a first load's are a million.)
+    new_records = accepted.loc[plan.insert, list(SOURCE_RECORD_CANONICAL_COLUMNS)].reset_index(drop=True)
+    new_records.insert(0, "source_record_pk", writer.allocate_record_keys(len(new_records)))
+    new_records["intake_file_id"] = _lookup(accepted.loc[plan.insert, "file_key"], file_ids)
+    new_records["loaded_at"] = pd.Timestamp(now)
+    new_records["run_id"] = run_id
+    new_records["content_hash"] = plan.hashes[plan.insert]
+    _replace_versions(connection, writer, accepted, plan, file_ids, run_id=run_id, now=now)
+    waiting = pending.PendingRecords(
+        records=new_records, columns=list(new_records.columns),
+        versions=_history(accepted, plan, new_records, file_ids, run_id=run_id, now=now),
+        version_columns=["source_record_pk", "intake_file_id", "record_number", *_VERSION_VALUE_COLUMNS,
+                         "content_hash", "loaded_at", "run_id", "superseded_at"])
+    if defer_new_records and len(waiting.records):
+        pending.defer(connection, waiting)
+    else:
+        pending.write(connection, waiting)
 
     # The summary, from the same numbers the intake_file rows hold.
     loads = []
@@ -417,47 +438,57 @@ def _known_versions(connection: sa.Connection, pks: list[int]) -> tuple[pd.DataF
     return held[columns], known
 
 
-def _write_versions(connection: sa.Connection, writer: BulkWriter, accepted: pd.DataFrame, plan: _VersionPlan,
-                    file_ids: dict[str, int], *, run_id: str, now: datetime) -> None:
-    """Write the plan's versions: a held record replaced by a batch version keeps its
+def _replace_versions(connection: sa.Connection, writer: BulkWriter, accepted: pd.DataFrame, plan: _VersionPlan,
+                      file_ids: dict[str, int], *, run_id: str, now: datetime) -> None:
+    """Write the plan's replacements: a held record replaced by a batch version keeps its
     `source_record_pk` (its customer, reviews and provenance point at it) and takes the
-    new values; its old values go to `source_record_version`, as do batch versions that
-    are not current. A replaced record awaits identity resolution again (match_method
-    NULL) and loses its blocking keys until then."""
-    if len(plan.replace):
-        pks = plan.replace["held_pk"].tolist()
-        if len(plan.missing_hashes):
-            _update_rows(connection, writer, source_record, "source_record_pk", plan.missing_hashes, ["content_hash"])
-        demoted = sa.table(temp_values(connection, "load_demoted", pks), sa.column("value"))
-        copied = ["source_record_pk", "intake_file_id", "record_number", *_VERSION_VALUE_COLUMNS,
-                  "content_hash", "loaded_at", "run_id"]
-        connection.execute(source_record_version.insert().from_select(
-            [*copied, "superseded_at"],
-            sa.select(*[source_record.c[c] for c in copied], sa.literal(now, UTCDateTime))
-            .where(source_record.c.source_record_pk.in_(sa.select(demoted.c.value)))))
-        positions = plan.replace["position"].to_numpy()
-        replacing = accepted.iloc[positions].assign(
-            source_record_pk=plan.replace["held_pk"].to_numpy(),
-            intake_file_id=_lookup(accepted["file_key"].iloc[positions], file_ids),
-            content_hash=plan.hashes[positions], loaded_at=pd.Timestamp(now), run_id=run_id,
-            match_method=None, match_probability=np.nan)
-        _update_rows(connection, writer, source_record, "source_record_pk", replacing, [
-            "record_number", *_VERSION_VALUE_COLUMNS, "intake_file_id", "content_hash", "loaded_at", "run_id",
-            "match_method", "match_probability"])
-        delete_match_keys(connection, pks)
-    if len(plan.history):
-        positions = plan.history["position"].to_numpy()
-        target = plan.history["held_pk"].to_numpy().copy()
-        new_ones = target < 0
-        if new_ones.any():  # versions of a record this load inserted: its pk only now exists
-            target[new_ones] = writer.held_records(accepted[_KEY].iloc[positions[new_ones]])
-        versions = accepted.iloc[positions].assign(
-            source_record_pk=target, intake_file_id=_lookup(accepted["file_key"].iloc[positions], file_ids),
-            content_hash=plan.hashes[positions], loaded_at=pd.Timestamp(now), run_id=run_id,
-            superseded_at=pd.Timestamp(now))
-        writer.insert(source_record_version, versions, [
-            "source_record_pk", "intake_file_id", "record_number", *_VERSION_VALUE_COLUMNS, "content_hash",
-            "loaded_at", "run_id", "superseded_at"])
+    new values; its old values go to `source_record_version`. A replaced record awaits
+    identity resolution again (match_method NULL) and loses its blocking keys until then."""
+    if not len(plan.replace):
+        return
+    pks = plan.replace["held_pk"].tolist()
+    if len(plan.missing_hashes):
+        _update_rows(connection, writer, source_record, "source_record_pk", plan.missing_hashes, ["content_hash"])
+    demoted = sa.table(temp_values(connection, "load_demoted", pks), sa.column("value"))
+    copied = ["source_record_pk", "intake_file_id", "record_number", *_VERSION_VALUE_COLUMNS,
+              "content_hash", "loaded_at", "run_id"]
+    connection.execute(source_record_version.insert().from_select(
+        [*copied, "superseded_at"],
+        sa.select(*[source_record.c[c] for c in copied], sa.literal(now, UTCDateTime))
+        .where(source_record.c.source_record_pk.in_(sa.select(demoted.c.value)))))
+    positions = plan.replace["position"].to_numpy()
+    replacing = accepted.iloc[positions].assign(
+        source_record_pk=plan.replace["held_pk"].to_numpy(),
+        intake_file_id=_lookup(accepted["file_key"].iloc[positions], file_ids),
+        content_hash=plan.hashes[positions], loaded_at=pd.Timestamp(now), run_id=run_id,
+        match_method=None, match_probability=np.nan)
+    _update_rows(connection, writer, source_record, "source_record_pk", replacing, [
+        "record_number", *_VERSION_VALUE_COLUMNS, "intake_file_id", "content_hash", "loaded_at", "run_id",
+        "match_method", "match_probability"])
+    delete_match_keys(connection, pks)
+
+
+def _history(accepted: pd.DataFrame, plan: _VersionPlan, new_records: pd.DataFrame, file_ids: dict[str, int], *,
+             run_id: str, now: datetime) -> pd.DataFrame:
+    """The `source_record_version` rows of the batch's versions that are not current: of a
+    held record, or of one this load inserts (`new_records`, keyed already)."""
+    if not len(plan.history):
+        return pd.DataFrame(columns=["source_record_pk"])
+    positions = plan.history["position"].to_numpy()
+    target = plan.history["held_pk"].to_numpy().copy()
+    new_ones = target < 0
+    if new_ones.any():
+        key_of = pd.Series(new_records["source_record_pk"].to_numpy(),
+                           index=pd.MultiIndex.from_frame(new_records[_KEY].astype(object)))
+        wanted = pd.MultiIndex.from_frame(accepted[_KEY].iloc[positions[new_ones]].astype(object))
+        found = key_of.reindex(wanted)
+        if found.isna().any():
+            raise RuntimeError("load_intake: a version of a record new in this load has no current version")
+        target[new_ones] = found.to_numpy(dtype=np.int64)
+    return accepted.iloc[positions].assign(
+        source_record_pk=target, intake_file_id=_lookup(accepted["file_key"].iloc[positions], file_ids),
+        content_hash=plan.hashes[positions], loaded_at=pd.Timestamp(now), run_id=run_id,
+        superseded_at=pd.Timestamp(now))
 
 
 _VERSION_VALUE_COLUMNS: tuple[str, ...] = tuple(

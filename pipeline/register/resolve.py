@@ -1,7 +1,8 @@
 """Identity resolution in the register: one customer per person, incrementally.
 
-Runs inside the load's transaction, after the new source records are written
-(they have no customer yet), or after a steward's decision:
+Runs inside the load's transaction, once the load has keyed its new source records
+(they wait unwritten, `pipeline.register.pending`, and are written here with their
+customer), or after a steward's decision:
 
 1. *Affected set.* Start from the unresolved records (new ones, and held ones whose
    current version a re-send replaced: `pipeline.register.versions`); repeatedly add the held
@@ -18,7 +19,8 @@ Runs inside the load's transaction, after the new source records are written
    records; a cluster holding several customers keeps the oldest (smallest) id and
    merges the others into it (`customer_merge`); a cluster with none is a new
    customer. Ids are never reused.
-4. *Write.* Customers, merges, source records' customer and match method,
+4. *Write.* Customers, merges, the new source records with their customer, held records'
+   customer and match method,
    provenance, services, review entries and the new records' blocking keys.
 
 Counts only in the summary and logs; never a value.
@@ -45,7 +47,8 @@ from pipeline.matching.model import BLOCKING_KEYS, MatchModel
 from pipeline.matching.score import Scorer, open_scorer, score_pairs
 from pipeline.matching.settings import MatchSettings
 from pipeline.matching.survivorship import golden_records, services
-from pipeline.register.bulk import bulk_writer
+from pipeline.register import pending
+from pipeline.register.bulk import bulk_writer, indexes_built_after
 from pipeline.register.database import temp_values
 from pipeline.register.locks import lock_register
 from schemas.register import (PROVENANCE_UNITS, customer, customer_merge, golden_provenance, match_key,
@@ -114,7 +117,11 @@ class ResolveSummary:
 # --- reading -------------------------------------------------------------------------------------
 
 def _frame(cursor_rows: list[tuple], columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(cursor_rows, columns=columns)
+    return _typed(pd.DataFrame.from_records(cursor_rows, columns=columns))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The resolver's dtypes, from the values as the database returns them."""
     frame["record_key"] = frame["record_key"].astype("int64")
     frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True, format="mixed")
     frame["birth_date"] = pd.to_datetime(frame["birth_date"], errors="coerce")
@@ -141,6 +148,30 @@ def _read_records(connection: sa.Connection, where: str, params: tuple = ()) -> 
     if not parts:
         return _frame([], columns)
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+# The values of a waiting record the resolver's frame holds, as the database would return them.
+_WAITING_VALUES: tuple[str, ...] = tuple(c for c in RECORD_COLUMNS if c not in pending.RESOLUTION_COLUMNS)
+
+
+def take_pending_values(connection: sa.Connection, waiting: pending.PendingRecords) -> pd.DataFrame:
+    """The waiting records as `_read_records` would read them once written: each value in
+    the database's own form (`BulkWriter.arrow_columns`), then typed the same way.
+
+    The values move: `waiting` keeps only what the resolver's frame lacks, and is written
+    from that frame (`pending.write`). Column by column, so that a first load's million
+    records are not held three times over at once.
+    """
+    writer = bulk_writer(connection)
+    frame = pd.DataFrame({"record_key": waiting.records["source_record_pk"].to_numpy(np.int64)})
+    for name in _WAITING_VALUES:
+        wire = writer.arrow_columns(waiting.records, source_record, [name]).column(0)
+        frame[name] = wire.to_pandas(date_as_object=True, coerce_temporal_nanoseconds=True)
+        del wire
+        waiting.records.drop(columns=[name], inplace=True)
+    for name in pending.RESOLUTION_COLUMNS:
+        frame[name] = None
+    return _typed(frame[["record_key", *RECORD_COLUMNS]])
 
 
 def read_records_by_key(connection: sa.Connection, ids: Collection[int]) -> pd.DataFrame:
@@ -241,8 +272,9 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
             late = read_records_by_key(connection, missing)
             added = pd.concat([added, late], ignore_index=True)
             added_features = pd.concat([added_features, match_features(late)], ignore_index=True)
-        records = pd.concat([records, added], ignore_index=True)
-        features = pd.concat([features, added_features], ignore_index=True)
+        if len(added):  # (a first load adds none: its records are not copied)
+            records = pd.concat([records, added], ignore_index=True)
+            features = pd.concat([features, added_features], ignore_index=True)
         frontier, frontier_keys = added, blocking_keys(added_features, BLOCKING_KEYS)
     if len(frontier):
         # Resolving part of a component would break rule 3 silently: stop the load instead.
@@ -251,9 +283,10 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
     edges = pd.concat(edge_parts, ignore_index=True) if edge_parts else score_pairs(records.iloc[:0], scorer=scorer)
     edges = edges.drop_duplicates(["key_l", "key_r"]).reset_index(drop=True)
     # Keep only edges inside the affected set (a scored candidate not reached is irrelevant).
-    inside = set(records["record_key"].tolist())
-    edges = edges[edges["key_l"].isin(inside) & edges["key_r"].isin(inside)].reset_index(drop=True)
-    return records.reset_index(drop=True), edges
+    inside = records["record_key"].to_numpy(np.int64)
+    edges = edges[np.isin(edges["key_l"].to_numpy(np.int64), inside)
+                  & np.isin(edges["key_r"].to_numpy(np.int64), inside)].reset_index(drop=True)
+    return records.set_axis(pd.RangeIndex(len(records)), copy=False), edges
 
 
 def prohibiting_keys(records: pd.DataFrame) -> pd.Series:
@@ -385,6 +418,12 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     # Unresolved: new records (no customer yet), and records whose current version the
     # load just replaced (match_method cleared): their customer is recomputed whole.
     unresolved = _read_records(connection, "WHERE s.customer_id IS NULL OR s.match_method IS NULL")
+    # The load's new records, keyed but not yet written: written below, once, with their customer.
+    waiting = pending.take(connection)
+    if waiting is not None:
+        values = take_pending_values(connection, waiting)
+        unresolved = values if unresolved.empty else pd.concat([unresolved, values], ignore_index=True)
+        del values
     start = unresolved if seeds is None else pd.concat(
         [unresolved, read_records_by_key(connection, set(seeds) - set(unresolved["record_key"].tolist()))],
         ignore_index=True)
@@ -396,6 +435,10 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     start_keys = blocking_keys(start_features, BLOCKING_KEYS)
     with open_scorer(model) as scorer:
         records, edges = _affected(connection, start, start_features, start_keys, settings, scorer, summary)
+    # `records` holds them all now: a first load's million, held twice, would set the peak.
+    unresolved_keys = unresolved["record_key"].to_numpy(np.int64)
+    keys_unresolved_only = seeds is None
+    del start, start_features, unresolved
     summary.affected_records = len(records)
     summary.candidate_pairs = len(edges)
 
@@ -408,8 +451,11 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
                                   cannot_link=cannot, ambiguity_margin=settings.ambiguity_margin,
                                   doubt_threshold=min(settings.doubt_threshold, settings.review_threshold),
                                   doubt_keys=prohibiting_keys(records))
+    del edges  # (the resolution holds what the writes need: a first load's pairs are millions)
     cluster_of = resolution.cluster_of.reindex(records["record_key"].to_numpy())
     golden, provenance = golden_records(records, cluster_of)
+    prov = provenance_rows(provenance, golden.index) if len(golden) else None
+    del provenance
     products = services(records, cluster_of)
 
     current = pd.Series(records["customer_id"].to_numpy(), index=records["record_key"].to_numpy(), dtype="Int64")
@@ -428,7 +474,8 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     is_new = golden["customer_id"].isin(new_ids)
     if is_new.any():
         inserting = golden[is_new].assign(created_at=pd.Timestamp(now))
-        writer.insert(customer, inserting, ["customer_id", *GOLDEN_COLUMNS, "created_at", "updated_at"])
+        with indexes_built_after(connection, customer):
+            writer.insert(customer, inserting, ["customer_id", *GOLDEN_COLUMNS, "created_at", "updated_at"])
     _update_rows(connection, customer, "customer_id", golden[~is_new], [*GOLDEN_COLUMNS, "updated_at"])
 
     # Merges: the merged customer resolves to its survivor and keeps no personal values.
@@ -477,9 +524,19 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
                | (before["match_probability"].astype("Float64").fillna(-1.0).round(12).to_numpy()
                   != assigned["match_probability"].astype("Float64").fillna(-1.0).round(12).to_numpy()))
     changed = np.asarray(pd.array(changed, dtype="boolean").fillna(True), dtype=bool)
+    if waiting is not None:
+        is_waiting = assigned["source_record_pk"].isin(waiting.records["source_record_pk"]).to_numpy()
+        every = bool(is_waiting.all())  # a first load: no copy of its million rows
+        resolved = pd.DataFrame({c: frame[c].array if every else frame[c].array[is_waiting]
+                                 for frame, names in ((assigned, assigned.columns), (records, _WAITING_VALUES))
+                                 for c in names}, copy=False)
+        pending.write(connection, waiting, resolved)
+        del resolved
+        changed &= ~is_waiting
+        waiting = None
     _update_rows(connection, source_record, "source_record_pk", assigned[changed],
                  ["customer_id", "match_method", "match_probability"])
-    counts = assigned.loc[assigned["source_record_pk"].isin(unresolved["record_key"]), "match_method"].value_counts()
+    counts = assigned.loc[assigned["source_record_pk"].isin(unresolved_keys), "match_method"].value_counts()
     summary.linked_personal_id = int(counts.get("personal_id", 0))
     summary.linked_probabilistic = int(counts.get("probabilistic", 0))
     summary.linked_steward = int(counts.get("steward", 0))
@@ -487,14 +544,15 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     # Provenance and services: replaced for every customer the affected set touches.
     touched = set(carried.values()) | {m for m, _ in merges}
     _delete_for_customers(connection, golden_provenance, touched)
-    if len(golden):
-        prov = provenance_rows(provenance, golden.index)
+    if prov is not None:
         prov["customer_id"] = prov.index.map(carried).astype("int64")
-        writer.insert(golden_provenance, prov, ["customer_id", *PROVENANCE_COLUMNS])
+        with indexes_built_after(connection, golden_provenance):
+            writer.insert(golden_provenance, prov, ["customer_id", *PROVENANCE_COLUMNS])
     _delete_for_customers(connection, service, touched)
     if len(products):
         prods = products.assign(customer_id=products["cluster"].map(carried).astype("int64"))
-        writer.insert(service, prods, ["customer_id", "product", "metering_point", "first_seen", "last_seen"])
+        with indexes_built_after(connection, service):
+            writer.insert(service, prods, ["customer_id", "product", "metering_point", "first_seen", "last_seen"])
 
     # Review entries: the queue holds what this resolution proposes, whatever the order the
     # records came in (rule 3).
@@ -502,8 +560,11 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
         connection, resolution.reviews, cluster_of.map(carried), now=now, run_id=run_id)
 
     # The new records join the blocking index.
-    if len(unresolved):
-        keys = start_keys[start_keys["record_key"].isin(unresolved["record_key"])]
+    if len(unresolved_keys):
+        keys = start_keys if keys_unresolved_only else start_keys[start_keys["record_key"].isin(unresolved_keys)]
+        del start_keys
+        # In key order: the table is its primary key's B-tree, appended to rather than split.
+        keys = keys.sort_values(["blocking_key", "record_key"], kind="stable", ignore_index=True)
         if len(keys):
             writer.insert(match_key, keys.rename(columns={"record_key": "source_record_pk"}),
                           ["blocking_key", "source_record_pk"])

@@ -1,0 +1,148 @@
+"""A load's new records wait for identity resolution and are written once, with their customer
+(pipeline/register/pending.py), on SQLite and PostgreSQL.
+
+What could go wrong: the resolver sees the waiting records differently from how it would
+read them once written (a first load would then group otherwise than the same days loaded
+one by one, rule 3); a record is lost or written twice; a failed load leaves rows waiting on
+a pooled connection for the next transaction to write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from pipeline.intake import build_batch, discover, read_all
+from pipeline.matching.settings import MatchSettings
+from pipeline.register import pending
+from pipeline.register.load import load_intake
+from pipeline.register.resolve import _read_records, resolve_identities, take_pending_values
+from synth import generate
+
+NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone.utc)
+TODAY = dt.date(2026, 11, 25)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Every noise the generators make: the varied profile, respelled values, bad input, re-sends
+    and versions of one record within the batch."""
+    out = tmp_path_factory.mktemp("pending-zone")
+    generate(out, people=400, days=4, seed=41, noise_profile="varied", spellings="varied")
+    batch = build_batch(read_all(discover(Path(out) / "landing")), TODAY)
+    # Later versions of some records, in the same files: versions of records new in the batch.
+    later = batch.accepted.iloc[::30].copy()
+    later["observed_at"] = later["observed_at"] + pd.Timedelta(hours=5)
+    later["city"] = later["city"].str.upper() + " K"
+    later["record_number"] = later["record_number"] + 100_000
+    added = later.groupby(["channel", "checksum"], observed=True).size()
+    files = batch.files.copy()
+    files["records_read"] = files["records_read"] + pd.MultiIndex.from_frame(files[["channel", "checksum"]]).map(
+        lambda key: int(added.get(key, 0))).to_numpy()
+    return dataclasses.replace(batch, files=files,
+                               accepted=pd.concat([batch.accepted, later], ignore_index=True))
+
+
+def _resolve(connection):
+    return resolve_identities(connection, now=NOW, run_id="test", settings=MatchSettings())
+
+
+def test_waiting_records_read_as_they_would_once_written(batch, register_engine):
+    seen = {}
+
+    def compare(connection):
+        waiting = pending.take(connection)
+        assert waiting is not None and len(waiting) > 500
+        copy = dataclasses.replace(waiting, records=waiting.records.copy())
+        seen["waiting"] = take_pending_values(connection, copy)
+        assert set(copy.records.columns) == {"source_record_pk", "record_number", "quality_flags", "intake_file_id",
+                                             "loaded_at", "run_id", "content_hash"}, "values held twice"
+        pending.write(connection, waiting)
+        seen["written"] = _read_records(connection, "ORDER BY s.source_record_pk")
+
+    summary = load_intake(register_engine, batch, run_id="test", now=NOW, after_load=compare)
+    assert summary.total.versioned > 0, "the case needs versions of records new in the batch"
+    waiting, written = seen["waiting"], seen["written"]
+    assert len(written) == len(waiting) == summary.total.accepted - summary.total.resent - summary.total.versioned
+    pd.testing.assert_frame_equal(waiting.sort_values("record_key").reset_index(drop=True), written)
+
+
+def test_a_load_writes_each_new_record_once_with_its_customer(batch, register_engine, second_register_engine):
+    updates = []
+
+    def record_updates(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE SOURCE_RECORD"):
+            updates.append(statement.split(" SET ")[0])
+
+    sa.event.listen(register_engine, "before_cursor_execute", record_updates)
+    try:
+        summary = load_intake(register_engine, batch, run_id="test", now=NOW, after_load=_resolve)
+    finally:
+        sa.event.remove(register_engine, "before_cursor_execute", record_updates)
+    assert updates == [], "the first load's records were written, then updated"
+    with register_engine.connect() as connection:
+        total, resolved, versions = connection.execute(sa.text(
+            "SELECT COUNT(*), COUNT(customer_id), (SELECT COUNT(*) FROM source_record_version) "
+            "FROM source_record WHERE match_method IS NOT NULL")).one()
+    assert total == summary.after_load.records_resolved == resolved
+    assert total + versions == summary.total.accepted - summary.total.resent
+    assert versions == summary.total.versioned
+    # The values written from the resolver's frame are the values a plain load writes.
+    load_intake(second_register_engine, batch, run_id="test", now=NOW, after_load=lambda connection: None)
+    stored = []
+    for engine in (register_engine, second_register_engine):
+        with engine.connect() as connection:
+            stored.append(pd.read_sql_query(
+                sa.text("SELECT * FROM source_record ORDER BY channel, source_record_id"), connection)
+                .drop(columns=["source_record_pk", "customer_id", "match_method", "match_probability"]))
+            stored.append(pd.read_sql_query(sa.text(
+                "SELECT v.*, s.channel, s.source_record_id FROM source_record_version AS v "
+                "JOIN source_record AS s USING (source_record_pk) "
+                "ORDER BY s.channel, s.source_record_id, v.content_hash"), connection)
+                .drop(columns=["source_record_pk", "version_pk"]))
+    pd.testing.assert_frame_equal(stored[0], stored[2])
+    pd.testing.assert_frame_equal(stored[1], stored[3])
+    assert len(stored[1]) == versions
+
+
+def test_a_hook_that_does_not_resolve_still_gets_every_record_written(batch, register_engine):
+    summary = load_intake(register_engine, batch, run_id="test", now=NOW, after_load=lambda connection: "done")
+    assert summary.after_load == "done"
+    with register_engine.connect() as connection:
+        held, without_customer = connection.execute(sa.text(
+            "SELECT COUNT(*), COUNT(*) - COUNT(customer_id) FROM source_record")).one()
+    assert held == without_customer == summary.total.accepted - summary.total.resent - summary.total.versioned
+    # ...and the next resolution finds them as any unresolved record.
+    with register_engine.begin() as connection:
+        assert _resolve(connection).records_resolved == held
+
+
+def test_a_failed_load_leaves_nothing_waiting_for_the_next_transaction(batch, register_engine):
+    def fail(connection):
+        raise RuntimeError("the hook failed")
+
+    with pytest.raises(RuntimeError, match="the hook failed"):
+        load_intake(register_engine, batch, run_id="test", now=NOW, after_load=fail)
+    # The pool hands the same DBAPI connection out again: nothing may wait on it.
+    with register_engine.connect() as connection:
+        assert pending.take(connection) is None
+        assert connection.execute(sa.text("SELECT COUNT(*) FROM source_record")).scalar() == 0
+    summary = load_intake(register_engine, batch, run_id="test", now=NOW, after_load=_resolve)
+    assert summary.after_load.records_resolved == summary.total.accepted - summary.total.resent \
+        - summary.total.versioned
+
+
+def test_a_resolution_that_misses_a_waiting_record_stops_the_load(batch, register_engine):
+    def partial(connection):
+        waiting = pending.take(connection)
+        keys = waiting.records["source_record_pk"].iloc[1:]
+        pending.write(connection, waiting, pd.DataFrame({"source_record_pk": keys, "customer_id": None,
+                                                         "match_method": None, "match_probability": None}))
+
+    with pytest.raises(RuntimeError, match="does not cover each waiting record once"):
+        load_intake(register_engine, batch, run_id="test", now=NOW, after_load=partial)
