@@ -414,3 +414,12 @@ def test_scoring_in_chunks_gives_the_same_pairs(zone, zone_pairs, chunk_rows):
     new = zone["record_key"].iloc[::3].tolist()
     pd.testing.assert_frame_equal(score_pairs(zone, new_keys=new, chunk_rows=chunk_rows),
                                   score_pairs(zone, new_keys=new))
+
+
+def test_the_scorer_holds_duckdb_to_its_memory_limit():
+    from pipeline.matching.score import DUCKDB_MEMORY_LIMIT, open_scorer
+
+    with open_scorer() as scorer:
+        limit = scorer.db_api.duckdb_con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    # DuckDB reports the limit in its own units (1GB is "953.6 MiB").
+    assert DUCKDB_MEMORY_LIMIT == "1GB" and limit.endswith("MiB") and 900 < float(limit.split()[0]) < 1000

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from pipeline.intake import build_batch, discover, read_all
 from pipeline.matching.settings import MatchSettings
 from pipeline.register import pending
+from pipeline.register.bulk import _secondary_indexes
 from pipeline.register.load import load_intake
 from pipeline.register.resolve import _read_records, resolve_identities, take_pending_values
 from synth import generate
@@ -146,3 +147,43 @@ def test_a_resolution_that_misses_a_waiting_record_stops_the_load(batch, registe
 
     with pytest.raises(RuntimeError, match="does not cover each waiting record once"):
         load_intake(register_engine, batch, run_id="test", now=NOW, after_load=partial)
+
+
+def _indexes(engine) -> dict[str, list[tuple[str, str]]]:
+    with engine.connect() as connection:
+        return {table: _secondary_indexes(connection, table)
+                for table in ("source_record", "customer", "service", "golden_provenance")}
+
+
+def test_a_first_load_builds_the_indexes_after_its_rows_and_keeps_them_as_they_were(batch, register_engine):
+    before = _indexes(register_engine)
+    assert len(before["source_record"]) == 3 and len(before["customer"]) >= 7
+    dropped = []
+
+    def record_drops(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("DROP INDEX"):
+            dropped.append(statement.split('"')[1])
+
+    sa.event.listen(register_engine, "before_cursor_execute", record_drops)
+    try:
+        load_intake(register_engine, batch, run_id="test", now=NOW, after_load=_resolve)
+        # The next load finds the tables holding rows: it inserts into the indexes as they are.
+        count = len(dropped)
+        load_intake(register_engine, batch, run_id="again", now=NOW, after_load=_resolve)
+        assert len(dropped) == count
+    finally:
+        sa.event.remove(register_engine, "before_cursor_execute", record_drops)
+    assert sorted(dropped) == sorted(name for indexes in before.values() for name, _ in indexes)
+    assert _indexes(register_engine) == before
+
+
+def test_a_failed_first_load_leaves_the_indexes_in_place(batch, register_engine):
+    before = _indexes(register_engine)
+
+    def resolve_then_fail(connection):
+        _resolve(connection)
+        raise RuntimeError("after the writes")
+
+    with pytest.raises(RuntimeError, match="after the writes"):
+        load_intake(register_engine, batch, run_id="test", now=NOW, after_load=resolve_then_fail)
+    assert _indexes(register_engine) == before
