@@ -206,6 +206,8 @@ def main() -> None:
                         help="load the whole history as this many successive loads of consecutive days")
     parser.add_argument("--doubt-threshold", type=float, default=MatchSettings().doubt_threshold)
     parser.add_argument("--ambiguity-margin", type=float, default=MatchSettings().ambiguity_margin)
+    parser.add_argument("--score-chunk-rows", type=int, default=MatchSettings().score_chunk_rows,
+                        help="new records scored at once (what the scoring's memory is set by)")
     args = parser.parse_args()
 
     out = ROOT / "bench" / "out"
@@ -229,7 +231,8 @@ def main() -> None:
     for p in out.glob("resolve-bench.db*"):
         p.unlink()
     settings = MatchSettings(link_threshold=args.link_threshold, review_threshold=args.review_threshold,
-                             doubt_threshold=args.doubt_threshold, ambiguity_margin=args.ambiguity_margin)
+                             doubt_threshold=args.doubt_threshold, ambiguity_margin=args.ambiguity_margin,
+                             score_chunk_rows=args.score_chunk_rows)
     def whole_load(engine) -> dict[str, float]:
         if args.whole_chunks > 1:
             return chunked_load(engine, landing, out / "stage-whole", sorted(first), args.whole_chunks, settings)

@@ -187,3 +187,32 @@ def test_a_failed_first_load_leaves_the_indexes_in_place(batch, register_engine)
     with pytest.raises(RuntimeError, match="after the writes"):
         load_intake(register_engine, batch, run_id="test", now=NOW, after_load=resolve_then_fail)
     assert _indexes(register_engine) == before
+
+
+def test_the_scoring_chunk_is_a_setting_that_changes_no_customer(batch, register_engine, second_register_engine):
+    calls = []
+    from pipeline.matching import score
+
+    original = score.Scorer.within
+
+    def counted(self, frame):
+        calls.append(len(frame))
+        return original(self, frame)
+
+    score.Scorer.within = counted
+    try:
+        load_intake(register_engine, batch, run_id="test", now=NOW, after_load=lambda connection: resolve_identities(
+            connection, now=NOW, run_id="test", settings=MatchSettings(score_chunk_rows=100)))
+    finally:
+        score.Scorer.within = original
+    assert len(calls) > 5 and max(calls) <= 100
+    load_intake(second_register_engine, batch, run_id="test", now=NOW, after_load=_resolve)
+    groupings = []
+    for engine in (register_engine, second_register_engine):
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT channel, source_record_id, customer_id FROM source_record")).all()
+        by_customer: dict[int, set] = {}
+        for channel, record_id, customer_id in rows:
+            by_customer.setdefault(customer_id, set()).add((channel, record_id))
+        groupings.append(sorted(sorted(members) for members in by_customer.values()))
+    assert groupings[0] == groupings[1]

@@ -41,6 +41,7 @@ import pandas as pd
 
 from pipeline.matching.features import match_features
 from pipeline.matching.model import HOUSEHOLD_LEVELS, TF_COLUMNS, UNIQUE_ID, MatchModel
+from pipeline.matching.settings import SCORE_CHUNK_ROWS
 
 PAIR_COLUMNS: tuple[str, ...] = ("key_l", "key_r", "match_probability", "match_weight", "evidence")
 # Splink logs SQL and progress at INFO; warnings only (it logs no values at that level).
@@ -52,9 +53,9 @@ SPLINK_INPUT_COLUMNS: tuple[str, ...] = (
     "name_sorted", "street_key", "apartment", "postal_code", "phone", "email", "email_local", "iban", "birth_date",
 )
 _ADDRESS = "address"
-# New records scored at once, and what DuckDB may hold while it scores them: a first
-# load's million scored in one go, without a limit, held 3.6 GB at the peak (bench/README.md).
-SCORE_CHUNK_ROWS = 1_000_000
+# What DuckDB may hold while it scores: a first load's million scored without a limit
+# held 3.6 GB at the peak, 2.8 GB with it (bench/README.md). How many new records are
+# scored at once is `MatchSettings.score_chunk_rows`.
 DUCKDB_MEMORY_LIMIT = "1GB"
 # Contacts a household shares: a pair sharing one is scored with the household model.
 HOUSEHOLD_CONTACTS: tuple[str, ...] = ("phone", "email", "iban")

@@ -52,7 +52,8 @@ def indexes_built_after(connection: sa.Connection, table: sa.Table) -> Iterator[
     transaction: an error rolls the drop back with everything else. Keys and unique
     constraints stay, so every row is still checked as it comes.
     """
-    if connection.exec_driver_sql(f"SELECT 1 FROM {table.name} LIMIT 1").first() is not None:
+    if (connection.exec_driver_sql(f"SELECT 1 FROM {table.name} LIMIT 1").first() is not None
+            or not _may_drop_indexes(connection, table.name)):
         yield
         return
     definitions = _secondary_indexes(connection, table.name)
@@ -61,6 +62,16 @@ def indexes_built_after(connection: sa.Connection, table: sa.Table) -> Iterator[
     yield
     for _, definition in definitions:
         connection.exec_driver_sql(definition)
+
+
+def _may_drop_indexes(connection: sa.Connection, table: str) -> bool:
+    """Whether this role may drop the table's indexes: on PostgreSQL only its owner may (the
+    least-privileged `register_loader` role may not, and inserts into them as they are)."""
+    if connection.dialect.name != "postgresql":
+        return True
+    return bool(connection.exec_driver_sql(
+        "SELECT pg_has_role(current_user, tableowner, 'MEMBER') FROM pg_tables "
+        "WHERE schemaname = current_schema() AND tablename = %(table)s", {"table": table}).scalar())
 
 
 def _secondary_indexes(connection: sa.Connection, table: str) -> list[tuple[str, str]]:
