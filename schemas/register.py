@@ -85,8 +85,8 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 def _present(table: str, column: str) -> sa.Index:
     """An index of the rows where `column` is not null.
 
-    Partial: many records carry no (valid) identity code, and source records get
-    their customer after loading, so the nulls would only slow bulk loads down.
+    Partial: many records carry no (valid) identity code, and a record loaded without
+    identity resolution has no customer yet, so the nulls would only slow bulk loads down.
     `column = value` queries use it on both backends.
     """
     where = sa.text(f"{column} IS NOT NULL")
