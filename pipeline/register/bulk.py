@@ -46,7 +46,7 @@ def utc_series(series: pd.Series, name: str) -> pd.Series:
 def indexes_built_after(connection: sa.Connection, table: sa.Table) -> Iterator[None]:
     """Into an empty table (a first load), insert without its secondary indexes and build
     them after: one sort per index instead of a million insertions at random places in
-    each (at 1M records a third of the time of writing customers and records).
+    each (writing a million records' 555,000 customers: 10-12.6 s -> 3.1-4.1 s).
 
     The indexes are recreated from the database's own definitions, in the same
     transaction: an error rolls the drop back with everything else. Keys and unique

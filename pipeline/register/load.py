@@ -57,9 +57,9 @@ from pipeline.batch import (
     LoadSummary,
 )
 from pipeline.codes import Reason
+from pipeline.register import pending
 from pipeline.register.bulk import PSYCOPG_ERROR, BulkWriter, bulk_writer, utc_series
 from pipeline.register.database import scrub_postgresql_error, temp_values
-from pipeline.register import pending
 from pipeline.register.locks import register_transaction
 from pipeline.register.rights.erasure import buried, delete_match_keys
 from pipeline.register.versions import CONTENT_COLUMNS, PRECEDENCE_COLUMNS, content_hashes, precedence

@@ -11,9 +11,9 @@ new records over instead:
   and `defer`s the rows, with the versions that point at them, on the transaction's
   connection;
 - `resolve_identities` `take`s them, reads them as it reads held records
-  (`pipeline.register.resolve.take_pending_values`: the very values a round trip through
-  the database gives, moved out of the waiting rows rather than held twice) and `write`s them with their
-  customer, before anything that refers to them;
+  (`pipeline.register.resolve.take_pending_values`: the very values a round trip
+  through the database gives, moved out of the waiting rows rather than held twice)
+  and `write`s them with their customer, before anything that refers to them;
 - whatever is still waiting when the load's hook returns is written as loaded (no customer
   yet), and `discard` clears the connection whatever happened: nothing is lost or carried
   into the pooled connection's next transaction.
