@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -105,7 +106,8 @@ def test_versioned_model_loads_once_and_matches_its_digest():
     model = MatchModel.load()
     assert model is MatchModel.load()  # cached
     assert model.version.startswith(f"{match_model.MODEL_FORMAT}.")
-    digest = match_model.parameters_digest(model.splink_settings, model.household_settings, model.term_frequencies)
+    digest = match_model.parameters_digest(model.splink_settings, model.household_settings, model.term_frequencies,
+                                           model.namesakes)
     assert model.version == f"{match_model.MODEL_FORMAT}.{digest}"
     assert [tuple(k) for k in model.blocking_keys] == BLOCKING_KEYS
     assert 0 < model.splink_settings["probability_two_random_records_match"] < 0.01
@@ -393,6 +395,37 @@ def test_partners_sharing_an_email_and_account_away_from_home_are_weighed_as_a_h
     moved, _ = _scored(record(1, **shared), record(2, street_address="Koulukatu 1", postal_code="00100",
                                                   channel="email", **shared))
     assert moved >= 0.95
+
+
+def test_namesakes_sharing_an_email_address_elsewhere_are_a_question_not_one_person():
+    # Two people of one name, at two homes, give the same e-mail address (one of them wrote
+    # the other's: the name at the wrong provider). Between strangers the same address is all
+    # but proof; between namesakes it is what the register counted it to be, and nothing else
+    # agrees, so the pair is for a steward to decide, not a sure link.
+    model = MatchModel.load()
+    assert model.namesakes and model.namesakes["same_email"] > 0, "the shipped model counted no namesakes"
+    one = record(1, first_names="Aino", phone=None)
+    other = record(2, first_names="Aino", phone=None, street_address="Koulukatu 1", postal_code="00100",
+                   city="Helsinki", channel="mail")
+    probability, evidence = _scored(one, other)
+    assert evidence["email"][1] == pytest.approx(model.namesake_email_weight, abs=1e-3)
+    assert 0.8 <= probability < 0.95
+    # The same pair under the e-mail's weight between strangers: a sure link.
+    uncounted = dataclasses.replace(model, namesakes=None)
+    assert float(score_pairs(frame(one, other), model=uncounted, min_probability=0.0)
+                 ["match_probability"].iloc[0]) >= 0.95
+    # The same person who moved and kept the number too: still one person.
+    moved, _ = _scored(record(1, first_names="Aino"), record(2, first_names="Aino", street_address="Koulukatu 1",
+                                                             postal_code="00100", city="Helsinki", channel="mail"))
+    assert moved >= 0.95
+    # Partners sharing the address are weighed as a household, as before: the names differ.
+    partners, evidence = _scored(record(1, email="koti.makinen@example.fi", phone=None, street_address=None,
+                                        postal_code=None, city=None),
+                                 record(2, first_names="Jarmo", email="koti.makinen@example.fi", phone=None))
+    assert partners < 0.5
+    assert evidence["email"][1] == pytest.approx(
+        next(level.weight for level in model.household_levels["email"].values() if level.label.startswith("Exact")),
+        abs=1e-3)
 
 
 def test_same_account_and_full_name_at_an_address_without_its_flat_is_one_person():

@@ -81,6 +81,10 @@ def test_a_model_learnt_from_the_register_is_a_new_file_with_a_report(register_e
     assert new.trained["register"]["records"] == table(register_engine, "SELECT COUNT(*) FROM source_record")[0][0]
     assert new.term_frequencies["last_name"], "no term frequencies learnt from the register"
     assert set(new.levels) == set(current.levels)  # the declared comparisons, not a fork of them
+    # Namesakes counted from the register's own codes: the e-mail's weight between them.
+    assert new.namesakes and new.namesakes["pairs"] >= new.namesakes["same_email"] >= 0
+    assert new.namesakes["pairs"] > 0, "the generated register gave no namesakes under two codes"
+    assert new.namesake_email_weight is not None
 
     # The report: side by side, labels counted, thresholds advised; no value of any record.
     done = retrain_from_register(register_engine, out, u_max_pairs=U_PAIRS)
@@ -99,6 +103,8 @@ def test_a_model_learnt_from_the_register_is_a_new_file_with_a_report(register_e
         assert all(r.accepted_above + r.rejected_above == r.pairs_above for r in rows.values())
         assert rows[0.8].pairs_above >= rows[0.95].pairs_above
     assert report.advice and report.markdown() in said
+    assert report.namesake_email["new"] == pytest.approx(new.namesake_email_weight)
+    assert "## E-mail shared by namesakes" in report.markdown()
     text = done.report_path.read_text(encoding="utf-8")
     assert text == report.markdown()
     leaked = [v for v in _personal_values(register_engine) if v in text or v in said]

@@ -494,3 +494,32 @@ def test_a_person_goes_by_one_call_name_in_every_channel(tmp_path):
     assert checked > 20
     dropped = records[tags.map(lambda t: "first_names:middle_dropped" in t)]
     assert len(dropped) > 5 and dropped["first_names"].str.count(" ").ge(1).all()
+
+
+def test_an_email_address_at_the_wrong_provider_keeps_its_name(tmp_path):
+    # A customer, or whoever keys the form, puts the e-mail name at the wrong provider: often
+    # a namesake's address. Never in the e-mail channel, whose sender is the mailbox itself.
+    from synth.train import generated_records
+
+    records = generated_records(tmp_path, records=12000, days=5, seed=4)
+    truth = pd.read_csv(tmp_path / GROUND_TRUTH_FILE, dtype=str, keep_default_na=False,
+                        usecols=["channel", "source_record_id", "noise"])
+    truth["source_record_id"] = truth["source_record_id"].str.strip().str.strip("<>")
+    records = records.merge(truth.drop_duplicates(["channel", "source_record_id"]),
+                            on=["channel", "source_record_id"], how="left")
+    noise = records["noise"].fillna("")
+    slipped = records[noise.str.contains("email:provider") & ~noise.str.contains("email:typo")
+                      & records["email"].notna()]
+    assert len(slipped) > 20, f"only {len(slipped)} e-mail addresses at the wrong provider"
+    assert (slipped["channel"] != "email").all()
+    own = records[~noise.str.contains("email:") & records["email"].notna()]
+    own = own.assign(email=own["email"].str.lower()).groupby("person_key")["email"].first()
+    checked = 0
+    for person, written in zip(slipped["person_key"], slipped["email"].str.lower()):
+        if person in own.index:
+            user, _, provider = written.partition("@")
+            own_user, _, own_provider = own[person].partition("@")
+            same_name, other_provider = user == own_user, provider != own_provider  # bools: no value shown
+            assert same_name and other_provider
+            checked += 1
+    assert checked > 10

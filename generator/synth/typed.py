@@ -52,6 +52,10 @@ class Profile:
     product_missing: float
     product_unknown: float
     marketing_missing: float
+    # The e-mail name at the wrong one of the big providers (aino.makinen@ at example.com,
+    # not example.fi): a slip of the customer or of whoever keys it, and often a namesake's
+    # address. Not in the e-mail channel, whose sender is the mailbox itself.
+    email_provider: float = 0.0
 
 
 # Base rates at noise level 1 (the mail room has the most typing mistakes; a third or more
@@ -64,7 +68,7 @@ PROFILES: dict[int, Profile] = {
         email_mistake=0.01, address_missing=0.02, street_variant=0.08, postal_mistake=0.005,
         city_upper=0.05, account_missing=0.35, account_domestic=0.0, account_format=0.5,
         account_mistake=0.01, metering_missing=0.3, metering_mistake=0.01, product_missing=0.0,
-        product_unknown=0.0, marketing_missing=0.05),
+        product_unknown=0.0, marketing_missing=0.05, email_provider=0.01),
     PHONE: Profile(personal_id_missing=0.4, personal_id_cosmetic=0.03, personal_id_mistake=0.03,
         first_name_only=0.35, name_case=0.06, name_typo=0.03, name_ascii=0.05,
         name_order_swapped=0.015, spaces=0.04, first_names_missing=0.02, phone_missing=0.05,
@@ -72,7 +76,7 @@ PROFILES: dict[int, Profile] = {
         email_mistake=0.03, address_missing=0.05, street_variant=0.12, postal_mistake=0.01,
         city_upper=0.05, account_missing=0.45, account_domestic=0.3, account_format=0.5,
         account_mistake=0.03, metering_missing=0.5, metering_mistake=0.02, product_missing=0.01,
-        product_unknown=0.0, marketing_missing=0.3),
+        product_unknown=0.0, marketing_missing=0.3, email_provider=0.03),
     MAIL: Profile(personal_id_missing=0.1, personal_id_cosmetic=0.08, personal_id_mistake=0.07,
         first_name_only=0.15, name_case=0.12, name_typo=0.05, name_ascii=0.02,
         name_order_swapped=0.02, spaces=0.06, first_names_missing=0.005, phone_missing=0.3,
@@ -80,7 +84,7 @@ PROFILES: dict[int, Profile] = {
         email_mistake=0.05, address_missing=0.01, street_variant=0.15, postal_mistake=0.03,
         city_upper=0.6, account_missing=0.4, account_domestic=0.35, account_format=0.5,
         account_mistake=0.05, metering_missing=0.45, metering_mistake=0.04, product_missing=0.02,
-        product_unknown=0.01, marketing_missing=0.02),
+        product_unknown=0.01, marketing_missing=0.02, email_provider=0.03),
     EMAIL: Profile(personal_id_missing=0.45, personal_id_cosmetic=0.08, personal_id_mistake=0.03,
         first_name_only=0.3, name_case=0.03, name_typo=0.01, name_ascii=0.03,
         name_order_swapped=0.0, spaces=0.05, first_names_missing=0.01, phone_missing=0.3,
@@ -96,7 +100,7 @@ PROFILES: dict[int, Profile] = {
         email_mistake=0.01, address_missing=0.02, street_variant=0.08, postal_mistake=0.005,
         city_upper=0.05, account_missing=0.3, account_domestic=0.0, account_format=0.5,
         account_mistake=0.01, metering_missing=0.3, metering_mistake=0.01, product_missing=0.01,
-        product_unknown=0.0, marketing_missing=0.1),
+        product_unknown=0.0, marketing_missing=0.1, email_provider=0.01),
 }
 
 
@@ -244,6 +248,17 @@ def _email_typo(value: str, u: float, v: float) -> str:
     return typed + "@" + domain
 
 
+def _email_provider(value: str, u: float, _v: float = 0.0) -> str:
+    """The same name at another of the generator's providers.
+
+    >>> _email_provider("aino.makinen@example.fi", 0.0)
+    'aino.makinen@example.com'
+    """
+    user, _, domain = value.partition("@")
+    others = [d for d in pools.EMAIL_DOMAINS if d != domain]
+    return f"{user}@{others[min(int(u * len(others)), len(others) - 1)]}"
+
+
 def _metering_spaces(value: str, _u: float = 0.0, _v: float = 0.0) -> str:
     return " ".join(value[i:i + 3] for i in range(0, 18, 3))
 
@@ -353,6 +368,9 @@ def type_channel(channel: int, plan: Plan, pop: Population, nz: Noiser) -> Typed
     if channel != EMAIL:
         nz.blank(email, nz.choose(n, profile.email_missing), tags, "email:missing")
     nz.apply(email, nz.choose(n, profile.email_mistake), _email_typo, tags, "email:typo")
+    # Drawn from a spawned generator: the rest of a zone is as it was before this slip existed.
+    provider = Noiser(rng.spawn(1)[0], nz.level)
+    provider.apply(email, provider.choose(n, profile.email_provider), _email_provider, tags, "email:provider")
     nz.apply(email, nz.choose(n, profile.email_case), _email_case, tags, "email:case")
     if channel != EMAIL:
         nz.apply(email, nz.choose(n, profile.spaces), noise.surrounding_spaces, tags, "email:spaces")

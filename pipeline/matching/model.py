@@ -11,7 +11,12 @@ versioned, trained model:
      "blocking_keys": [["phone"], ...],
      "term_frequencies": {"first_name": {value: frequency}, "last_name": {...}},
      "splink_settings": {Splink's settings dict: the general model},
-     "household_settings": {Splink's settings dict: the household model}}
+     "household_settings": {Splink's settings dict: the household model},
+     "namesakes": {"pairs": n, "same_email": k}}
+
+`namesakes`: of the pairs of records with the same first name and surname, both with an
+e-mail address, under two different valid codes (surely two people), how many share the
+address: u of an e-mail agreement between namesakes (`NAMESAKE_LEVELS`).
 
 The version is a digest of the trained parameters: equal models, equal versions.
 
@@ -70,6 +75,18 @@ EMAIL_NEAR = "one letter off, or the same name at another domain (the same digit
 # Levels that never count for a match, whatever EM finds (weight at most 0): what they say for
 # one, the names already said.
 NEAR_NAMES_NEVER_FOR: tuple[tuple[str, str], ...] = (("email", EMAIL_NEAR),)
+# Namesakes (the same first name and surname) share an e-mail address far more often than
+# strangers do: addresses are made of names (aino.makinen@ at one provider is another Aino
+# Mäkinen's at the next), and a slip of the provider gives a namesake's. Random pairs cannot
+# measure it, so training counts it where the register knows two people for sure: records of
+# one name under two different valid codes (`MatchModel.namesakes`). When both names agree,
+# the e-mail weighs at most log2(m / u among namesakes), and a shared e-mail does not make the
+# pair a household's.
+EMAIL_EXACT = "Exact match on email"
+NAMESAKE_LEVELS: dict[str, tuple[str, ...]] = {
+    "first_name": ("Exact match on first_name", "all given names exact", SAME_NAMES_REORDERED),
+    "last_name": ("Exact match on last_name", SAME_NAMES_REORDERED),
+}
 # At home, never for a match either: a family's mobiles are often consecutive numbers (one
 # subscription each, bought together), so one digit off there is a relative, not a slip.
 HOUSEHOLD_NEVER_FOR: tuple[tuple[str, str], ...] = (("phone", PHONE_ONE_DIGIT_OFF),)
@@ -291,6 +308,7 @@ class MatchModel:
     household_settings: dict[str, Any] | None = None
     trained: dict[str, Any] = field(default_factory=dict)
     blocking_keys: tuple[tuple[str, ...], ...] = tuple(BLOCKING_KEYS)
+    namesakes: dict[str, int] | None = None
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> MatchModel:
@@ -305,13 +323,14 @@ class MatchModel:
                    term_frequencies={k: dict(v) for k, v in data["term_frequencies"].items()},
                    household_settings=data.get("household_settings"),
                    trained=dict(data.get("trained", {})),
-                   blocking_keys=tuple(tuple(k) for k in data.get("blocking_keys", BLOCKING_KEYS)))
+                   blocking_keys=tuple(tuple(k) for k in data.get("blocking_keys", BLOCKING_KEYS)),
+                   namesakes=dict(data["namesakes"]) if data.get("namesakes") else None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": MODEL_FORMAT, "version": self.version, "trained": self.trained,
                 "blocking_keys": [list(k) for k in self.blocking_keys],
                 "term_frequencies": self.term_frequencies, "splink_settings": self.splink_settings,
-                "household_settings": self.household_settings}
+                "household_settings": self.household_settings, "namesakes": self.namesakes}
 
     def save(self, path: Path | str = MODEL_PATH) -> Path:
         path = Path(path)
@@ -344,8 +363,36 @@ class MatchModel:
         return logit2(self.household_settings["probability_two_random_records_match"])
 
     @functools.cached_property
+    def namesake_email_weight(self) -> float | None:
+        """The most an e-mail agreement weighs between records of the same names
+        (`namesake_weight`); None for a model trained without the count."""
+        if not self.namesakes:
+            return None
+        exact = next((level for comparison in self.splink_settings.get("comparisons", [])
+                      if comparison["output_column_name"] == "email"
+                      for level in comparison["comparison_levels"]
+                      if level.get("label_for_charts") == EMAIL_EXACT), None)
+        if exact is None or not exact.get("m_probability"):
+            return None
+        return namesake_weight(exact["m_probability"], self.namesakes)
+
+    @functools.cached_property
     def household_levels(self) -> dict[str, dict[int, Level]] | None:
         return level_table(self.household_settings) if self.household_settings is not None else None
+
+
+def namesake_weight(m_probability: float, namesakes: dict[str, int]) -> float:
+    """log2 of an e-mail agreement's m over its u among namesakes, with one more sharing
+    pair and one more pair counted on either side: a register with few namesakes gives a
+    cautious weight, never an infinite one.
+
+    >>> round(namesake_weight(0.9, {"pairs": 99_998, "same_email": 99}), 2)
+    9.81
+    >>> round(namesake_weight(0.9, {"pairs": 0, "same_email": 0}), 2)  # nothing counted: a coin toss
+    0.85
+    """
+    u = (namesakes["same_email"] + 1) / (namesakes["pairs"] + 2)
+    return math.log2(m_probability / u)
 
 
 def parameters_digest(*parts: Any) -> str:

@@ -113,6 +113,8 @@ class RetrainReport:
     priors: dict[str, dict[str, float | None]]
     term_frequency_names: dict[str, dict[str, int]]
     levels: list[LevelWeights] = field(default_factory=list)
+    # The e-mail's most between records of the same names, and the register's count behind it.
+    namesake_email: dict[str, Any] = field(default_factory=dict)
     thresholds: list[ThresholdRow] = field(default_factory=list)
     advice: list[str] = field(default_factory=list)
 
@@ -129,6 +131,13 @@ class RetrainReport:
         lines += ["", "## Term frequencies (names seen at least twice)", "", "| column | current | new |",
                   "| --- | --- | --- |"]
         lines += [f"| {c} | {v['current']} | {v['new']} |" for c, v in self.term_frequency_names.items()]
+        if self.namesake_email:
+            counts = self.namesake_email.get("counts") or {}
+            lines += ["", "## E-mail shared by namesakes (the most it weighs when both names agree)", "",
+                      f"Of {counts.get('pairs', 0)} pairs of records with the same first name and surname under "
+                      f"two different valid codes, {counts.get('same_email', 0)} share an e-mail address.", "",
+                      "| current | new |", "| --- | --- |",
+                      f"| {_w(self.namesake_email.get('current'))} | {_w(self.namesake_email.get('new'))} |"]
         lines += ["", "## Match weight per comparison level (log2 m/u)", "",
                   "| model | comparison | level | current | new | change |", "| --- | --- | --- | --- | --- | --- |"]
         for row in self.levels:
@@ -275,6 +284,8 @@ def retrain_from_register(engine: sa.Engine, out_dir: Path | str, *, current: Ma
         term_frequency_names={c: {"current": len(current.term_frequencies.get(c, {})),
                                   "new": len(new.term_frequencies.get(c, {}))} for c in TF_COLUMNS},
         levels=_level_rows(current, new), thresholds=rows,
+        namesake_email={"current": current.namesake_email_weight, "new": new.namesake_email_weight,
+                        "counts": dict(new.namesakes or {})},
         advice=_advice(rows, len(labels), link_threshold, review_threshold))
 
     folder = Path(out_dir)

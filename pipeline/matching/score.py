@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.matching.features import match_features
-from pipeline.matching.model import HOUSEHOLD_LEVELS, TF_COLUMNS, UNIQUE_ID, MatchModel
+from pipeline.matching.model import EMAIL_EXACT, HOUSEHOLD_LEVELS, NAMESAKE_LEVELS, TF_COLUMNS, UNIQUE_ID, MatchModel
 from pipeline.matching.settings import SCORE_CHUNK_ROWS
 
 PAIR_COLUMNS: tuple[str, ...] = ("key_l", "key_r", "match_probability", "match_weight", "evidence")
@@ -219,6 +219,22 @@ def _predictions(scorer: Scorer, new: pd.DataFrame, held: pd.DataFrame, chunk_ro
             yield scorer.between(chunk, held)
 
 
+def _at_levels(model: MatchModel, predicted: pd.DataFrame, comparison: str, labels: tuple[str, ...]) -> np.ndarray:
+    """Pairs whose `comparison` is at one of the levels labelled `labels`."""
+    gammas = [g for g, level in model.levels[comparison].items() if level.label in labels]
+    return predicted[f"gamma_{comparison}"].isin(gammas).to_numpy()
+
+
+def _namesakes_sharing_email(model: MatchModel, predicted: pd.DataFrame) -> np.ndarray:
+    """Pairs with the same names and the same e-mail address (`model.NAMESAKE_LEVELS`)."""
+    if model.namesake_email_weight is None or "email" not in model.levels:
+        return np.zeros(len(predicted), dtype=bool)
+    shared = _at_levels(model, predicted, "email", (EMAIL_EXACT,))
+    for comparison, labels in NAMESAKE_LEVELS.items():
+        shared &= _at_levels(model, predicted, comparison, labels)
+    return shared
+
+
 def _weights(scorer: Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """(match weight, household mask, per comparison weight) with the household model applied."""
     model = scorer.model
@@ -229,6 +245,13 @@ def _weights(scorer: Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.nd
         if name in scorer.with_tf:
             part = part + predicted[f"mw_tf_adj_{name}"].fillna(0.0).to_numpy(float)
         parts[name] = part
+    # Namesakes share an address made of their names far more often than strangers do: the
+    # e-mail weighs at most what it weighs between namesakes (model.NAMESAKE_LEVELS), and it
+    # does not make the pair a household's (a namesake elsewhere is not a family member).
+    namesakes = _namesakes_sharing_email(model, predicted)
+    if namesakes.any():
+        parts["email"] = np.where(namesakes, np.minimum(parts["email"], model.namesake_email_weight), parts["email"])
+        weight = np.where(namesakes, model.prior_weight + sum(parts.values()), weight)
     household = np.zeros(len(predicted), dtype=bool)
     if model.household_levels is not None:
         gammas = [g for g, level in model.levels[_ADDRESS].items() if level.label in HOUSEHOLD_LEVELS]
@@ -239,7 +262,8 @@ def _weights(scorer: Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.nd
         shares_contact = np.zeros(len(predicted), dtype=bool)
         for name in HOUSEHOLD_CONTACTS:
             exact = [g for g, level in model.levels[name].items() if level.label.startswith("Exact match")]
-            shares_contact |= predicted[f"gamma_{name}"].isin(exact).to_numpy()
+            shares = predicted[f"gamma_{name}"].isin(exact).to_numpy()
+            shares_contact |= shares & ~namesakes if name == "email" else shares
         household = at_home | shares_contact
         if household.any():
             lift = model.household_prior_weight - model.prior_weight
@@ -249,6 +273,9 @@ def _weights(scorer: Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.nd
                 table = {g: level.weight for g, level in levels.items()}
                 by_level = predicted[f"gamma_{name}"].map(table).to_numpy(float)
                 parts[name] = np.where(household, by_level, parts[name])
+            if namesakes.any():  # at home too, the e-mail of namesakes weighs no more than between them
+                parts["email"] = np.where(namesakes, np.minimum(parts["email"], model.namesake_email_weight),
+                                          parts["email"])
             total = model.prior_weight + sum(parts.values())
             weight = np.where(household, total, weight)
     return weight, household, parts

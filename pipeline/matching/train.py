@@ -14,7 +14,11 @@ writes `model.json`. The steps:
    levels learn from pairs that share a number, not a name); names in another
    order or field are then weighed once, in first_name (`_reordered_names_counted_once`);
 5. the household model: m, u and the prior by expectation maximisation over
-   pairs at the same address.
+   pairs at the same address;
+6. namesakes' e-mail: of the pairs of records with the same first name and surname
+   under two different valid codes, how many share an e-mail address
+   (`namesake_email_counts`; the register's codes are the only labels it uses, and
+   they only say "two people").
 
 Same records and seed, same model (the version is a digest of the trained
 parameters). Prints counts and timings only, never a value.
@@ -29,6 +33,7 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.matching import model as match_model
@@ -125,14 +130,40 @@ def train_model(records: pd.DataFrame, *, seed: int = 0, u_max_pairs: float = U_
     household = _never_for(_reordered_no_stronger_than_in_order(household), match_model.HOUSEHOLD_NEVER_FOR)
     timings["household_em_s"] = time.perf_counter() - step
 
+    namesakes = namesake_email_counts(records["personal_id"], features)
     general, household = _rounded(general), _rounded(household)
-    digest = match_model.parameters_digest(general, household, tf)
+    digest = match_model.parameters_digest(general, household, tf, namesakes)
     trained = dict(info or {})
     trained.update({"records": int(len(features)), "seed": seed, "u_max_pairs": u_max_pairs,
                     "splink": _splink_version()})
     log_progress("training steps: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return MatchModel(version=f"{match_model.MODEL_FORMAT}.{digest}", splink_settings=general,
-                      term_frequencies=tf, household_settings=household, trained=trained)
+                      term_frequencies=tf, household_settings=household, trained=trained, namesakes=namesakes)
+
+
+def namesake_email_counts(personal_id: pd.Series, features: pd.DataFrame) -> dict[str, int]:
+    """Pairs of records with the same first name and surname, both with an e-mail address,
+    under two different valid codes, and how many of them share the address.
+
+    Counted from group sizes, never by listing the pairs (a common name has thousands of
+    records). `personal_id` (valid code or NA) and `features` (`match_features`) row for row.
+
+    >>> features = pd.DataFrame({"first_name": ["aino"] * 4, "last_name": ["testi"] * 4,
+    ...                          "email": ["a@x.example", "a@x.example", "a@x.example", "b@x.example"]})
+    >>> namesake_email_counts(pd.Series(["010101-123N", "010101-123N", "131052-308T", "131052-308T"]), features)
+    {'pairs': 4, 'same_email': 2}
+    """
+    frame = pd.DataFrame({"code": personal_id.to_numpy(object), "first": features["first_name"].to_numpy(object),
+                          "last": features["last_name"].to_numpy(object), "email": features["email"].to_numpy(object)})
+    frame = frame.dropna()
+
+    def pairs_of_two_people(columns: list[str]) -> int:
+        everyone = frame.groupby(columns, sort=False).size().to_numpy(np.int64)
+        one_code = frame.groupby([*columns, "code"], sort=False).size().to_numpy(np.int64)
+        return int((everyone * (everyone - 1) // 2).sum() - (one_code * (one_code - 1) // 2).sum())
+
+    return {"pairs": pairs_of_two_people(["first", "last"]),
+            "same_email": pairs_of_two_people(["first", "last", "email"])}
 
 
 def _reordered_names_counted_once(settings: dict[str, Any], u_max_pairs: float) -> dict[str, Any]:
