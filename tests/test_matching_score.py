@@ -323,9 +323,10 @@ def test_the_name_a_person_goes_by_alone_counts_for_a_match():
 
 def test_names_swapped_with_a_letter_mistyped_are_still_the_same_names():
     # The call centre typed the surname into the given names, and one given name lost a letter.
-    # At home, with the same phone and e-mail, a sure match; with the phone alone, a review
-    # (before this level: "first name among the other's names", -5 bits, neither).
-    home = dict(iban=None, phone="+35854968030")
+    # At home, with the same mobile and e-mail, a sure match; with the mobile alone, a review
+    # (before this level: "first name among the other's names", -5 bits, neither). A landline
+    # would not do: it is every member's.
+    home = dict(iban=None, phone="+358401234567")
     probability, evidence = _scored(record(1, first_names="Anna Milla", last_name="Karlsson", **home),
                                     record(2, first_names="Karlsson", last_name="Anna Mill", channel="phone", **home))
     assert evidence["first_name"][0] == match_model.NAMES_AMONG_ONE_LETTER_OFF
@@ -426,6 +427,45 @@ def test_namesakes_sharing_an_email_address_elsewhere_are_a_question_not_one_per
     assert evidence["email"][1] == pytest.approx(
         next(level.weight for level in model.household_levels["email"].values() if level.label.startswith("Exact")),
         abs=1e-3)
+
+
+@pytest.mark.parametrize("number, landline", [("+35854968030", True), ("+35891234567", True),
+                                             ("+358401234567", False), ("+358501234567", False),
+                                             ("+358457001234", False), ("+46701234567", False)])
+def test_a_finnish_fixed_line_is_a_landline_and_a_mobile_or_foreign_number_is_a_persons(number, landline):
+    _, evidence = _scored(record(1, phone=number, email=None), record(2, phone=number, email=None, channel="phone"))
+    assert (evidence["phone"][0] == match_model.PHONE_SAME_LANDLINE) is landline
+    assert landline or evidence["phone"][0].startswith("Exact match")
+
+
+def test_a_landline_at_home_does_not_tell_which_member_wrote():
+    # A record without a given name at the family's address, with the family's landline,
+    # could be any member: the landline is the home's number, and the household model
+    # learnt it apart from a mobile. A member's own mobile does tell.
+    landline = "+35854968030"
+    probability, evidence = _scored(record(1, phone=landline, email=None),
+                                    record(2, first_names=None, phone=landline, email=None, channel="phone"))
+    assert evidence["phone"][0] == match_model.PHONE_SAME_LANDLINE
+    assert probability < 0.8
+    mobile = "+358401234567"
+    probability, evidence = _scored(record(1, phone=mobile, email=None),
+                                    record(2, first_names=None, phone=mobile, email=None, channel="phone"))
+    assert evidence["phone"][0].startswith("Exact match")
+    assert probability >= 0.95
+    # Away from home (no address on one side), a shared landline is still a household's:
+    # a partner's record with the family's number is not the other partner.
+    probability, _ = _scored(record(1, phone=landline, email=None),
+                             record(2, first_names="Jarmo Juha", phone=landline, email=None, street_address=None,
+                                    postal_code=None, city=None, channel="phone"))
+    assert probability < 0.5
+    # One person calls from home once and from their mobile once: the numbers differ, but one
+    # is the home's, so that says nothing against them; two members' mobiles do.
+    probability, evidence = _scored(record(1, phone=landline, email=None),
+                                    record(2, phone=mobile, email=None, channel="phone"))
+    assert evidence["phone"][0] == match_model.PHONE_OTHER_WITH_LANDLINE and probability >= 0.95
+    _, evidence = _scored(record(1, phone="+358409876543", email=None),
+                          record(2, phone=mobile, email=None, channel="phone"))
+    assert evidence["phone"][0].startswith("All other") and evidence["phone"][1] < -3.0
 
 
 def test_same_account_and_full_name_at_an_address_without_its_flat_is_one_person():

@@ -523,3 +523,30 @@ def test_an_email_address_at_the_wrong_provider_keeps_its_name(tmp_path):
             assert same_name and other_provider
             checked += 1
     assert checked > 10
+
+
+def test_a_record_may_carry_another_household_members_mobile(tmp_path):
+    # A parent's number on a child's contract: the number is another member's own mobile,
+    # never the record's person's, and only where the household has another member.
+    from synth.train import generated_records
+
+    records = generated_records(tmp_path, records=12000, days=5, seed=4)
+    truth = pd.read_csv(tmp_path / GROUND_TRUTH_FILE, dtype=str, keep_default_na=False,
+                        usecols=["channel", "source_record_id", "noise"])
+    truth["source_record_id"] = truth["source_record_id"].str.strip().str.strip("<>")
+    records = records.merge(truth.drop_duplicates(["channel", "source_record_id"]),
+                            on=["channel", "source_record_id"], how="left")
+    noise = records["noise"].fillna("")
+    lent = records[noise.str.contains("phone:other_member") & ~noise.str.contains("phone:wrong_digit")]
+    assert len(lent) > 10, f"only {len(lent)} records with another member's mobile"
+    own = records[~noise.str.contains("phone:") & records["phone"].notna()]
+    owners = own.groupby("phone")["person_key"].agg(set)
+    checked = 0
+    for person, household, number in zip(lent["person_key"], lent["household_key"], lent["phone"]):
+        if number in owners.index:
+            holders = owners[number]
+            anothers = person not in holders  # bools: no value shown
+            same_home = set(own[own["phone"] == number]["household_key"]) == {household}
+            assert anothers and same_home
+            checked += 1
+    assert checked > 5

@@ -56,6 +56,9 @@ class Profile:
     # not example.fi): a slip of the customer or of whoever keys it, and often a namesake's
     # address. Not in the e-mail channel, whose sender is the mailbox itself.
     email_provider: float = 0.0
+    # Another member's mobile given for this one (a parent's on a child's contract, one
+    # partner's for the other).
+    phone_other_member: float = 0.0
 
 
 # Base rates at noise level 1 (the mail room has the most typing mistakes; a third or more
@@ -68,7 +71,7 @@ PROFILES: dict[int, Profile] = {
         email_mistake=0.01, address_missing=0.02, street_variant=0.08, postal_mistake=0.005,
         city_upper=0.05, account_missing=0.35, account_domestic=0.0, account_format=0.5,
         account_mistake=0.01, metering_missing=0.3, metering_mistake=0.01, product_missing=0.0,
-        product_unknown=0.0, marketing_missing=0.05, email_provider=0.01),
+        product_unknown=0.0, marketing_missing=0.05, email_provider=0.01, phone_other_member=0.005),
     PHONE: Profile(personal_id_missing=0.4, personal_id_cosmetic=0.03, personal_id_mistake=0.03,
         first_name_only=0.35, name_case=0.06, name_typo=0.03, name_ascii=0.05,
         name_order_swapped=0.015, spaces=0.04, first_names_missing=0.02, phone_missing=0.05,
@@ -76,7 +79,7 @@ PROFILES: dict[int, Profile] = {
         email_mistake=0.03, address_missing=0.05, street_variant=0.12, postal_mistake=0.01,
         city_upper=0.05, account_missing=0.45, account_domestic=0.3, account_format=0.5,
         account_mistake=0.03, metering_missing=0.5, metering_mistake=0.02, product_missing=0.01,
-        product_unknown=0.0, marketing_missing=0.3, email_provider=0.03),
+        product_unknown=0.0, marketing_missing=0.3, email_provider=0.03, phone_other_member=0.02),
     MAIL: Profile(personal_id_missing=0.1, personal_id_cosmetic=0.08, personal_id_mistake=0.07,
         first_name_only=0.15, name_case=0.12, name_typo=0.05, name_ascii=0.02,
         name_order_swapped=0.02, spaces=0.06, first_names_missing=0.005, phone_missing=0.3,
@@ -84,7 +87,7 @@ PROFILES: dict[int, Profile] = {
         email_mistake=0.05, address_missing=0.01, street_variant=0.15, postal_mistake=0.03,
         city_upper=0.6, account_missing=0.4, account_domestic=0.35, account_format=0.5,
         account_mistake=0.05, metering_missing=0.45, metering_mistake=0.04, product_missing=0.02,
-        product_unknown=0.01, marketing_missing=0.02, email_provider=0.03),
+        product_unknown=0.01, marketing_missing=0.02, email_provider=0.03, phone_other_member=0.01),
     EMAIL: Profile(personal_id_missing=0.45, personal_id_cosmetic=0.08, personal_id_mistake=0.03,
         first_name_only=0.3, name_case=0.03, name_typo=0.01, name_ascii=0.03,
         name_order_swapped=0.0, spaces=0.05, first_names_missing=0.01, phone_missing=0.3,
@@ -92,7 +95,7 @@ PROFILES: dict[int, Profile] = {
         email_mistake=0.0, address_missing=0.15, street_variant=0.1, postal_mistake=0.01,
         city_upper=0.05, account_missing=0.5, account_domestic=0.1, account_format=0.5,
         account_mistake=0.02, metering_missing=0.5, metering_mistake=0.02, product_missing=0.03,
-        product_unknown=0.01, marketing_missing=0.4),
+        product_unknown=0.01, marketing_missing=0.4, phone_other_member=0.01),
     IN_PERSON: Profile(personal_id_missing=0.03, personal_id_cosmetic=0.02, personal_id_mistake=0.01,
         first_name_only=0.05, name_case=0.03, name_typo=0.01, name_ascii=0.0,
         name_order_swapped=0.0, spaces=0.03, first_names_missing=0.0, phone_missing=0.1,
@@ -100,7 +103,7 @@ PROFILES: dict[int, Profile] = {
         email_mistake=0.01, address_missing=0.02, street_variant=0.08, postal_mistake=0.005,
         city_upper=0.05, account_missing=0.3, account_domestic=0.0, account_format=0.5,
         account_mistake=0.01, metering_missing=0.3, metering_mistake=0.01, product_missing=0.01,
-        product_unknown=0.0, marketing_missing=0.1, email_provider=0.01),
+        product_unknown=0.0, marketing_missing=0.1, email_provider=0.01, phone_other_member=0.005),
 }
 
 
@@ -350,6 +353,17 @@ def type_channel(channel: int, plan: Plan, pop: Population, nz: Noiser) -> Typed
     mobile, landline = pop.mobile[person], pop.landline[person]
     use_landline = (landline != "") & ((mobile == "") | (rng.random(n) < 0.35))
     phone = np.where(use_landline, landline, mobile).astype(object)
+    # Drawn from a spawned generator: the rest of a zone is as it was before lent mobiles existed.
+    lent = Noiser(rng.spawn(1)[0], nz.level)
+    household_size = np.bincount(pop.household)
+    first_member = np.r_[0, np.cumsum(household_size)[:-1]][pop.household[person]]  # members are contiguous
+    size = household_size[pop.household[person]]
+    step = 1 + (lent.rng.random(n) * np.maximum(size - 1, 1)).astype(np.int64)
+    member = first_member + (person - first_member + step) % size
+    other = lent.choose(n, profile.phone_other_member, (size > 1) & ~use_landline & (phone != ""))
+    other &= pop.mobile[member] != ""
+    phone[other] = pop.mobile[member][other]
+    noise.add_tag(tags, other, "phone:other_member")
     nz.blank(phone, nz.choose(n, profile.phone_missing), tags, "phone:missing")
     wrong = nz.choose(n, profile.phone_mistake) & (phone != "")
     wrong_idx = np.flatnonzero(wrong)

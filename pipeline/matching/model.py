@@ -72,6 +72,21 @@ PHONE_ONE_DIGIT_OFF = "one digit off"
 # well ("Karlsson" / "Anna Mill" for Anna Milla Karlsson).
 NAMES_AMONG_ONE_LETTER_OFF = "every name of one among the other's names, one letter off allowed"
 EMAIL_NEAR = "one letter off, or the same name at another domain (the same digits)"
+# A landline is a home's number, not a person's: every member at home shares it, so there it
+# says little of which member wrote. Its own level lets the household model learn that apart
+# from a mobile's weight. Finnish mobiles begin +358 4 and +358 50; other Finnish numbers are
+# fixed lines (or services), a foreign number counts as a person's.
+PHONE_SAME_LANDLINE = "the same landline (a home's number)"
+# Two numbers, one of them a landline: one person calls from home or from their mobile as two
+# members do, so this says little either way; "different" is left to two persons' numbers.
+PHONE_OTHER_WITH_LANDLINE = "different numbers, one a landline"
+
+
+def _is_landline(side: str) -> str:
+    return f"(phone_{side} LIKE '+358%' AND NOT (phone_{side} LIKE '+3584%' OR phone_{side} LIKE '+35850%'))"
+
+
+PHONE_IS_LANDLINE_SQL = _is_landline("l")
 # Levels that never count for a match, whatever EM finds (weight at most 0): what they say for
 # one, the names already said.
 NEAR_NAMES_NEVER_FOR: tuple[tuple[str, str], ...] = (("email", EMAIL_NEAR),)
@@ -221,8 +236,14 @@ def comparisons() -> list:
     email_near = cll.CustomLevel(
         "(damerau_levenshtein(email_l, email_r) <= 1 OR email_local_l = email_local_r) "
         "AND regexp_replace(email_l, '[^0-9]', '', 'g') = regexp_replace(email_r, '[^0-9]', '', 'g')", EMAIL_NEAR)
-    return [first_name, last_name, birth_date, address,
-            exact("phone", "phone number (E.164)", phone_off),
+    phone = cl.CustomComparison(
+        output_column_name="phone", comparison_description="phone number (E.164)",
+        comparison_levels=[cll.NullLevel("phone"),
+                           cll.CustomLevel(f"phone_l = phone_r AND {PHONE_IS_LANDLINE_SQL}", PHONE_SAME_LANDLINE),
+                           cll.ExactMatchLevel("phone"), phone_off,
+                           cll.CustomLevel(f"{_is_landline('l')} OR {_is_landline('r')}", PHONE_OTHER_WITH_LANDLINE),
+                           cll.ElseLevel()])
+    return [first_name, last_name, birth_date, address, phone,
             exact("email", "e-mail address", email_near),
             exact("iban", "bank account")]
 

@@ -40,7 +40,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline.matching.features import match_features
-from pipeline.matching.model import EMAIL_EXACT, HOUSEHOLD_LEVELS, NAMESAKE_LEVELS, TF_COLUMNS, UNIQUE_ID, MatchModel
+from pipeline.matching.model import (
+    EMAIL_EXACT,
+    HOUSEHOLD_LEVELS,
+    NAMESAKE_LEVELS,
+    PHONE_SAME_LANDLINE,
+    TF_COLUMNS,
+    UNIQUE_ID,
+    MatchModel,
+)
 from pipeline.matching.settings import SCORE_CHUNK_ROWS
 
 PAIR_COLUMNS: tuple[str, ...] = ("key_l", "key_r", "match_probability", "match_weight", "evidence")
@@ -261,7 +269,8 @@ def _weights(scorer: Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.nd
         # (whose sharing one would make them almost surely one person).
         shares_contact = np.zeros(len(predicted), dtype=bool)
         for name in HOUSEHOLD_CONTACTS:
-            exact = [g for g, level in model.levels[name].items() if level.label.startswith("Exact match")]
+            exact = [g for g, level in model.levels[name].items()
+                     if level.label.startswith("Exact match") or level.label == PHONE_SAME_LANDLINE]
             shares = predicted[f"gamma_{name}"].isin(exact).to_numpy()
             shares_contact |= shares & ~namesakes if name == "email" else shares
         household = at_home | shares_contact
