@@ -60,6 +60,20 @@ def truth(zone) -> pd.DataFrame:
     return read_truth(zone)
 
 
+@pytest.fixture(scope="module")
+def noisy_records(tmp_path_factory) -> pd.DataFrame:
+    """A zone's accepted records as the intake reads them, with each one's noise tokens."""
+    from synth.train import generated_records
+
+    out = tmp_path_factory.mktemp("noisy")
+    records = generated_records(out, records=12000, days=5, seed=4)
+    truth = pd.read_csv(out / GROUND_TRUTH_FILE, dtype=str, keep_default_na=False,
+                        usecols=["channel", "source_record_id", "noise"])
+    truth["source_record_id"] = truth["source_record_id"].str.strip().str.strip("<>")
+    return records.merge(truth.drop_duplicates(["channel", "source_record_id"]),
+                         on=["channel", "source_record_id"], how="left")
+
+
 # --- reading each format with plain tools ------------------------------------------------------
 
 def plain_records(path: Path, channel: str) -> dict[int, dict]:
@@ -463,18 +477,11 @@ def test_channel_readers_read_a_generated_zone(zone, truth):
                 assert record["personal_id"].strip().upper() == row.personal_id_true
 
 
-def test_a_person_goes_by_one_call_name_in_every_channel(tmp_path):
+def test_a_person_goes_by_one_call_name_in_every_channel(noisy_records):
     # Many Finns go by a given name other than their first; a record keyed by hand with one
     # name carries that one, the same in every channel. A later given name is sometimes
     # left out of all of them.
-    from synth.train import generated_records
-
-    records = generated_records(tmp_path, records=12000, days=5, seed=4)
-    truth = pd.read_csv(tmp_path / GROUND_TRUTH_FILE, dtype=str, keep_default_na=False,
-                        usecols=["channel", "source_record_id", "noise"])
-    truth["source_record_id"] = truth["source_record_id"].str.strip().str.strip("<>")
-    records = records.merge(truth.drop_duplicates(["channel", "source_record_id"]),
-                            on=["channel", "source_record_id"], how="left")
+    records = noisy_records
     tags = records["noise"].fillna("").str.split()
     plain = ~records["noise"].fillna("").str.contains("first_names:(?!call_name|first_only)|name:", regex=True)
     call = records[tags.map(lambda t: "first_names:call_name" in t) & plain & records["first_names"].notna()]
@@ -496,17 +503,10 @@ def test_a_person_goes_by_one_call_name_in_every_channel(tmp_path):
     assert len(dropped) > 5 and dropped["first_names"].str.count(" ").ge(1).all()
 
 
-def test_an_email_address_at_the_wrong_provider_keeps_its_name(tmp_path):
+def test_an_email_address_at_the_wrong_provider_keeps_its_name(noisy_records):
     # A customer, or whoever keys the form, puts the e-mail name at the wrong provider: often
     # a namesake's address. Never in the e-mail channel, whose sender is the mailbox itself.
-    from synth.train import generated_records
-
-    records = generated_records(tmp_path, records=12000, days=5, seed=4)
-    truth = pd.read_csv(tmp_path / GROUND_TRUTH_FILE, dtype=str, keep_default_na=False,
-                        usecols=["channel", "source_record_id", "noise"])
-    truth["source_record_id"] = truth["source_record_id"].str.strip().str.strip("<>")
-    records = records.merge(truth.drop_duplicates(["channel", "source_record_id"]),
-                            on=["channel", "source_record_id"], how="left")
+    records = noisy_records
     noise = records["noise"].fillna("")
     slipped = records[noise.str.contains("email:provider") & ~noise.str.contains("email:typo")
                       & records["email"].notna()]
@@ -525,17 +525,10 @@ def test_an_email_address_at_the_wrong_provider_keeps_its_name(tmp_path):
     assert checked > 10
 
 
-def test_a_record_may_carry_another_household_members_mobile(tmp_path):
+def test_a_record_may_carry_another_household_members_mobile(noisy_records):
     # A parent's number on a child's contract: the number is another member's own mobile,
     # never the record's person's, and only where the household has another member.
-    from synth.train import generated_records
-
-    records = generated_records(tmp_path, records=12000, days=5, seed=4)
-    truth = pd.read_csv(tmp_path / GROUND_TRUTH_FILE, dtype=str, keep_default_na=False,
-                        usecols=["channel", "source_record_id", "noise"])
-    truth["source_record_id"] = truth["source_record_id"].str.strip().str.strip("<>")
-    records = records.merge(truth.drop_duplicates(["channel", "source_record_id"]),
-                            on=["channel", "source_record_id"], how="left")
+    records = noisy_records
     noise = records["noise"].fillna("")
     lent = records[noise.str.contains("phone:other_member") & ~noise.str.contains("phone:wrong_digit")]
     assert len(lent) > 10, f"only {len(lent)} records with another member's mobile"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from pipeline.matching.cluster import DEFAULT_AMBIGUITY_MARGIN
 
-SCORE_CHUNK_ROWS = 1_000_000
+SCORE_CHUNK_ROWS = 500_000
 
 
 @dataclass(frozen=True)
@@ -37,5 +37,6 @@ class MatchSettings:
     max_rounds: int = 200  # rounds of growing the affected set before the resolver stops
     # New records scored at once (`pipeline.matching.score.score_pairs`): what a big load's
     # scoring holds is set by this, not by the load; the pairs are the same whatever it is.
-    # A million: at 1M records one chunk (half a million cost 2-3 s more and saved ~0.3 GB).
+    # Half a million: at 1M varied records the first load's peak was 2,767-3,094 MiB in one
+    # chunk, 2,805 MiB in two, for 0-3 s more (bench/README.md): margin under 3 GB.
     score_chunk_rows: int = SCORE_CHUNK_ROWS
