@@ -86,7 +86,6 @@ def _is_landline(side: str) -> str:
     return f"(phone_{side} LIKE '+358%' AND NOT (phone_{side} LIKE '+3584%' OR phone_{side} LIKE '+35850%'))"
 
 
-PHONE_IS_LANDLINE_SQL = _is_landline("l")
 # Levels that never count for a match, whatever EM finds (weight at most 0): what they say for
 # one, the names already said.
 NEAR_NAMES_NEVER_FOR: tuple[tuple[str, str], ...] = (("email", EMAIL_NEAR),)
@@ -239,7 +238,7 @@ def comparisons() -> list:
     phone = cl.CustomComparison(
         output_column_name="phone", comparison_description="phone number (E.164)",
         comparison_levels=[cll.NullLevel("phone"),
-                           cll.CustomLevel(f"phone_l = phone_r AND {PHONE_IS_LANDLINE_SQL}", PHONE_SAME_LANDLINE),
+                           cll.CustomLevel(f"phone_l = phone_r AND {_is_landline('l')}", PHONE_SAME_LANDLINE),
                            cll.ExactMatchLevel("phone"), phone_off,
                            cll.CustomLevel(f"{_is_landline('l')} OR {_is_landline('r')}", PHONE_OTHER_WITH_LANDLINE),
                            cll.ElseLevel()])

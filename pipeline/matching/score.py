@@ -257,13 +257,9 @@ def _weights(scorer: Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.nd
     # e-mail weighs at most what it weighs between namesakes (model.NAMESAKE_LEVELS), and it
     # does not make the pair a household's (a namesake elsewhere is not a family member).
     namesakes = _namesakes_sharing_email(model, predicted)
-    if namesakes.any():
-        parts["email"] = np.where(namesakes, np.minimum(parts["email"], model.namesake_email_weight), parts["email"])
-        weight = np.where(namesakes, model.prior_weight + sum(parts.values()), weight)
     household = np.zeros(len(predicted), dtype=bool)
     if model.household_levels is not None:
-        gammas = [g for g, level in model.levels[_ADDRESS].items() if level.label in HOUSEHOLD_LEVELS]
-        at_home = predicted[f"gamma_{_ADDRESS}"].isin(gammas).to_numpy()
+        at_home = _at_levels(model, predicted, _ADDRESS, HOUSEHOLD_LEVELS)
         # A landline, an e-mail address or an account is shared in a household as a home is:
         # two records sharing one are weighed as household members would be, not as strangers
         # (whose sharing one would make them almost surely one person).
@@ -282,11 +278,11 @@ def _weights(scorer: Scorer, predicted: pd.DataFrame) -> tuple[np.ndarray, np.nd
                 table = {g: level.weight for g, level in levels.items()}
                 by_level = predicted[f"gamma_{name}"].map(table).to_numpy(float)
                 parts[name] = np.where(household, by_level, parts[name])
-            if namesakes.any():  # at home too, the e-mail of namesakes weighs no more than between them
-                parts["email"] = np.where(namesakes, np.minimum(parts["email"], model.namesake_email_weight),
-                                          parts["email"])
-            total = model.prior_weight + sum(parts.values())
-            weight = np.where(household, total, weight)
+    if namesakes.any():  # in either model
+        parts["email"] = np.where(namesakes, np.minimum(parts["email"], model.namesake_email_weight), parts["email"])
+    adjusted = household | namesakes
+    if adjusted.any():
+        weight = np.where(adjusted, model.prior_weight + sum(parts.values()), weight)
     return weight, household, parts
 
 
