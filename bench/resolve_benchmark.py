@@ -8,7 +8,8 @@
    matcher was not tuned on (generator/synth/varied.py).
 2. *Whole load*: every day but the last `--nightly-days` at once into an empty SQLite
    register (or `--database-url`: PostgreSQL) (ingest, match, load), timed by stage,
-   peak memory of the process. The register is kept as a snapshot (a copy of the
+   peak memory of the process and of the largest intake worker (files are read and
+   normalised in worker processes, as the intake asset does). The register is kept as a snapshot (a copy of the
    SQLite file; on PostgreSQL the database `<name>_whole`), from which
    `--from-snapshot` repeats only the nightly batch (`--profile` profiles it).
    `--whole-chunks N` loads those days as N successive loads of consecutive days
@@ -55,6 +56,7 @@ from pipeline.register.resolve import resolve_identities  # noqa: E402
 from pipeline.normalise import hetu  # noqa: E402
 from synth import GROUND_TRUTH_FILE, NOISE_PROFILES, generate  # noqa: E402
 from synth import truth as scoring  # noqa: E402
+from intake_benchmark import _children as worker_usage  # noqa: E402  (bench/, this script's folder)
 
 TODAY = dt.date(2026, 12, 31)
 
@@ -137,8 +139,10 @@ def stage_zone(landing: Path, target: Path, days: set[str]) -> Path:
 
 def timed_load(engine, landing: Path, settings: MatchSettings, label: str) -> dict[str, float]:
     t0 = time.perf_counter()
-    batch = build_batch(read_all(discover(landing)), TODAY)
+    # As the intake asset reads: many files in worker processes, each normalising its own.
+    batch = build_batch(read_all(discover(landing), today=TODAY), TODAY)
     t1 = time.perf_counter()
+    _, worker_peak = worker_usage()
     marks: dict[str, float] = {}
 
     def resolve(connection):
@@ -153,7 +157,7 @@ def timed_load(engine, landing: Path, settings: MatchSettings, label: str) -> di
     return {"records": float(len(batch.accepted) + len(batch.quarantined)),
             "ingest_s": t1 - t0, "write_records_s": marks["records_written"] - t1,
             "resolve_s": marks["resolved"] - marks["records_written"], "commit_s": t2 - marks["resolved"],
-            "total_s": t2 - t0, "peak_mib": peak_mib(),
+            "total_s": t2 - t0, "peak_mib": peak_mib(), "worker_peak_mib": worker_peak,
             "customers_new": float(summary.after_load.new_customers), "merges": float(summary.after_load.merges),
             "reviews": float(summary.after_load.reviews_opened),
             "affected": float(summary.after_load.affected_records)}
@@ -179,7 +183,8 @@ def chunked_load(engine, landing: Path, stage: Path, days: list[str], chunks: in
 def print_whole(whole: dict[str, float]) -> None:
     print(f"whole load: {int(whole['records']):,} records in {whole['total_s']:.1f} s "
           f"(ingest {whole['ingest_s']:.1f}, write {whole['write_records_s']:.1f}, "
-          f"resolve {whole['resolve_s']:.1f}, commit {whole['commit_s']:.1f}); peak {whole['peak_mib']:,.0f} MiB; "
+          f"resolve {whole['resolve_s']:.1f}, commit {whole['commit_s']:.1f}); peak {whole['peak_mib']:,.0f} MiB "
+          f"(an intake worker: {whole['worker_peak_mib']:,.0f} MiB); "
           f"{int(whole['customers_new']):,} customers, {int(whole['reviews']):,} reviews")
 
 
@@ -195,7 +200,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=None,
                         help="an empty database to load into instead of bench/out/resolve-bench.db "
                              "(e.g. a PostgreSQL one); its tables are dropped and recreated first")
-    parser.add_argument("--profile", action="store_true", help="print the nightly batch's cProfile (top 40)")
+    parser.add_argument("--profile", action="store_true", help="print the nightly batch's cProfile (top 40; the whole "
+                                                                    "profile in bench/out/nightly.prof)")
     parser.add_argument("--from-snapshot", action="store_true",
                         help="skip the whole load: start the nightly batch from the register the last whole "
                              "load of these arguments left "
@@ -284,6 +290,7 @@ def main() -> None:
         import pstats
         profiler = cProfile.Profile()
         nightly = profiler.runcall(timed_load, engine, nightly_zone, settings, "nightly")
+        profiler.dump_stats(out / "nightly.prof")  # for pstats or snakeviz
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     else:
         nightly = timed_load(engine, nightly_zone, settings, "nightly")

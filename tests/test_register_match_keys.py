@@ -106,3 +106,18 @@ def test_keys_are_the_same_bits_whatever_the_strings_storage():
     for storage in (object, "string[python]", "string[pyarrow]"):
         typed = frame.astype({c: storage for c in ("phone", "last_name", "postal_code")})
         assert blocking_keys(typed, rules).to_dict("list") == pinned, storage
+
+
+def test_keys_come_in_the_primary_keys_order():
+    """`match_key` is its primary key's B-tree: the resolver inserts the keys as they come, in
+    (blocking_key, record_key) order, whatever the order of the records and rules."""
+    import numpy as np
+
+    rows = [dict(record_key=key, first_names="Viivi Nea", last_name="Liukkonen", phone="+358401111111",
+                 email=None, iban=None, birth_date=None, personal_id=None, channel="web",
+                 observed_at=pd.Timestamp("2026-11-01", tz="UTC"), **HOME)
+            for key in (9, 3, 7, 1)]
+    keys = blocking_keys(match_features(pd.DataFrame(rows)), BLOCKING_KEYS)
+    blocking, record = keys["blocking_key"].to_numpy(), keys["record_key"].to_numpy()
+    assert len(keys) > 4 and keys["blocking_key"].nunique() < len(keys)
+    assert np.all((blocking[1:] > blocking[:-1]) | ((blocking[1:] == blocking[:-1]) & (record[1:] > record[:-1])))

@@ -129,11 +129,14 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     frame["identity_verified"] = frame["identity_verified"].astype(bool)
     frame["customer_id"] = frame["customer_id"].astype("Int64")
     frame["match_probability"] = frame["match_probability"].astype("Float64")
-    for column in ("channel", "source_record_id", "personal_id", "first_names", "last_name", "street_address",
-                   "postal_code", "city", "phone", "email", "iban", "bic", "product", "metering_point",
-                   "match_method"):
+    for column in _TEXT_COLUMNS:
         frame[column] = frame[column].astype(pd.StringDtype("pyarrow"))
     return frame
+
+
+_TEXT_COLUMNS: tuple[str, ...] = ("channel", "source_record_id", "personal_id", "first_names", "last_name",
+                                  "street_address", "postal_code", "city", "phone", "email", "iban", "bic",
+                                  "product", "metering_point", "match_method")
 
 
 def _read_records(connection: sa.Connection, where: str, params: tuple = ()) -> pd.DataFrame:
@@ -166,7 +169,10 @@ def take_pending_values(connection: sa.Connection, waiting: pending.PendingRecor
     frame = pd.DataFrame({"record_key": waiting.records["source_record_pk"].to_numpy(np.int64)})
     for name in _WAITING_VALUES:
         wire = writer.arrow_columns(waiting.records, source_record, [name]).column(0)
-        frame[name] = wire.to_pandas(date_as_object=True, coerce_temporal_nanoseconds=True)
+        if name in _TEXT_COLUMNS:  # kept in arrow: a million Python strings per column cost seconds
+            frame[name] = pd.Series(pd.arrays.ArrowStringArray(wire.cast(pa.large_string())), copy=False)
+        else:
+            frame[name] = wire.to_pandas(date_as_object=True, coerce_temporal_nanoseconds=True)
         del wire
         waiting.records.drop(columns=[name], inplace=True)
     for name in pending.RESOLUTION_COLUMNS:
@@ -562,10 +568,9 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
 
     # The new records join the blocking index.
     if len(unresolved_keys):
+        # In the primary key's order already (`blocking_keys`), which a subset keeps.
         keys = start_keys if keys_unresolved_only else start_keys[start_keys["record_key"].isin(unresolved_keys)]
         del start_keys
-        # In key order: the table is its primary key's B-tree, appended to rather than split.
-        keys = keys.sort_values(["blocking_key", "record_key"], kind="stable", ignore_index=True)
         if len(keys):
             writer.insert(match_key, keys.rename(columns={"record_key": "source_record_pk"}),
                           ["blocking_key", "source_record_pk"])
