@@ -20,9 +20,10 @@ import sqlalchemy as sa
 from pipeline.intake import build_batch, discover, read_all
 from pipeline.matching.settings import MatchSettings
 from pipeline.register import pending
-from pipeline.register.bulk import _secondary_indexes
+from pipeline.register.bulk import _foreign_keys, _secondary_indexes, indexes_built_after
 from pipeline.register.load import load_intake
 from pipeline.register.resolve import _read_records, resolve_identities, take_pending_values
+from schemas.register import service
 from synth import generate
 
 NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone.utc)
@@ -150,18 +151,21 @@ def test_a_resolution_that_misses_a_waiting_record_stops_the_load(batch, registe
 
 
 def _indexes(engine) -> dict[str, list[tuple[str, str]]]:
+    """Each bulk-written table's secondary indexes and (PostgreSQL) foreign keys, as the database
+    defines them."""
     with engine.connect() as connection:
-        return {table: _secondary_indexes(connection, table)
+        return {table: _secondary_indexes(connection, table) + _foreign_keys(connection, table)
                 for table in ("source_record", "customer", "service", "golden_provenance")}
 
 
 def test_a_first_load_builds_the_indexes_after_its_rows_and_keeps_them_as_they_were(batch, register_engine):
     before = _indexes(register_engine)
-    assert len(before["source_record"]) == 3 and len(before["customer"]) >= 7
+    foreign_keys = 2 if register_engine.dialect.name == "postgresql" else 0  # its customer, its file
+    assert len(before["source_record"]) == 3 + foreign_keys and len(before["customer"]) >= 7
     dropped = []
 
     def record_drops(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("DROP INDEX"):
+        if statement.startswith("DROP INDEX") or " DROP CONSTRAINT " in statement:
             dropped.append(statement.split('"')[1])
 
     sa.event.listen(register_engine, "before_cursor_execute", record_drops)
@@ -175,6 +179,23 @@ def test_a_first_load_builds_the_indexes_after_its_rows_and_keeps_them_as_they_w
         sa.event.remove(register_engine, "before_cursor_execute", record_drops)
     assert sorted(dropped) == sorted(name for indexes in before.values() for name, _ in indexes)
     assert _indexes(register_engine) == before
+    # PostgreSQL checks the foreign keys after the rows too (SQLite cannot drop them mid-transaction).
+    assert any(name.startswith("fk_") for name in dropped) == (register_engine.dialect.name == "postgresql")
+
+
+def test_a_row_pointing_nowhere_is_refused_when_its_keys_are_checked_after(register_engine):
+    """An empty table's foreign keys, dropped for a first load on PostgreSQL, are added back in
+    the same transaction: a row whose customer does not exist fails the load, and names no value."""
+    before = _indexes(register_engine)
+    with pytest.raises(sa.exc.IntegrityError) as refused:
+        with register_engine.begin() as connection:
+            with indexes_built_after(connection, service):
+                connection.execute(service.insert(), [{"customer_id": 424242, "product": "electricity",
+                                                       "first_seen": NOW, "last_seen": NOW}])
+    assert "foreign key" in str(refused.value).lower() and "electricity" not in str(refused.value)
+    assert _indexes(register_engine) == before
+    with register_engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(service)).scalar_one() == 0
 
 
 def test_a_failed_first_load_leaves_the_indexes_in_place(batch, register_engine):

@@ -201,3 +201,25 @@ def test_switching_a_new_file_to_wal_waits_out_a_concurrent_opener():
     with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
         database._use_wal(broken)
     assert broken.calls == 1
+
+
+@pytest.mark.postgres
+def test_sequence_values_are_drawn_in_one_statement_and_never_repeat(postgres_register_url):
+    """A load's new keys and customer ids come from the columns' own sequences: as a range when
+    the values come out consecutive, else one by one (here a sequence that steps by two)."""
+    from pipeline.register.bulk import sequence_values
+
+    engine = sa.create_engine(postgres_register_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TEMP TABLE keyed (key bigserial PRIMARY KEY)")
+            first = sequence_values(connection, "keyed", "key", 1000)
+            second = sequence_values(connection, "keyed", "key", 3)
+            assert first.tolist() == list(range(1, 1001)) and second.tolist() == [1001, 1002, 1003]
+            assert sequence_values(connection, "keyed", "key", 0).tolist() == []
+            connection.exec_driver_sql("ALTER SEQUENCE keyed_key_seq INCREMENT BY 2")
+            stepped = sequence_values(connection, "keyed", "key", 4)
+            # The first draw (1005..1011) was not consecutive: those values are spent, the next four used.
+            assert stepped.tolist() == [1013, 1015, 1017, 1019]
+    finally:
+        engine.dispose()

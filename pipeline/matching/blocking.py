@@ -23,6 +23,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
+# pandas' own combination of column hashes into a row hash (`hash_pandas_object` of a frame):
+# the keys `match_key` holds are these bits (tests/test_register_match_keys.py pins them).
+from pandas.core.util.hashing import combine_hash_arrays
+
 _SEPARATOR = "\x1f"
 
 
@@ -36,32 +40,37 @@ def blocking_keys(features: pd.DataFrame, rules: Sequence[tuple[str, ...]],
     rules do not collide. `numbers`: only the rules at these positions (a migration
     adding a rule's keys to held records), each keyed by its own position.
     """
-    parts = []
-    for number, columns in enumerate(rules):
-        if numbers is not None and number not in numbers:
-            continue
-        present = np.ones(len(features), dtype=bool)
-        for column in columns:
-            present &= _non_empty(features[column])
-        if not present.any():
-            continue
-        rows = features.loc[present, list(columns)]
+    wanted = [(number, columns) for number, columns in enumerate(rules) if numbers is None or number in numbers]
+    # Each column hashed once, whichever rules use it (postal code, street and names serve two).
+    hashes: dict[str, np.ndarray] = {}
+    present_in: dict[str, np.ndarray] = {}
+    for column in dict.fromkeys(c for _, columns in wanted for c in columns):
+        values = features[column]
         # pandas hashes a string column by its values as Python strings, whichever its storage:
         # arrow-backed columns are hashed as they are (no copy into Python strings), others as
         # "string", so the keys are the same bits either way (`match_key` holds them).
-        rows = rows.astype({c: "string" for c in columns if not _arrow_strings(rows[c])})
-        hashed = pd.util.hash_pandas_object(rows, index=False, categorize=False).to_numpy(np.uint64)
+        hashes[column] = pd.util.hash_pandas_object(values if _arrow_strings(values) else values.astype("string"),
+                                                    index=False, categorize=False).to_numpy(np.uint64)
+        present_in[column] = _non_empty(values)
+    record_keys = features["record_key"].to_numpy(np.int64)
+    parts = []
+    for number, columns in wanted:
+        present = np.logical_and.reduce([present_in[c] for c in columns])
+        if not present.any():
+            continue
+        # The row hash `hash_pandas_object` gives a frame of these columns, from the columns' own hashes.
+        hashed = combine_hash_arrays(iter([hashes[c][present] for c in columns]), len(columns))
         salt = pd.util.hash_array(np.array([f"rule{_SEPARATOR}{number}"], dtype=object))[0]
         mixed = (hashed ^ salt) * np.uint64(0x9E3779B97F4A7C15)
-        parts.append(pd.DataFrame({"blocking_key": mixed.view(np.int64),
-                                   "record_key": features.loc[present, "record_key"].to_numpy(np.int64)}))
+        parts.append((mixed.view(np.int64), record_keys[present]))
     if not parts:
         return pd.DataFrame({"blocking_key": pd.Series(dtype="int64"), "record_key": pd.Series(dtype="int64")})
-    keys = pd.concat(parts, ignore_index=True)
+    blocking = np.concatenate([keys for keys, _ in parts])
+    records = np.concatenate([keys for _, keys in parts])
     # One row per (rule, record) already; sorted as the `match_key` primary key is, so the register's
     # B-tree is appended to rather than split (numpy's lexsort: a third of pandas' two-column sort).
-    order = np.lexsort((keys["record_key"].to_numpy(), keys["blocking_key"].to_numpy()))
-    return keys.iloc[order].reset_index(drop=True)
+    order = np.lexsort((records, blocking))
+    return pd.DataFrame({"blocking_key": blocking[order], "record_key": records[order]})
 
 
 def _arrow_strings(column: pd.Series) -> bool:

@@ -48,7 +48,7 @@ from pipeline.matching.score import Scorer, open_scorer, score_pairs
 from pipeline.matching.settings import MatchSettings
 from pipeline.matching.survivorship import golden_records, services
 from pipeline.register import pending
-from pipeline.register.bulk import bulk_writer, indexes_built_after
+from pipeline.register.bulk import bulk_writer, indexes_built_after, sequence_values
 from pipeline.register.database import temp_values
 from pipeline.register.locks import lock_register
 from schemas.register import (PROVENANCE_UNITS, customer, customer_merge, golden_provenance, match_key,
@@ -375,9 +375,7 @@ def _allocate_customer_ids(connection: sa.Connection, n: int) -> list[int]:
     if n == 0:
         return []
     if connection.dialect.name == "postgresql":
-        rows = connection.exec_driver_sql(
-            f"SELECT nextval(pg_get_serial_sequence('customer', 'customer_id')) FROM generate_series(1, {int(n)})")
-        return [int(r[0]) for r in rows]
+        return sequence_values(connection, "customer", "customer_id", n).tolist()
     # SQLite AUTOINCREMENT: above the highest id ever handed out (sqlite_sequence), never reused.
     seq = connection.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'customer'").scalar()
     top = connection.exec_driver_sql("SELECT MAX(customer_id) FROM customer").scalar()
