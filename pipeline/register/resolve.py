@@ -116,6 +116,12 @@ class ResolveSummary:
 
 # --- reading -------------------------------------------------------------------------------------
 
+# The resolver's text columns: Arrow-backed strings.
+_TEXT_COLUMNS: tuple[str, ...] = ("channel", "source_record_id", "personal_id", "first_names", "last_name",
+                                  "street_address", "postal_code", "city", "phone", "email", "iban", "bic",
+                                  "product", "metering_point", "match_method")
+
+
 def _frame(cursor_rows: list[tuple], columns: list[str]) -> pd.DataFrame:
     return _typed(pd.DataFrame.from_records(cursor_rows, columns=columns))
 
@@ -132,11 +138,6 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     for column in _TEXT_COLUMNS:
         frame[column] = frame[column].astype(pd.StringDtype("pyarrow"))
     return frame
-
-
-_TEXT_COLUMNS: tuple[str, ...] = ("channel", "source_record_id", "personal_id", "first_names", "last_name",
-                                  "street_address", "postal_code", "city", "phone", "email", "iban", "bic",
-                                  "product", "metering_point", "match_method")
 
 
 def _read_records(connection: sa.Connection, where: str, params: tuple = ()) -> pd.DataFrame:
