@@ -9,8 +9,9 @@
 2. *Whole load*: every day but the last `--nightly-days` at once into an empty SQLite
    register (or `--database-url`: PostgreSQL) (ingest, match, load), timed by stage,
    peak memory of the process and of the largest intake worker (files are read and
-   normalised in worker processes, as the intake asset does). The register is kept as a snapshot (a copy of the
-   SQLite file; on PostgreSQL the database `<name>_whole`), from which
+   normalised in worker processes, as the intake asset does). The register is kept
+   as a snapshot (a copy of the SQLite file; on PostgreSQL the database `<name>_whole`,
+   vacuumed and analysed as autovacuum would after a bulk insert), from which
    `--from-snapshot` repeats only the nightly batch (`--profile` profiles it).
    `--whole-chunks N` loads those days as N successive loads of consecutive days
    instead (the same grouping, rule 3), each timed: what memory and time a backlog
