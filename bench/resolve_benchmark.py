@@ -12,7 +12,8 @@
    normalised in worker processes, as the intake asset does). The register is kept
    as a snapshot (a copy of the SQLite file; on PostgreSQL the database `<name>_whole`,
    vacuumed and analysed as autovacuum would after a bulk insert), from which
-   `--from-snapshot` repeats only the nightly batch (`--profile` profiles it).
+   `--from-snapshot` repeats only the nightly batch (`--profile` profiles it;
+   `--profile-whole` the whole load, into bench/out/whole.prof).
    `--whole-chunks N` loads those days as N successive loads of consecutive days
    instead (the same grouping, rule 3), each timed: what memory and time a backlog
    loaded in parts costs.
@@ -164,6 +165,18 @@ def timed_load(engine, landing: Path, settings: MatchSettings, label: str) -> di
             "affected": float(summary.after_load.affected_records)}
 
 
+def profiled(path: Path, function, *args):
+    """`function(*args)` under cProfile: the top 40 by cumulative time printed (function names and
+    times, no values), the whole profile written to `path` (for pstats or snakeviz)."""
+    import cProfile
+    import pstats
+    profiler = cProfile.Profile()
+    result = profiler.runcall(function, *args)
+    profiler.dump_stats(path)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    return result
+
+
 def chunked_load(engine, landing: Path, stage: Path, days: list[str], chunks: int,
                  settings: MatchSettings) -> dict[str, float]:
     """The whole load as `chunks` successive loads of consecutive days (rule 3: the same
@@ -203,6 +216,9 @@ def main() -> None:
                              "(e.g. a PostgreSQL one); its tables are dropped and recreated first")
     parser.add_argument("--profile", action="store_true", help="print the nightly batch's cProfile (top 40; the whole "
                                                                     "profile in bench/out/nightly.prof)")
+    parser.add_argument("--profile-whole", action="store_true",
+                        help="profile the whole load too (top 40 printed; bench/out/whole.prof); its times then "
+                             "include cProfile's overhead")
     parser.add_argument("--from-snapshot", action="store_true",
                         help="skip the whole load: start the nightly batch from the register the last whole "
                              "load of these arguments left "
@@ -213,8 +229,8 @@ def main() -> None:
                         help="load the whole history as this many successive loads of consecutive days")
     parser.add_argument("--doubt-threshold", type=float, default=MatchSettings().doubt_threshold)
     parser.add_argument("--ambiguity-margin", type=float, default=MatchSettings().ambiguity_margin)
-    parser.add_argument("--score-chunk-rows", type=int, default=MatchSettings().score_chunk_rows,
-                        help="new records scored at once (what the scoring's memory is set by)")
+    parser.add_argument("--score-batch-rows", type=int, default=MatchSettings().score_batch_rows,
+                        help="scored pairs read from DuckDB at once (what the scoring's memory is set by)")
     args = parser.parse_args()
 
     out = ROOT / "bench" / "out"
@@ -239,11 +255,14 @@ def main() -> None:
         p.unlink()
     settings = MatchSettings(link_threshold=args.link_threshold, review_threshold=args.review_threshold,
                              doubt_threshold=args.doubt_threshold, ambiguity_margin=args.ambiguity_margin,
-                             score_chunk_rows=args.score_chunk_rows)
+                             score_batch_rows=args.score_batch_rows)
     def whole_load(engine) -> dict[str, float]:
         if args.whole_chunks > 1:
             return chunked_load(engine, landing, out / "stage-whole", sorted(first), args.whole_chunks, settings)
-        return timed_load(engine, stage_zone(landing, out / "stage-whole", first), settings, "whole")
+        staged = stage_zone(landing, out / "stage-whole", first)
+        if not args.profile_whole:
+            return timed_load(engine, staged, settings, "whole")
+        return profiled(out / "whole.prof", timed_load, engine, staged, settings, "whole")
 
     if args.database_url:
         engine = make_engine(args.database_url)
@@ -289,12 +308,7 @@ def main() -> None:
         engine = make_engine(f"sqlite:///{db}")
     nightly_zone = stage_zone(landing, out / "stage-nightly", last)
     if args.profile:
-        import cProfile
-        import pstats
-        profiler = cProfile.Profile()
-        nightly = profiler.runcall(timed_load, engine, nightly_zone, settings, "nightly")
-        profiler.dump_stats(out / "nightly.prof")  # for pstats or snakeviz
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        nightly = profiled(out / "nightly.prof", timed_load, engine, nightly_zone, settings, "nightly")
     else:
         nightly = timed_load(engine, nightly_zone, settings, "nightly")
     with engine.connect() as conn:

@@ -477,16 +477,31 @@ def test_same_account_and_full_name_at_an_address_without_its_flat_is_one_person
     assert evidence["iban"][0].startswith("Exact") and probability >= 0.95
 
 
-@pytest.mark.parametrize("chunk_rows", [1500, 4000])
-def test_scoring_in_chunks_gives_the_same_pairs(zone, zone_pairs, chunk_rows):
-    """A first load is scored a chunk of new records at a time (bounded memory): every pair
-    comes once, scored as in one go, whatever the chunk."""
-    assert len(zone) > chunk_rows
-    pd.testing.assert_frame_equal(score_pairs(zone, min_probability=0.01, chunk_rows=chunk_rows), zone_pairs)
-    # New records against held ones too, in chunks: the same pairs as unchunked.
+@pytest.mark.parametrize("batch_rows", [200, 1000])
+def test_scoring_in_batches_gives_the_same_pairs(zone, zone_pairs, batch_rows):
+    """A first load's scored pairs are read from DuckDB a batch at a time (bounded memory):
+    every pair comes once, scored as in one go, whatever the batch."""
+    assert len(zone_pairs) > batch_rows  # (candidate pairs before the cut: more still)
+    pd.testing.assert_frame_equal(score_pairs(zone, min_probability=0.01, batch_rows=batch_rows), zone_pairs)
+    # New records against held ones too, in batches: the same pairs as in one.
     new = zone["record_key"].iloc[::3].tolist()
-    pd.testing.assert_frame_equal(score_pairs(zone, new_keys=new, chunk_rows=chunk_rows),
+    pd.testing.assert_frame_equal(score_pairs(zone, new_keys=new, batch_rows=batch_rows),
                                   score_pairs(zone, new_keys=new))
+
+
+def test_scoring_reads_the_pairs_in_one_splink_call_each_however_many_records(zone, monkeypatch):
+    """New records among themselves in one call, against the held ones in one more: not one
+    call per pair of chunks of records (55 calls at 5M records in 500,000s)."""
+    from pipeline.matching import score
+
+    calls = []
+    for name in ("within", "between"):
+        original = getattr(score.Scorer, name)
+        monkeypatch.setattr(score.Scorer, name, lambda self, *args, _f=original, _n=name: calls.append(_n)
+                            or _f(self, *args))
+    score_pairs(zone, batch_rows=100)
+    score_pairs(zone, new_keys=zone["record_key"].iloc[::3].tolist(), batch_rows=100)
+    assert calls == ["within", "within", "between"]
 
 
 def test_the_scorer_holds_duckdb_to_its_memory_limit():

@@ -210,23 +210,24 @@ def test_a_failed_first_load_leaves_the_indexes_in_place(batch, register_engine)
     assert _indexes(register_engine) == before
 
 
-def test_the_scoring_chunk_is_a_setting_that_changes_no_customer(batch, register_engine, second_register_engine):
-    calls = []
+def test_the_scoring_batch_is_a_setting_that_changes_no_customer(batch, register_engine, second_register_engine):
+    batches = []
     from pipeline.matching import score
 
-    original = score.Scorer.within
+    original = score.Scorer._batches
 
-    def counted(self, frame):
-        calls.append(len(frame))
-        return original(self, frame)
+    def counted(self, predicted, batch_rows):
+        for frame in original(self, predicted, batch_rows):
+            batches.append(len(frame))
+            yield frame
 
-    score.Scorer.within = counted
+    score.Scorer._batches = counted
     try:
         load_intake(register_engine, batch, run_id="test", now=NOW, after_load=lambda connection: resolve_identities(
-            connection, now=NOW, run_id="test", settings=MatchSettings(score_chunk_rows=100)))
+            connection, now=NOW, run_id="test", settings=MatchSettings(score_batch_rows=100)))
     finally:
-        score.Scorer.within = original
-    assert len(calls) > 5 and max(calls) <= 100
+        score.Scorer._batches = original
+    assert len(batches) > 5 and max(batches) <= 100
     load_intake(second_register_engine, batch, run_id="test", now=NOW, after_load=_resolve)
     groupings = []
     for engine in (register_engine, second_register_engine):

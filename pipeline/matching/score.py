@@ -49,7 +49,7 @@ from pipeline.matching.model import (
     UNIQUE_ID,
     MatchModel,
 )
-from pipeline.matching.settings import SCORE_CHUNK_ROWS
+from pipeline.matching.settings import SCORE_BATCH_ROWS
 
 PAIR_COLUMNS: tuple[str, ...] = ("key_l", "key_r", "match_probability", "match_weight", "evidence")
 # Splink logs SQL and progress at INFO; warnings only (it logs no values at that level).
@@ -62,8 +62,8 @@ SPLINK_INPUT_COLUMNS: tuple[str, ...] = (
 )
 _ADDRESS = "address"
 # What DuckDB may hold while it scores: a first load's million scored without a limit
-# held 3.6 GB at the peak, 2.8 GB with it (bench/README.md). How many new records are
-# scored at once is `MatchSettings.score_chunk_rows`.
+# held 3.6 GB at the peak, 2.8 GB with it (bench/README.md); past it DuckDB spills to disk.
+# How many scored pairs Python takes from it at once is `MatchSettings.score_batch_rows`.
 DUCKDB_MEMORY_LIMIT = "1GB"
 # Contacts a household shares: a pair sharing one is scored with the household model.
 HOUSEHOLD_CONTACTS: tuple[str, ...] = ("phone", "email", "iban")
@@ -117,30 +117,46 @@ class Scorer:
                 self.result_columns.append(f"mw_tf_adj_{name}")
 
     def _result(self, predicted) -> pd.DataFrame:
-        relation = predicted.as_duckdbpyrelation()
-        frame = relation.select(", ".join(f'"{c}"' for c in self.result_columns)).df()
-        predicted.drop_table_from_database_and_remove_from_cache()
-        return frame
+        """Every scored pair at once (a few records' pairs: `rescore`)."""
+        parts = list(self._batches(predicted, SCORE_BATCH_ROWS))
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+    def _batches(self, predicted, batch_rows: int) -> Iterator[pd.DataFrame]:
+        """The levels and weights of Splink's scored pairs, `batch_rows` pairs at a time
+        (the pairs stay in DuckDB, which spills past its limit, until they are read)."""
+        try:
+            relation = predicted.as_duckdbpyrelation().select(", ".join(f'"{c}"' for c in self.result_columns))
+            reader = relation.to_arrow_reader(max(1, batch_rows))
+            empty = True
+            for batch in reader:
+                if batch.num_rows:
+                    empty = False
+                    yield batch.to_pandas()
+            if empty:  # no pairs: an empty frame with the same columns
+                yield relation.limit(0).df()
+        finally:
+            predicted.drop_table_from_database_and_remove_from_cache()
 
     # Input tables get names Splink generates (unique per call), so one scorer serves
-    # many calls (`open_scorer`); each call drops its inputs when done.
-    def within(self, frame: pd.DataFrame) -> pd.DataFrame:
+    # many calls (`open_scorer`); each call drops its inputs when its pairs are read.
+    def within(self, frame: pd.DataFrame, batch_rows: int = SCORE_BATCH_ROWS) -> Iterator[pd.DataFrame]:
         table = self.db_api.register(frame)
         try:
             predicted = self.linker.inference.predict_within(
                 table, blocking_rules_to_generate_predictions=scoring_rules(self.model), warning_mode="never")
-            return self._result(predicted)
+            yield from self._batches(predicted, batch_rows)
         finally:
             table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
 
-    def between(self, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+    def between(self, left: pd.DataFrame, right: pd.DataFrame,
+                batch_rows: int = SCORE_BATCH_ROWS) -> Iterator[pd.DataFrame]:
         left_table = self.db_api.register(left)
         right_table = self.db_api.register(right)
         try:
             predicted = self.linker.inference.predict_between(
                 left_table, right_table, blocking_rules_to_generate_predictions=scoring_rules(self.model),
                 warning_mode="never")
-            return self._result(predicted)
+            yield from self._batches(predicted, batch_rows)
         finally:
             left_table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
             right_table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
@@ -173,7 +189,7 @@ def splink_input(records: pd.DataFrame) -> pd.DataFrame:
 def score_pairs(records: pd.DataFrame, *, model: MatchModel | None = None,
                 new_keys: Collection[int] | None = None, min_probability: float = 0.5,
                 features: pd.DataFrame | None = None, scorer: Scorer | None = None,
-                chunk_rows: int = SCORE_CHUNK_ROWS) -> pd.DataFrame:
+                batch_rows: int = SCORE_BATCH_ROWS) -> pd.DataFrame:
     """Scored candidate pairs of `records` with `match_probability >= min_probability`.
 
     `records`: `record_key` (unique int64) and the canonical columns
@@ -182,8 +198,8 @@ def score_pairs(records: pd.DataFrame, *, model: MatchModel | None = None,
     others (a link-only pass, not the whole frame). `features`, if the caller has
     them, is `match_features(records)` (row for row), so they are not computed twice.
     `scorer`, from `open_scorer`, is reused (and its model used) instead of a new one.
-    `chunk_rows`: how many new records are scored at once (`_predictions`); the pairs
-    are the same whatever it is.
+    `batch_rows`: how many scored pairs are taken from DuckDB at once and cut to those
+    kept (`_predictions`); the pairs are the same whatever it is.
     """
     model = scorer.model if scorer is not None else model or MatchModel.load()
     if not records[UNIQUE_ID].is_unique:
@@ -202,7 +218,7 @@ def score_pairs(records: pd.DataFrame, *, model: MatchModel | None = None,
         new, held = features[is_new], features[~is_new]
     try:
         parts = [part for part in (_pairs(scorer, predicted, min_probability)
-                                   for predicted in _predictions(scorer, new, held, chunk_rows)) if len(part)]
+                                   for predicted in _predictions(scorer, new, held, batch_rows)) if len(part)]
     finally:
         if owned:
             scorer.close()
@@ -212,19 +228,19 @@ def score_pairs(records: pd.DataFrame, *, model: MatchModel | None = None,
     return pairs.sort_values(["key_l", "key_r"], kind="stable").reset_index(drop=True)
 
 
-def _predictions(scorer: Scorer, new: pd.DataFrame, held: pd.DataFrame, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Splink's scores of every candidate pair with a new record, `chunk_rows` new records
-    at a time: within a chunk, between it and each later chunk, and between it and the held
-    records. Each pair comes once; each part is cut to the pairs kept before the next is
-    scored, so a first load's memory is set by the chunk, not by the million records."""
-    chunks = [new.iloc[start:start + chunk_rows] for start in range(0, len(new), max(1, chunk_rows))]
-    for number, chunk in enumerate(chunks):
-        if len(chunk) > 1:
-            yield scorer.within(chunk)
-        for later in chunks[number + 1:]:
-            yield scorer.between(chunk, later)
-        if len(held):
-            yield scorer.between(chunk, held)
+def _predictions(scorer: Scorer, new: pd.DataFrame, held: pd.DataFrame, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """Splink's scores of every candidate pair with a new record: the new records among
+    themselves, then against the held ones, in one call each, read `batch_rows` pairs at a
+    time. Each pair comes once; each batch is cut to the pairs kept before the next is read,
+    so a first load's memory is set by the batch (and DuckDB's limit), not by the records.
+
+    Not the new records in chunks, each chunk against every later one: that was as many
+    Splink calls as pairs of chunks, each reading both chunks whole (at 5M records in 500,000s,
+    55 calls; bench/README.md)."""
+    if len(new) > 1:
+        yield from scorer.within(new, batch_rows)
+    if len(new) and len(held):
+        yield from scorer.between(new, held, batch_rows)
 
 
 def _at_levels(model: MatchModel, predicted: pd.DataFrame, comparison: str, labels: tuple[str, ...]) -> np.ndarray:

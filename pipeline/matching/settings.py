@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 from pipeline.matching.cluster import DEFAULT_AMBIGUITY_MARGIN
 
-SCORE_CHUNK_ROWS = 500_000
+# Scored pairs taken from DuckDB at once (`pipeline.matching.score.score_pairs`); what a big
+# load's scoring holds in Python is set by this, not by the load.
+SCORE_BATCH_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,8 @@ class MatchSettings:
     doubt_threshold: float = 0.30
     ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN
     max_rounds: int = 200  # rounds of growing the affected set before the resolver stops
-    # New records scored at once (`pipeline.matching.score.score_pairs`): what a big load's
-    # scoring holds is set by this, not by the load; the pairs are the same whatever it is.
-    # Half a million: at 1M varied records the first load's peak was 2,767-3,094 MiB in one
-    # chunk, 2,805 MiB in two, for 0-3 s more (bench/README.md): margin under 3 GB.
-    score_chunk_rows: int = SCORE_CHUNK_ROWS
+    # Scored pairs Python takes from DuckDB at once and cuts to those kept: a big load's scoring
+    # memory is set by this and DuckDB's own limit, not by the load; the pairs are the same
+    # whatever it is. A million: at 1M varied records every candidate pair is one or two batches
+    # (bench/README.md).
+    score_batch_rows: int = SCORE_BATCH_ROWS

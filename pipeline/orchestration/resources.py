@@ -138,14 +138,14 @@ class MatchingConfig(ConfigurableResource):
     review_threshold: float = MatchSettings.review_threshold
     doubt_threshold: float = MatchSettings.doubt_threshold
     ambiguity_margin: float = MatchSettings.ambiguity_margin
-    # How many new records are scored at once: a load's scoring memory is set by it
+    # How many scored pairs are read from DuckDB at once: a load's scoring memory is set by it
     # (docs/operations.md); the pairs, and so the customers, are the same whatever it is.
-    score_chunk_rows: int = MatchSettings.score_chunk_rows
+    score_batch_rows: int = MatchSettings.score_batch_rows
 
     def settings(self) -> MatchSettings:
         return MatchSettings(link_threshold=self.link_threshold, review_threshold=self.review_threshold,
                              doubt_threshold=self.doubt_threshold, ambiguity_margin=self.ambiguity_margin,
-                             score_chunk_rows=self.score_chunk_rows)
+                             score_batch_rows=self.score_batch_rows)
 
 
 class ExtractDirectory(ConfigurableResource):

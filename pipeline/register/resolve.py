@@ -258,7 +258,7 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
             pool = pd.concat([records, fetched], ignore_index=True)
             pool_features = pd.concat([features, match_features(fetched)], ignore_index=True)
         edges = score_pairs(pool, features=pool_features, scorer=scorer, new_keys=frontier["record_key"].tolist(),
-                            chunk_rows=settings.score_chunk_rows,
+                            batch_rows=settings.score_batch_rows,
                             min_probability=min(settings.doubt_threshold, settings.review_threshold))
         edges = edges[_may_be_reviewed(edges, pool, settings)]
         edge_parts.append(edges)
