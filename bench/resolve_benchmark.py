@@ -13,7 +13,8 @@
    as a snapshot (a copy of the SQLite file; on PostgreSQL the database `<name>_whole`,
    vacuumed and analysed as autovacuum would after a bulk insert), from which
    `--from-snapshot` repeats only the nightly batch (`--profile` profiles it;
-   `--profile-whole` the whole load, into bench/out/whole.prof).
+   `--profile-whole` the whole load, into bench/out/whole.prof; `--time-inserts` prints
+   each bulk insert's table, rows and seconds).
    `--whole-chunks N` loads those days as N successive loads of consecutive days
    instead (the same grouping, rule 3), each timed: what memory and time a backlog
    loaded in parts costs.
@@ -165,6 +166,35 @@ def timed_load(engine, landing: Path, settings: MatchSettings, label: str) -> di
             "affected": float(summary.after_load.affected_records)}
 
 
+def time_inserts() -> None:
+    """Print each bulk insert (table, rows, seconds) and each index rebuild after one, as they
+    happen: where a load's writing time goes, table by table (names and counts only)."""
+    import contextlib
+    from pipeline.register import bulk, load, pending, resolve
+
+    def timed(insert):
+        def wrapper(self, table, frame, columns):
+            t = time.perf_counter()
+            insert(self, table, frame, columns)
+            print(f"  insert {table.name}: {len(frame):,} rows {time.perf_counter() - t:.1f} s", flush=True)
+        return wrapper
+
+    for writer in bulk.BulkWriter.__subclasses__():
+        writer.insert = timed(writer.insert)
+    built_after = bulk.indexes_built_after
+
+    @contextlib.contextmanager
+    def rebuilt(connection, table, *args, **kwargs):
+        with built_after(connection, table, *args, **kwargs):
+            yield
+            t = time.perf_counter()
+        print(f"  indexes after {table.name}: {time.perf_counter() - t:.1f} s", flush=True)
+
+    for module in (load, pending, resolve):
+        if hasattr(module, "indexes_built_after"):
+            module.indexes_built_after = rebuilt
+
+
 def profiled(path: Path, function, *args):
     """`function(*args)` under cProfile: the top 40 by cumulative time printed (function names and
     times, no values), the whole profile written to `path` (for pstats or snakeviz)."""
@@ -216,6 +246,8 @@ def main() -> None:
                              "(e.g. a PostgreSQL one); its tables are dropped and recreated first")
     parser.add_argument("--profile", action="store_true", help="print the nightly batch's cProfile (top 40; the whole "
                                                                     "profile in bench/out/nightly.prof)")
+    parser.add_argument("--time-inserts", action="store_true",
+                        help="print each bulk insert's table, rows and seconds, and each index rebuild after one")
     parser.add_argument("--profile-whole", action="store_true",
                         help="profile the whole load too (top 40 printed; bench/out/whole.prof); its times then "
                              "include cProfile's overhead")
@@ -233,6 +265,8 @@ def main() -> None:
                         help="scored pairs read from DuckDB at once (what the scoring's memory is set by)")
     args = parser.parse_args()
 
+    if args.time_inserts:
+        time_inserts()
     out = ROOT / "bench" / "out"
     key = f"{args.records}-{args.days}-{args.seed}-{args.noise_profile}"
     zone = out / f"zone-{key}"
