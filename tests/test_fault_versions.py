@@ -62,9 +62,12 @@ def file_batch(channel: str, name: str, accepted: list[dict] = (), rejected: lis
 
 
 def together(*batches: IntakeBatch) -> IntakeBatch:
-    return IntakeBatch(files=pd.concat([b.files for b in batches], ignore_index=True),
-                       accepted=pd.concat([b.accepted for b in batches], ignore_index=True),
-                       quarantined=pd.concat([b.quarantined for b in batches], ignore_index=True))
+    def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        # Empty frames left out (their all-NA columns would decide no dtype in a future pandas).
+        return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+
+    return IntakeBatch(files=joined([b.files for b in batches]), accepted=joined([b.accepted for b in batches]),
+                       quarantined=joined([b.quarantined for b in batches]))
 
 
 def load(engine, batch: IntakeBatch):
