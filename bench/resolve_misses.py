@@ -17,6 +17,10 @@ zone's ground truth, then:
   household pair (junior and father, twins, partners ...) and its levels.
 - *Prohibited splits*: the same split analysis restricted to people who prohibited
   direct marketing.
+- *Links* (`--links`): every record linked by probability, its best pair inside its
+  customer, by the levels of that pair: how many of each pattern are right (the record's
+  person is the customer's main person) and how many wrong. What a rule turning a pattern
+  into a review would save, and what it would cost.
 
 Counts and level names only, never a value.
 """
@@ -113,6 +117,8 @@ def main() -> None:
     parser.add_argument("--db", default=str(ROOT / "bench" / "out" / "resolve-bench.db"))
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--merges-only", action="store_true", help="only the false merges (faster at 1M)")
+    parser.add_argument("--links", action="store_true", help="also the links by probability, right and wrong, "
+                                                             "by level pattern")
     args = parser.parse_args()
     zone = ROOT / "bench" / "out" / f"zone-{args.records}-{args.days}-{args.seed}-{args.noise_profile}"
     engine = make_engine(f"sqlite:///{args.db}")
@@ -196,6 +202,34 @@ def main() -> None:
             print_counter("noise kinds on the record", Counter(t for k in group["key_l"] for t in
                                                                noise.get(k, "").split()), args.top)
             print_counter("levels of its best pair", Counter(group["evidence"].map(level_pattern)), args.top)
+    if args.links:
+        report_links(records, model, args.top)
+
+
+def report_links(records: pd.DataFrame, model: MatchModel, top: int) -> None:
+    """Each record linked by probability, its best pair inside its customer, right or wrong, by pattern."""
+    main_person = records.groupby(["customer_id", "person"]).size().rename("n").reset_index() \
+        .sort_values(["customer_id", "n", "person"], ascending=[True, False, True]).drop_duplicates("customer_id") \
+        .set_index("customer_id")["person"]
+    linked = records[records["match_method"].astype(str) == "probabilistic"]
+    pairs = linked[["record_key", "customer_id"]].merge(records[["record_key", "customer_id"]], on="customer_id",
+                                                         suffixes=("_l", "_r"))
+    pairs = pairs[pairs["record_key_l"] != pairs["record_key_r"]]
+    pairs = pairs.rename(columns={"record_key_l": "key_l", "record_key_r": "key_r"})[["key_l", "key_r"]]
+    pairs = pairs.reset_index(drop=True)
+    scored = score_listed(records, pairs, model)
+    pairs = pairs.assign(probability=scored["probability"].to_numpy(), evidence=scored["evidence"].to_numpy())
+    best = pairs.sort_values(["key_l", "probability"], ascending=[True, False]).drop_duplicates("key_l")
+    by_key = records.set_index("record_key")
+    right = (by_key.loc[best["key_l"], "person"].to_numpy()
+             == by_key.loc[best["key_l"], "customer_id"].map(main_person).to_numpy())
+    table = pd.DataFrame({"pattern": best["evidence"].map(level_pattern).to_numpy(), "right": right})
+    table = table.groupby("pattern")["right"].agg(right="sum", linked="size")
+    table["wrong"] = table["linked"] - table["right"]
+    print(f"\n== links by probability: {len(best):,} records, {int(table['wrong'].sum()):,} in another person's "
+          f"customer; the patterns with most wrong links (wrong, right):")
+    for pattern, row in table.sort_values(["wrong", "right"], ascending=False).head(top).iterrows():
+        print(f"    {int(row['wrong']):>6} {int(row['right']):>7}  {pattern}")
 
 
 if __name__ == "__main__":
