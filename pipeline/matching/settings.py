@@ -39,6 +39,6 @@ class MatchSettings:
     max_rounds: int = 200  # rounds of growing the affected set before the resolver stops
     # Scored pairs Python takes from DuckDB at once and cuts to those kept: a big load's scoring
     # memory is set by this and DuckDB's own limit, not by the load; the pairs are the same
-    # whatever it is. A million: at 1M varied records every candidate pair is one or two batches
-    # (bench/README.md).
+    # whatever it is. A million: about 125 MB of levels and weights a batch (two ids and 17
+    # numbers a pair); the 1M first load's peak was 2,827 MiB with it (bench/README.md).
     score_batch_rows: int = SCORE_BATCH_ROWS
