@@ -170,7 +170,7 @@ def time_inserts() -> None:
     """Print each bulk insert (table, rows, seconds) and each index rebuild after one, as they
     happen: where a load's writing time goes, table by table (names and counts only)."""
     import contextlib
-    from pipeline.register import bulk, load, pending, resolve
+    from pipeline.register import bulk, pending, resolve
 
     def timed(insert):
         def wrapper(self, table, frame, columns):
@@ -190,9 +190,8 @@ def time_inserts() -> None:
             t = time.perf_counter()
         print(f"  indexes after {table.name}: {time.perf_counter() - t:.1f} s", flush=True)
 
-    for module in (load, pending, resolve):
-        if hasattr(module, "indexes_built_after"):
-            module.indexes_built_after = rebuilt
+    for module in (pending, resolve):  # the modules that write with it
+        module.indexes_built_after = rebuilt
 
 
 def profiled(path: Path, function, *args):

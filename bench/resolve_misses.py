@@ -174,10 +174,7 @@ def main() -> None:
     # False merges: customers holding 2+ people.
     people = records.groupby("customer_id")["person"].nunique()
     mixed = records[records["customer_id"].isin(people[people > 1].index)]
-    main_person = mixed.groupby(["customer_id", "person"]).size().rename("n").reset_index() \
-        .sort_values(["customer_id", "n", "person"], ascending=[True, False, True]).drop_duplicates("customer_id") \
-        .set_index("customer_id")["person"]
-    mixed = mixed.assign(main_person=mixed["customer_id"].map(main_person))
+    mixed = mixed.assign(main_person=mixed["customer_id"].map(main_person_of(mixed)))
     other = mixed[mixed["person"] != mixed["main_person"]]
     core = mixed[mixed["person"] == mixed["main_person"]]
     fpairs = other[["record_key", "customer_id"]].merge(core[["record_key", "customer_id"]], on="customer_id",
@@ -206,11 +203,16 @@ def main() -> None:
         report_links(records, model, args.top)
 
 
-def report_links(records: pd.DataFrame, model: MatchModel, top: int) -> None:
-    """Each record linked by probability, its best pair inside its customer, right or wrong, by pattern."""
-    main_person = records.groupby(["customer_id", "person"]).size().rename("n").reset_index() \
+def main_person_of(records: pd.DataFrame) -> pd.Series:
+    """Each customer's main person: the one with most of its records (ties: the smallest key)."""
+    return records.groupby(["customer_id", "person"]).size().rename("n").reset_index() \
         .sort_values(["customer_id", "n", "person"], ascending=[True, False, True]).drop_duplicates("customer_id") \
         .set_index("customer_id")["person"]
+
+
+def report_links(records: pd.DataFrame, model: MatchModel, top: int) -> None:
+    """Each record linked by probability, its best pair inside its customer, right or wrong, by pattern."""
+    main_person = main_person_of(records)
     linked = records[records["match_method"].astype(str) == "probabilistic"]
     pairs = linked[["record_key", "customer_id"]].merge(records[["record_key", "customer_id"]], on="customer_id",
                                                          suffixes=("_l", "_r"))
