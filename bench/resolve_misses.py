@@ -17,6 +17,12 @@ zone's ground truth, then:
   household pair (junior and father, twins, partners ...) and its levels.
 - *Prohibited splits*: the same split analysis restricted to people who prohibited
   direct marketing.
+- *Listed* (`--listed`): every customer on the marketing list that holds records of
+  one person only, a person whose latest statement prohibited direct marketing in a
+  record held by another customer (a split). Its records are paired with those
+  prohibiting records: the best pair by probability, whether blocking makes any of
+  the pairs, and whether the two share their full names (either way round); how
+  many carry the same first given name and surname as how many live customers.
 - *Links* (`--links`): every record linked by probability, its best pair inside its
   customer, by the levels of that pair: how many of each pattern are right (the record's
   person is the customer's main person) and how many wrong. What a rule turning a pattern
@@ -117,6 +123,8 @@ def main() -> None:
     parser.add_argument("--db", default=str(ROOT / "bench" / "out" / "resolve-bench.db"))
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--merges-only", action="store_true", help="only the false merges (faster at 1M)")
+    parser.add_argument("--listed", action="store_true", help="also the prohibited people on the marketing list "
+                                                              "through a split: what ties them to their prohibition")
     parser.add_argument("--links", action="store_true", help="also the links by probability, right and wrong, "
                                                              "by level pattern")
     args = parser.parse_args()
@@ -190,15 +198,22 @@ def main() -> None:
         b = by_key.loc[best["key_r"].to_numpy()].reset_index()
         same_household = a["household"].to_numpy() == b["household"].to_numpy()
         kind = np.where(same_household, scoring._pair_kind(a, b), "across households")
+        # Does the register know the minority person by a code, in a customer of their own?
+        coded_in = records.dropna(subset=["personal_id"]).groupby("person")["customer_id"].agg(frozenset)
+        own = [any(c != customer for c in coded_in.get(person, ())) for person, customer in
+               zip(a["person"], a["customer_id"])]
         best = best.assign(kind=kind, coded=a["personal_id"].notna().to_numpy(),
-                           method=a["match_method"].astype(str).to_numpy())
+                           method=a["match_method"].astype(str).to_numpy(), own=own)
         for name, group in best.groupby("kind"):
-            print(f"-- {name}: {len(group):,} records ({int(group['coded'].sum())} with a valid code); "
+            print(f"-- {name}: {len(group):,} records ({int(group['coded'].sum())} with a valid code; the person "
+                  f"has a coded customer of their own: {int(group['own'].sum())}); "
                   f"best pair: {(group['probability'] >= 0.95).sum()} sure")
             print_counter("method of the record", Counter(group["method"]), 5)
             print_counter("noise kinds on the record", Counter(t for k in group["key_l"] for t in
                                                                noise.get(k, "").split()), args.top)
             print_counter("levels of its best pair", Counter(group["evidence"].map(level_pattern)), args.top)
+    if args.listed:
+        report_listed(engine, records, prohibited_people, model, args.top)
     if args.links:
         report_links(records, model, args.top)
 
@@ -208,6 +223,84 @@ def main_person_of(records: pd.DataFrame) -> pd.Series:
     return records.groupby(["customer_id", "person"]).size().rename("n").reset_index() \
         .sort_values(["customer_id", "n", "person"], ascending=[True, False, True]).drop_duplicates("customer_id") \
         .set_index("customer_id")["person"]
+
+
+def report_listed(engine, records: pd.DataFrame, prohibited_people: set, model: MatchModel, top: int) -> None:
+    """Prohibited people listed through a split: the listed customer's records against the person's
+    prohibiting records held elsewhere (see the module doc)."""
+    with engine.connect() as conn:
+        listed = set(pd.read_sql("SELECT DISTINCT customer_id FROM marketing_contacts", conn)["customer_id"])
+        golden = pd.read_sql("SELECT first_names, last_name FROM customer WHERE merged_into IS NULL "
+                             "AND erased_at IS NULL", conn)
+    people_in = records.groupby("customer_id")["person"].nunique()
+    mine = records[records["customer_id"].isin(listed) & records["person"].isin(prohibited_people)]
+    mine = mine[mine["customer_id"].map(people_in) == 1]
+    prohibiting = records[records["person"].isin(set(mine["person"]))
+                          & records["marketing_prohibited"].astype("boolean").fillna(False).astype(bool)]
+    pairs = mine[["record_key", "person", "customer_id"]].merge(
+        prohibiting[["record_key", "person", "customer_id"]], on="person", suffixes=("_l", "_r"))
+    pairs = pairs[pairs["customer_id_l"] != pairs["customer_id_r"]]
+    pairs = pairs.rename(columns={"record_key_l": "key_l", "record_key_r": "key_r"}).reset_index(drop=True)
+    print(f"\n== prohibited people listed through a split: {mine['person'].nunique():,} people in "
+          f"{mine['customer_id'].nunique():,} listed customers; {len(pairs):,} pairs with their prohibiting records")
+    if not len(pairs):
+        return
+    analysed = analyse_pairs(records, pairs[["key_l", "key_r"]], model).assign(customer=pairs["customer_id_l"])
+    blocked = analysed.groupby("customer")["blocked"].any()
+    best = analysed.sort_values(["customer", "probability"], ascending=[True, False]).drop_duplicates("customer")
+    best = best.assign(blocked=best["customer"].map(blocked).to_numpy())
+    features = match_features(records).set_index("record_key")
+    folded = features["name_sorted"]
+    same_names = [folded.get(a) is not None and folded.get(a) == folded.get(b) for a, b in
+                  zip(analysed["key_l"], analysed["key_r"])]
+    names_shared = analysed.assign(same=same_names).groupby("customer")["same"].any()
+    print_counter("best pair's probability, and whether blocking makes any pair",
+                  Counter(f"{bucket(p)}, {'blocked' if b else 'not blocked'}"
+                          for p, b in zip(best["probability"], best["blocked"])), top)
+    print(f"  share their full names (either way round) with a prohibiting record: {int(names_shared.sum())}")
+    print_counter("levels of the best pair", Counter(best["evidence"].map(level_pattern)), top)
+    carriers = golden.assign(first=golden["first_names"].str.split().str[0]).groupby(["first", "last_name"]).size()
+    keyed = records.assign(first=records["first_names"].astype("string").str.split().str[0]) \
+        .set_index("record_key").loc[best["key_l"], ["first", "last_name"]]
+    counts = carriers.reindex(pd.MultiIndex.from_frame(keyed)).fillna(0).astype(int)
+    print_counter("customers carrying the listed customer's first given name and surname",
+                  Counter(np.where(counts <= 1, "1", np.where(counts <= 3, "2-3", np.where(counts <= 10, "4-10",
+                                                                                          "over 10")))), top)
+    with engine.connect() as conn:
+        report_hold_back_rules(conn, set(mine["customer_id"]))
+
+
+def report_hold_back_rules(conn, split_listed: set) -> None:
+    """What two wider hold-back rules would cost: listed customers held back, and how many of the
+    split-listed they reach. A prohibiting record (of a live, prohibited customer) reaches a listed
+    customer with the same first given name and surname, either way round, of an identity that could
+    be one (codes and birth dates not both known and different); the second rule also needs the same
+    e-mail local part."""
+    prohibiting = pd.read_sql(
+        "SELECT s.customer_id AS owner, s.first_names, s.last_name, s.email, c.personal_id AS owner_code, "
+        "c.birth_date AS owner_birth FROM source_record s JOIN customer c ON c.customer_id = s.customer_id "
+        "WHERE s.marketing_prohibited = 1 AND c.merged_into IS NULL AND c.marketing_prohibited = 1", conn)
+    listed = pd.read_sql("SELECT DISTINCT m.customer_id, c.first_names, c.last_name, c.personal_id, c.birth_date, "
+                         "c.email FROM marketing_contacts m JOIN customer c ON c.customer_id = m.customer_id", conn)
+    for frame in (prohibiting, listed):
+        frame["first"] = frame["first_names"].str.split().str[0]
+        frame["local"] = frame["email"].str.split("@").str[0]
+    prohibiting = prohibiting.dropna(subset=["first", "last_name"])
+    either_way = pd.concat([prohibiting.assign(a=prohibiting["first"], b=prohibiting["last_name"]),
+                            prohibiting.assign(a=prohibiting["last_name"], b=prohibiting["first"])])
+    met = listed.merge(either_way[["a", "b", "owner", "owner_code", "owner_birth", "local"]],
+                       left_on=["first", "last_name"], right_on=["a", "b"], suffixes=("", "_p"))
+    met = met[met["customer_id"] != met["owner"]]
+    same_code = met["personal_id"].isna() | met["owner_code"].isna() | (met["personal_id"] == met["owner_code"])
+    same_birth = met["birth_date"].isna() | met["owner_birth"].isna() | (met["birth_date"] == met["owner_birth"])
+    could_be_one = same_code & same_birth
+    same_local = met["local"].notna() & (met["local"] == met["local_p"])
+    print(f"  wider hold-back rules, of {len(listed):,} listed customers:")
+    for label, rule in (("first given name and surname", could_be_one),
+                        ("those and the e-mail local part", could_be_one & same_local)):
+        held = set(met.loc[rule, "customer_id"])
+        print(f"    {label}: {len(held):,} held back, {len(held & split_listed)} of the {len(split_listed)} "
+              f"split-listed")
 
 
 def report_links(records: pd.DataFrame, model: MatchModel, top: int) -> None:
