@@ -16,8 +16,9 @@
    `--profile-whole` the whole load, into bench/out/whole.prof; `--time-inserts` prints
    each bulk insert's table, rows and seconds).
    `--whole-chunks N` loads those days as N successive loads of consecutive days
-   instead (the same grouping, rule 3), each timed: what memory and time a backlog
-   loaded in parts costs.
+   instead (the same grouping, rule 3), each timed with its own peak memory (Linux: the
+   high-water mark is reset before each part): what memory and time a backlog loaded in
+   parts costs.
 3. *Nightly*: the remaining day(s) as one batch against that register, timed.
 4. Scores the register's grouping of records into customers against the truth
    (generator/synth/truth.py): pairwise precision, recall and F1, overall and for
@@ -66,6 +67,17 @@ TODAY = dt.date(2026, 12, 31)
 
 def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> bool:
+    """Start the process's peak memory afresh (Linux: writing 5 to /proc/self/clear_refs resets
+    the high-water mark `ru_maxrss` reports), so that `peak_mib` gives one part's own peak.
+    False where it cannot (then `peak_mib` stays the process's peak so far)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 pairwise_scores = scoring.pairwise_scores
@@ -181,7 +193,7 @@ def time_inserts() -> None:
 
     for writer in bulk.BulkWriter.__subclasses__():
         writer.insert = timed(writer.insert)
-    built_after = bulk.indexes_built_after
+    built_after = bulk.indexes_and_keys_built_after
 
     @contextlib.contextmanager
     def rebuilt(connection, table, *args, **kwargs):
@@ -191,7 +203,7 @@ def time_inserts() -> None:
         print(f"  indexes after {table.name}: {time.perf_counter() - t:.1f} s", flush=True)
 
     for module in (pending, resolve):  # the modules that write with it
-        module.indexes_built_after = rebuilt
+        module.indexes_and_keys_built_after = rebuilt
 
 
 def profiled(path: Path, function, *args):
@@ -213,13 +225,16 @@ def chunked_load(engine, landing: Path, stage: Path, days: list[str], chunks: in
     size = -(-len(days) // chunks)
     total: dict[str, float] = {}
     for number, start in enumerate(range(0, len(days), size), start=1):
-        part = timed_load(engine, stage_zone(landing, stage, set(days[start:start + size])), settings,
-                          f"whole-{number}")
+        staged = stage_zone(landing, stage, set(days[start:start + size]))
+        own = reset_peak()
+        part = timed_load(engine, staged, settings, f"whole-{number}")
         print(f"  chunk {number}/{chunks}: {int(part['records']):,} records in {part['total_s']:.1f} s "
               f"(ingest {part['ingest_s']:.1f}, resolve {part['resolve_s']:.1f}; {int(part['affected']):,} "
-              f"records re-resolved); peak so far {part['peak_mib']:,.0f} MiB")
+              f"records re-resolved); peak {'of this part' if own else 'so far'} {part['peak_mib']:,.0f} MiB",
+              flush=True)
         for name, value in part.items():
-            total[name] = value if name == "peak_mib" else total.get(name, 0.0) + value
+            total[name] = max(value, total.get(name, 0.0)) if name.endswith("peak_mib") \
+                else total.get(name, 0.0) + value
     return total
 
 
