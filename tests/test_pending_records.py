@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from pipeline.intake import build_batch, discover, read_all
 from pipeline.matching.settings import MatchSettings
 from pipeline.register import pending
-from pipeline.register.bulk import _foreign_keys, _secondary_indexes, indexes_built_after
+from pipeline.register.bulk import _foreign_keys, _secondary_indexes, indexes_and_keys_built_after
 from pipeline.register.load import load_intake
 from pipeline.register.resolve import _read_records, resolve_identities, take_pending_values
 from schemas.register import service
@@ -189,7 +189,7 @@ def test_a_row_pointing_nowhere_is_refused_when_its_keys_are_checked_after(regis
     before = _indexes(register_engine)
     with pytest.raises(sa.exc.IntegrityError) as refused:
         with register_engine.begin() as connection:
-            with indexes_built_after(connection, service):
+            with indexes_and_keys_built_after(connection, service):
                 connection.execute(service.insert(), [{"customer_id": 424242, "product": "electricity",
                                                        "first_seen": NOW, "last_seen": NOW}])
     assert "foreign key" in str(refused.value).lower() and "electricity" not in str(refused.value)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline.register.bulk import bulk_writer, indexes_built_after
+from pipeline.register.bulk import bulk_writer, indexes_and_keys_built_after
 from schemas.register import source_record, source_record_version
 
 _INFO_KEY = "register.pending_records"
@@ -89,7 +89,7 @@ def write(connection: sa.Connection, pending: PendingRecords, resolved: pd.DataF
         columns += list(RESOLUTION_COLUMNS)
     writer = bulk_writer(connection)
     if len(records):
-        with indexes_built_after(connection, source_record):
+        with indexes_and_keys_built_after(connection, source_record):
             writer.insert(source_record, records, columns)
     if len(pending.versions):
         writer.insert(source_record_version, pending.versions, pending.version_columns)

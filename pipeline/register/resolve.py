@@ -48,7 +48,7 @@ from pipeline.matching.score import Scorer, open_scorer, score_pairs
 from pipeline.matching.settings import MatchSettings
 from pipeline.matching.survivorship import golden_records, services
 from pipeline.register import pending
-from pipeline.register.bulk import bulk_writer, indexes_built_after, sequence_values
+from pipeline.register.bulk import bulk_writer, indexes_and_keys_built_after, sequence_values
 from pipeline.register.database import temp_values
 from pipeline.register.locks import lock_register
 from schemas.register import (PROVENANCE_UNITS, customer, customer_merge, golden_provenance, match_key,
@@ -480,7 +480,7 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     is_new = golden["customer_id"].isin(new_ids)
     if is_new.any():
         inserting = golden[is_new].assign(created_at=pd.Timestamp(now))
-        with indexes_built_after(connection, customer):
+        with indexes_and_keys_built_after(connection, customer):
             writer.insert(customer, inserting, ["customer_id", *GOLDEN_COLUMNS, "created_at", "updated_at"])
     _update_rows(connection, customer, "customer_id", golden[~is_new], [*GOLDEN_COLUMNS, "updated_at"])
 
@@ -552,12 +552,12 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     _delete_for_customers(connection, golden_provenance, touched)
     if prov is not None:
         prov["customer_id"] = prov.index.map(carried).astype("int64")
-        with indexes_built_after(connection, golden_provenance):
+        with indexes_and_keys_built_after(connection, golden_provenance):
             writer.insert(golden_provenance, prov, ["customer_id", *PROVENANCE_COLUMNS])
     _delete_for_customers(connection, service, touched)
     if len(products):
         prods = products.assign(customer_id=products["cluster"].map(carried).astype("int64"))
-        with indexes_built_after(connection, service):
+        with indexes_and_keys_built_after(connection, service):
             writer.insert(service, prods, ["customer_id", "product", "metering_point", "first_seen", "last_seen"])
 
     # Review entries: the queue holds what this resolution proposes, whatever the order the
