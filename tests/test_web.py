@@ -14,8 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -196,6 +204,42 @@ def test_the_secret_key_is_required_outside_dev(register_engine, monkeypatch):
         serve(register_engine, host="0.0.0.0")
     with pytest.raises(WebConfigError, match="both"):
         serve(register_engine, certfile="cert.pem")
+
+
+
+def test_the_workbench_runs_under_a_production_server(register_engine, tmp_path):
+    """`register web` serves through gunicorn (not werkzeug's development server): pages with
+    their security headers, CSRF enforced, an access log of method, path and status only (no
+    query string, no form field), a clean stop on SIGTERM."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "REGISTER_DATABASE_URL": register_engine.url.render_as_string(hide_password=False),
+           "REGISTER_WEB_SECRET_KEY": SECRET}
+    command = [str(Path(sys.executable).with_name("register")), "web", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        page = None
+        for _ in range(120):
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/login?next=%2Fqueue", timeout=5)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, server.stdout.read().decode(errors="replace")[-2000:]
+                time.sleep(0.25)
+        assert page is not None and page.status == 200
+        assert page.headers["X-Frame-Options"] == "DENY" and "csrf_token" in page.read().decode()
+        with pytest.raises(urllib.error.HTTPError) as refused:  # a form without its CSRF token
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/login", method="POST",
+                                                          data=b"username=steward.one&password=x"), timeout=5)
+        assert refused.value.code == 400
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=60)[0].decode(errors="replace")
+    assert server.returncode == 0, output[-2000:]
+    assert "register web: http://127.0.0.1" in output and "development server" not in output.lower()
+    assert '"GET /login" 200' in output and '"POST /login" 400' in output
+    assert "next=" not in output and "steward.one" not in output
 
 
 # --- the pages ------------------------------------------------------------------------------------

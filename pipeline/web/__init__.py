@@ -140,10 +140,17 @@ def _errors(app: Flask) -> None:
     app.log_exception = log_exception  # type: ignore[method-assign]
 
 
+WORKBENCH_THREADS = 8  # requests served at once; one worker process keeps the login limit in one place
+ACCESS_LOG_FORMAT = '%(t)s "%(m)s %(U)s" %(s)s'  # time, method, path without its query, status
+
+
 def serve(engine: sa.Engine, *, host: str = "127.0.0.1", port: int = 8000, certfile: str | None = None,
           keyfile: str | None = None, behind_proxy: bool = False, dev: bool = False) -> None:
-    """Run the workbench (werkzeug's threaded server; TLS with a certificate and key)."""
-    from werkzeug.serving import run_simple
+    """Run the workbench under gunicorn (a production WSGI server; werkzeug's own is for
+    development only): one worker process of `WORKBENCH_THREADS` threads, TLS with a
+    certificate and key. Its access log (standard output) holds each request's time, method,
+    path and status: never the query string, the body or the client's headers."""
+    from gunicorn.app.base import BaseApplication
 
     secret = os.environ.get(SECRET_KEY_VARIABLE, "")
     if not secret:
@@ -159,7 +166,24 @@ def serve(engine: sa.Engine, *, host: str = "127.0.0.1", port: int = 8000, certf
         raise WebConfigError("without TLS the workbench listens on this machine only: give --certfile and "
                              "--keyfile, or --behind-proxy when a proxy terminates TLS")
     app = create_app(engine, secret_key=secret, secure_cookies=tls or behind_proxy, behind_proxy=behind_proxy)
+
+    def after_fork(_server, _worker) -> None:
+        engine.dispose(close=False)  # the worker opens its own connections, never the parent's
+
+    options = {"bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "workers": 1,
+               "worker_class": "gthread", "threads": WORKBENCH_THREADS, "accesslog": "-",
+               "access_log_format": ACCESS_LOG_FORMAT, "errorlog": "-",
+               "loglevel": "warning", "post_fork": after_fork, "proc_name": "register-web",
+               "certfile": certfile, "keyfile": keyfile}
+
+    class Workbench(BaseApplication):
+        def load_config(self) -> None:
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self):
+            return app
+
     scheme = "https" if tls else "http"
     print(f"register web: {scheme}://{host}:{port}/ (Ctrl-C stops)", flush=True)
-    run_simple(host, port, app, threaded=True, ssl_context=(certfile, keyfile) if tls else None,
-               use_reloader=False, use_debugger=False)
+    Workbench().run()
