@@ -21,8 +21,10 @@ zone's ground truth, then:
   one person only, a person whose latest statement prohibited direct marketing in a
   record held by another customer (a split). Its records are paired with those
   prohibiting records: the best pair by probability, whether blocking makes any of
-  the pairs, and whether the two share their full names (either way round); how
-  many carry the same first given name and surname as how many live customers.
+  the pairs, and whether the two share their full names (either way round); how many
+  live customers carry the listed record's first given name and surname; and what two
+  wider hold-back rules (by those names, and by those with the e-mail local part) would
+  hold back.
 - *Links* (`--links`): every record linked by probability, its best pair inside its
   customer, by the levels of that pair: how many of each pattern are right (the record's
   person is the customer's main person) and how many wrong. What a rule turning a pattern

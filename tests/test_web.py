@@ -206,8 +206,7 @@ def test_the_secret_key_is_required_outside_dev(register_engine, monkeypatch):
         serve(register_engine, certfile="cert.pem")
 
 
-
-def test_the_workbench_runs_under_a_production_server(register_engine, tmp_path):
+def test_the_workbench_runs_under_a_production_server(register_engine):
     """`register web` serves through gunicorn (not werkzeug's development server): pages with
     their security headers, CSRF enforced, an access log of method, path and status only (no
     query string, no form field), a clean stop on SIGTERM."""
