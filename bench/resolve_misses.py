@@ -88,7 +88,9 @@ def bucket(p: float) -> str:
 def analyse_pairs(records: pd.DataFrame, pairs: pd.DataFrame, model: MatchModel) -> pd.DataFrame:
     """Per pair: probability, evidence, shares a blocking key."""
     scored = score_listed(records, pairs, model)
-    keys = blocking_keys(match_features(records), model.blocking_rules)
+    # Features and keys are each record's own: those of the paired records suffice.
+    paired = records[records["record_key"].isin(set(pairs["key_l"]) | set(pairs["key_r"]))]
+    keys = blocking_keys(match_features(paired), model.blocking_rules)
     by_record = keys.groupby("record_key")["blocking_key"].apply(frozenset)
     left = by_record.reindex(pairs["key_l"].to_numpy()).to_numpy()
     right = by_record.reindex(pairs["key_r"].to_numpy()).to_numpy()
@@ -251,8 +253,8 @@ def report_listed(engine, records: pd.DataFrame, prohibited_people: set, model: 
     blocked = analysed.groupby("customer")["blocked"].any()
     best = analysed.sort_values(["customer", "probability"], ascending=[True, False]).drop_duplicates("customer")
     best = best.assign(blocked=best["customer"].map(blocked).to_numpy())
-    features = match_features(records).set_index("record_key")
-    folded = features["name_sorted"]
+    paired = records[records["record_key"].isin(set(analysed["key_l"]) | set(analysed["key_r"]))]
+    folded = match_features(paired).set_index("record_key")["name_sorted"]
     same_names = [folded.get(a) is not None and folded.get(a) == folded.get(b) for a, b in
                   zip(analysed["key_l"], analysed["key_r"])]
     names_shared = analysed.assign(same=same_names).groupby("customer")["same"].any()
