@@ -175,7 +175,8 @@ def timed_load(engine, landing: Path, settings: MatchSettings, label: str) -> di
             "total_s": t2 - t0, "peak_mib": peak_mib(), "worker_peak_mib": worker_peak,
             "customers_new": float(summary.after_load.new_customers), "merges": float(summary.after_load.merges),
             "reviews": float(summary.after_load.reviews_opened),
-            "affected": float(summary.after_load.affected_records)}
+            "affected": float(summary.after_load.affected_records),
+            "write_parts": float(summary.after_load.write_parts)}
 
 
 def time_inserts() -> None:
@@ -243,7 +244,8 @@ def print_whole(whole: dict[str, float]) -> None:
           f"(ingest {whole['ingest_s']:.1f}, write {whole['write_records_s']:.1f}, "
           f"resolve {whole['resolve_s']:.1f}, commit {whole['commit_s']:.1f}); peak {whole['peak_mib']:,.0f} MiB "
           f"(an intake worker: {whole['worker_peak_mib']:,.0f} MiB); "
-          f"{int(whole['customers_new']):,} customers, {int(whole['reviews']):,} reviews")
+          f"{int(whole['customers_new']):,} customers, {int(whole['reviews']):,} reviews"
+          + (f"; written in {int(whole['write_parts'])} parts" if whole.get("write_parts", 1) > 1 else ""))
 
 
 def main() -> None:
@@ -277,6 +279,8 @@ def main() -> None:
     parser.add_argument("--ambiguity-margin", type=float, default=MatchSettings().ambiguity_margin)
     parser.add_argument("--score-batch-rows", type=int, default=MatchSettings().score_batch_rows,
                         help="scored pairs read from DuckDB at once (what the scoring's memory is set by)")
+    parser.add_argument("--resolve-part-records", type=int, default=MatchSettings().resolve_part_records,
+                        help="resolved records whose golden records are made and written at once")
     args = parser.parse_args()
 
     if args.time_inserts:
@@ -303,7 +307,7 @@ def main() -> None:
         p.unlink()
     settings = MatchSettings(link_threshold=args.link_threshold, review_threshold=args.review_threshold,
                              doubt_threshold=args.doubt_threshold, ambiguity_margin=args.ambiguity_margin,
-                             score_batch_rows=args.score_batch_rows)
+                             score_batch_rows=args.score_batch_rows, resolve_part_records=args.resolve_part_records)
     def whole_load(engine) -> dict[str, float]:
         if args.whole_chunks > 1:
             return chunked_load(engine, landing, out / "stage-whole", sorted(first), args.whole_chunks, settings)

@@ -42,3 +42,7 @@ class MatchSettings:
     # whatever it is. A million: about 125 MB of levels and weights a batch (two ids and 17
     # numbers a pair); the 1M first load's peak was 2,827 MiB with it (bench/README.md).
     score_batch_rows: int = SCORE_BATCH_ROWS
+    # Resolved records whose golden records, provenance and services are made and written at
+    # once (`pipeline.register.resolve.write_parts`): parts of whole clusters, customers and
+    # reviews, so the customers are the same whatever it is.
+    resolve_part_records: int = 200_000

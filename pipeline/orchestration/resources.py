@@ -141,11 +141,14 @@ class MatchingConfig(ConfigurableResource):
     # How many scored pairs are read from DuckDB at once: a load's scoring memory is set by it
     # (docs/operations.md); the pairs, and so the customers, are the same whatever it is.
     score_batch_rows: int = MatchSettings.score_batch_rows
+    # How many resolved records have their golden records, provenance and services made and
+    # written at once: a big load's memory after scoring is set by it; the customers are the same.
+    resolve_part_records: int = MatchSettings.resolve_part_records
 
     def settings(self) -> MatchSettings:
         return MatchSettings(link_threshold=self.link_threshold, review_threshold=self.review_threshold,
                              doubt_threshold=self.doubt_threshold, ambiguity_margin=self.ambiguity_margin,
-                             score_batch_rows=self.score_batch_rows)
+                             score_batch_rows=self.score_batch_rows, resolve_part_records=self.resolve_part_records)
 
 
 class ExtractDirectory(ConfigurableResource):

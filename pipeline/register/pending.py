@@ -43,6 +43,8 @@ class PendingRecords:
     columns: list[str]
     versions: pd.DataFrame
     version_columns: list[str]
+    written: np.ndarray | None = None  # which records are written (`write_part`)
+    key_index: pd.Index | None = None  # the records' keys, to find a part's rows
 
     def __len__(self) -> int:
         return len(self.records)
@@ -74,23 +76,51 @@ def write(connection: sa.Connection, pending: PendingRecords, resolved: pd.DataF
     `resolved`: `source_record_pk`, `RESOLUTION_COLUMNS` and the record's own values the
     resolver took out of the waiting rows, one row per pending record.
     """
-    records, columns = pending.records, list(pending.columns)
     if resolved is not None:
-        keys = records["source_record_pk"].to_numpy()
+        keys = pending.records["source_record_pk"].to_numpy()
         given = resolved["source_record_pk"].to_numpy()
         if len(given) != len(keys) or not np.array_equal(np.sort(given), np.sort(keys)):
             raise RuntimeError("pending records: the resolution does not cover each waiting record once")
-        if not np.array_equal(given, keys):
-            resolved = resolved.set_index("source_record_pk").reindex(keys).reset_index()
+    write_part(connection, pending, resolved)
+    write_versions(connection, pending)
+
+
+def write_part(connection: sa.Connection, pending: PendingRecords, resolved: pd.DataFrame | None = None) -> None:
+    """Insert some of the records with their customer: those `resolved` names (all of them
+    when it is None, without a customer). Each record may be written once; the resolver writes
+    a big load's records a part at a time (`write_versions` after the last part)."""
+    records, columns = pending.records, list(pending.columns)
+    if pending.written is None:
+        pending.written = np.zeros(len(records), dtype=bool)
+    if resolved is None:
+        part = np.arange(len(records))
+    else:
+        if pending.key_index is None:  # built once: a first load's parts each look up a million keys
+            pending.key_index = pd.Index(records["source_record_pk"].to_numpy())
+        part = pending.key_index.get_indexer(resolved["source_record_pk"].to_numpy())
+        if (part < 0).any() or len(np.unique(part)) != len(part):
+            raise RuntimeError("pending records: the resolution names records that are not waiting, or twice")
+    if pending.written[part].any():
+        raise RuntimeError("pending records: a waiting record would be written twice")
+    pending.written[part] = True
+    if resolved is not None:
+        whole = len(part) == len(records) and np.array_equal(part, np.arange(len(records)))
+        if not whole:
+            records = records.iloc[part]
         taken = [c for c in resolved.columns if c != "source_record_pk" and c not in records.columns]
         # Side by side without copying a million rows: the writer converts them chunk by chunk.
         records = pd.DataFrame({**{c: records[c].array for c in records.columns},
                                 **{c: resolved[c].array for c in taken}}, copy=False)
         columns += list(RESOLUTION_COLUMNS)
-    writer = bulk_writer(connection)
     if len(records):
         with indexes_and_keys_built_after(connection, source_record):
-            writer.insert(source_record, records, columns)
-    if len(pending.versions):
-        writer.insert(source_record_version, pending.versions, pending.version_columns)
+            bulk_writer(connection).insert(source_record, records, columns)
 
+
+def write_versions(connection: sa.Connection, pending: PendingRecords) -> None:
+    """Insert the versions, once every waiting record is written (some versions point at them)."""
+    if pending.written is None or not pending.written.all():
+        missing = len(pending.records) if pending.written is None else int((~pending.written).sum())
+        raise RuntimeError(f"pending records: {missing} waiting records were not written")
+    if len(pending.versions):
+        bulk_writer(connection).insert(source_record_version, pending.versions, pending.version_columns)

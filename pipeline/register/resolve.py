@@ -19,15 +19,19 @@ customer), or after a steward's decision:
    records; a cluster holding several customers keeps the oldest (smallest) id and
    merges the others into it (`customer_merge`); a cluster with none is a new
    customer. Ids are never reused.
-4. *Write.* Customers, merges, the new source records with their customer, held records'
-   customer and match method,
-   provenance, services, review entries and the new records' blocking keys.
+4. *Write*, a part at a time (`write_parts`: about `MatchSettings.resolve_part_records`
+   records, each part whole clusters, the records each customer held and both records of
+   each review, so a part is written alone): each cluster's golden record, merges, the new
+   source records with their customer, held records' customer and match method, provenance,
+   services and review entries. Then the new records' versions and blocking keys. Ids are
+   handed out for the whole set first, so the register is the same whatever the parts.
 
 Counts only in the summary and logs; never a value.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -41,7 +45,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from pipeline.matching.blocking import blocking_keys
-from pipeline.matching.cluster import resolve_clusters
+from pipeline.matching.cluster import Resolution, connected_components, resolve_clusters
 from pipeline.matching.features import match_features
 from pipeline.matching.model import BLOCKING_KEYS, MatchModel
 from pipeline.matching.score import Scorer, open_scorer, score_pairs
@@ -109,6 +113,7 @@ class ResolveSummary:
     reviews_withdrawn: int = 0
     candidate_pairs: int = 0
     rounds: int = 0
+    write_parts: int = 0
 
     def metadata(self) -> dict[str, int]:
         return {k: int(v) for k, v in asdict(self).items()}
@@ -196,7 +201,7 @@ def _ids(connection: sa.Connection, sql: str) -> set[int]:
 def _reviews_touching(connection: sa.Connection, keys: Collection[int], statuses: tuple[str, ...]) -> list[tuple]:
     """(left record, right record, status) of the reviews in these statuses naming one of these records."""
     wanted = ", ".join(f"'{status}'" for status in statuses)  # the module's own constants, never input
-    if not keys or connection.exec_driver_sql(
+    if not len(keys) or connection.exec_driver_sql(
             f"SELECT 1 FROM review_queue WHERE status IN ({wanted}) LIMIT 1").first() is None:
         return []
     table = temp_values(connection, "resolve_reviews", keys)
@@ -234,7 +239,13 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
     held_before = _anything_resolved(connection)
     while len(frontier) and summary.rounds < settings.max_rounds:
         summary.rounds += 1
-        known = set(records["record_key"].tolist())
+        # An index, not a set of Python ints: a first load's frontier is every record (5M: 400 MB).
+        known = pd.Index(records["record_key"].to_numpy(np.int64))
+
+        def unknown(ids: set[int]) -> set[int]:
+            values = np.fromiter(ids, dtype=np.int64, count=len(ids))
+            return set(values[known.get_indexer(values) < 0].tolist())
+
         candidates: set[int] = set()
         if len(frontier_keys) and held_before:
             table = temp_values(connection, "resolve_keys", frontier_keys["blocking_key"].tolist())
@@ -249,20 +260,23 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
         # The records of the frontier's reviews: a steward's decision binds them, and an open
         # review is resolved whole, so one that a new version of a record no longer supports
         # is withdrawn rather than left holding a customer off the marketing list.
-        reviewed = _reviews_touching(connection, frontier["record_key"].tolist(), ("accepted", "rejected", "open"))
+        reviewed = _reviews_touching(connection, frontier["record_key"].to_numpy(np.int64),
+                                     ("accepted", "rejected", "open"))
         review_ends = {int(key) for left, right, _ in reviewed for key in (left, right)}
-        candidates = (candidates | same_code | review_ends) - known
+        candidates = unknown(candidates | same_code | review_ends)
         pool, pool_features = records, features
         if candidates:
             fetched = read_records_by_key(connection, candidates)
             pool = pd.concat([records, fetched], ignore_index=True)
             pool_features = pd.concat([features, match_features(fetched)], ignore_index=True)
-        edges = score_pairs(pool, features=pool_features, scorer=scorer, new_keys=frontier["record_key"].tolist(),
+        edges = score_pairs(pool, features=pool_features, scorer=scorer,
+                            new_keys=frontier["record_key"].to_numpy(np.int64),
                             batch_rows=settings.score_batch_rows,
                             min_probability=min(settings.doubt_threshold, settings.review_threshold))
         edges = edges[_may_be_reviewed(edges, pool, settings)]
         edge_parts.append(edges)
-        reached = (set(edges["key_l"].tolist()) | set(edges["key_r"].tolist()) | same_code | review_ends) - known
+        ends = np.unique(np.concatenate([edges["key_l"].to_numpy(np.int64), edges["key_r"].to_numpy(np.int64)]))
+        reached = set(ends[known.get_indexer(ends) < 0].tolist()) | unknown(same_code | review_ends)
         # A customer is resolved whole: the seeds' own customers too, in the first round.
         owners = set(frontier["customer_id"].dropna().astype(int).tolist()) if summary.rounds == 1 else set()
         if reached or owners:
@@ -272,7 +286,7 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
                 table = temp_values(connection, "resolve_mates", [int(c) for c in customers])
                 mates = _ids(connection, f"SELECT s.source_record_pk FROM source_record AS s "
                                          f"WHERE s.customer_id IN (SELECT value FROM {table})")
-                reached |= mates - known
+                reached |= unknown(mates)
         is_added = pool["record_key"].isin(reached).to_numpy()
         added, added_features = pool[is_added], pool_features[is_added]
         missing = reached - set(added["record_key"].tolist())
@@ -407,6 +421,207 @@ def _delete_for_customers(connection: sa.Connection, table: sa.Table, customer_i
         connection.exec_driver_sql(f"DELETE FROM {table.name} WHERE customer_id IN (SELECT value FROM {ids})")
 
 
+def _merge_customers(connection: sa.Connection, current: pd.Series, merges: list[tuple[int, int]], *,
+                     now: dt.datetime, run_id: str | None, decided_by: str | None) -> None:
+    """Each merged customer resolves to its survivor and keeps no personal values; earlier
+    merges into it now point at its survivor. `current`: record_key -> customer id before."""
+    reason = "steward decision" if decided_by else "matched: same person"
+    connection.execute(customer_merge.insert(), [
+        {"merged_customer_id": m, "surviving_customer_id": s, "merged_at": now, "reason": reason,
+         "decided_by": decided_by, "run_id": run_id} for m, s in merges])
+    _record_merged_records(connection, current, [m for m, _ in merges])
+    merged_frame = pd.DataFrame({"customer_id": [m for m, _ in merges], "merged_into": [s for _, s in merges]})
+    for column in PERSONAL_COLUMNS:
+        merged_frame[column] = None
+    merged_frame["updated_at"] = pd.Timestamp(now)
+    _update_rows(connection, customer, "customer_id", merged_frame, ["merged_into", *PERSONAL_COLUMNS, "updated_at"])
+    # Earlier merges into a merged customer now point at its survivor (one statement: each
+    # is a lookup in the partial index of merged customers).
+    survivor_of = dict(merges)
+    stage = temp_values(connection, "resolve_merged", list(survivor_of))
+    pointing = _ids(connection, f"SELECT customer_id FROM customer WHERE merged_into IN (SELECT value FROM {stage})"
+                    ) - set(survivor_of)
+    if pointing:
+        rows = connection.execute(sa.select(customer.c.customer_id, customer.c.merged_into)
+                                  .where(customer.c.customer_id.in_(sorted(pointing)))).all()
+        _update_rows(connection, customer, "customer_id",
+                     pd.DataFrame({"customer_id": [int(c) for c, _ in rows],
+                                   "merged_into": [int(survivor_of[int(m)]) for _, m in rows]}),
+                     ["merged_into"])
+
+
+def _changed(records: pd.DataFrame, assigned: pd.DataFrame) -> np.ndarray:
+    """Which records' customer, match method or probability the resolution changes."""
+    before = pd.DataFrame({"customer_id": records["customer_id"].to_numpy(),
+                           "match_method": records["match_method"].to_numpy(dtype=object),
+                           "match_probability": records["match_probability"].to_numpy()})
+    changed = ((before["customer_id"].astype("Int64").to_numpy() != assigned["customer_id"].to_numpy())
+               | (before["match_method"].astype(object).fillna("").to_numpy()
+                  != assigned["match_method"].astype(object).fillna("").to_numpy())
+               | (before["match_probability"].astype("Float64").fillna(-1.0).round(12).to_numpy()
+                  != assigned["match_probability"].astype("Float64").fillna(-1.0).round(12).to_numpy()))
+    return np.asarray(pd.array(changed, dtype="boolean").fillna(True), dtype=bool)
+
+
+def _among_sorted(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    """Which values are among the sorted ones (a binary search each: no set of them all built).
+
+    >>> _among_sorted(np.array([3, 5, 9]), np.array([1, 3, 9])).tolist()
+    [True, False, True]
+    """
+    if not len(sorted_values):
+        return np.zeros(len(values), dtype=bool)
+    found = np.searchsorted(sorted_values, values)
+    return (found < len(sorted_values)) & (sorted_values[np.minimum(found, len(sorted_values) - 1)] == values)
+
+
+def write_parts(records: pd.DataFrame, cluster_of: pd.Series, proposed: pd.DataFrame,
+                existing: Collection[tuple[int, int]], part_records: int) -> list[np.ndarray]:
+    """The records' positions in parts of about `part_records`, each a union of whole groups:
+    a final cluster, the records a customer held before, the two records of a review proposed
+    or already on the queue. A part can then be written alone: its customers, merges and
+    reviews lie inside it. A part ends with the group that crosses its size, so a group bigger
+    than `part_records` makes its part as big as it needs.
+
+    >>> records = pd.DataFrame({"record_key": [10, 11, 12, 13], "customer_id": pd.array([7, pd.NA, 7, pd.NA])})
+    >>> cluster_of = pd.Series([10, 11, 12, 13], index=[10, 11, 12, 13])
+    >>> reviews = pd.DataFrame({"key_l": [11], "key_r": [13]})
+    >>> [part.tolist() for part in write_parts(records, cluster_of, reviews, [], 1)]
+    [[0, 2], [1, 3]]
+    >>> [part.tolist() for part in write_parts(records, cluster_of, reviews, [], 4)]
+    [[0, 1, 2, 3]]
+    """
+    keys = pd.Index(records["record_key"].to_numpy(np.int64))
+    n = len(keys)
+    if n <= part_records:
+        return [np.arange(n)]
+    # Edges of the groups: each record to its cluster's first record, each held record to its
+    # customer's first record, and the two records of each review.
+    sources = [np.arange(n)]
+    targets = [keys.get_indexer(cluster_of.reindex(keys).to_numpy(np.int64))]
+    customer_ids = records["customer_id"].astype("Int64")
+    held = customer_ids.notna().to_numpy()
+    if held.any():
+        sources.append(np.flatnonzero(held))
+        targets.append(pd.Series(sources[-1]).groupby(customer_ids[held].to_numpy(np.int64)).transform("min")
+                       .to_numpy(np.int64))
+    pairs = [(int(a), int(b)) for a, b in zip(proposed["key_l"].tolist(), proposed["key_r"].tolist())]
+    pairs += [(int(a), int(b)) for a, b in existing]
+    if pairs:
+        ends = keys.get_indexer(np.asarray(pairs, dtype=np.int64).ravel()).reshape(-1, 2)
+        ends = ends[(ends >= 0).all(axis=1)]
+        sources.append(ends[:, 0])
+        targets.append(ends[:, 1])
+    sources, targets = np.concatenate(sources), np.concatenate(targets)
+    group = connected_components(n, sources, targets)
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
+    # Each group goes to the part in which its first record falls, counting records in order.
+    part_of_group = starts // part_records
+    boundaries = starts[np.flatnonzero(np.diff(part_of_group)) + 1]
+    return np.split(order, boundaries)
+
+
+@dataclass
+class _Writes:
+    """The resolution's writes, a part of whole groups at a time (`write_parts`). What each part
+    looks up is indexed once for all parts: a part's work is set by its own size."""
+
+    connection: sa.Connection
+    now: dt.datetime
+    run_id: str | None
+    decided_by: str | None
+    records: pd.DataFrame                # the resolved records
+    cluster_of: pd.Series                # their cluster keys, row for row
+    resolution: Resolution
+    carried: pd.Series                   # cluster key -> its customer id
+    new_ids: np.ndarray                  # the customer ids this resolution handed out, sorted
+    survivor_of: dict[int, int]          # merged customer id -> surviving customer id
+    waiting: pending.PendingRecords | None
+    is_waiting: np.ndarray               # row for row: a record the load left waiting
+    is_unresolved: np.ndarray            # row for row: a record new or in a new version
+    summary: ResolveSummary
+    existing: dict                       # review entries among the resolved records
+
+    def part(self, positions: np.ndarray | None = None) -> None:
+        """Customers, merges, the part's source records, provenance, services and reviews
+        (`positions`: the part's rows; None: every record)."""
+        connection, now, carried = self.connection, self.now, self.carried
+        every = positions is None
+        records = self.records if every else self.records.iloc[positions]
+        cluster_of = self.cluster_of if every else self.cluster_of.iloc[positions]
+        is_waiting = self.is_waiting if every else self.is_waiting[positions]
+        is_unresolved = self.is_unresolved if every else self.is_unresolved[positions]
+        keys = records["record_key"].to_numpy(np.int64)
+        golden, provenance = golden_records(records, cluster_of)
+        prov = provenance_rows(provenance, golden.index) if len(golden) else None
+        del provenance
+        products = services(records, cluster_of)
+
+        # Customers: golden values for every cluster's customer.
+        golden["customer_id"] = golden.index.map(carried).astype("int64")
+        golden["updated_at"] = pd.Timestamp(now)
+        writer = bulk_writer(connection)
+        is_new = pd.Series(_among_sorted(golden["customer_id"].to_numpy(np.int64), self.new_ids), index=golden.index)
+        if is_new.any():
+            writer.insert(customer, golden[is_new].assign(created_at=pd.Timestamp(now)),
+                          ["customer_id", *GOLDEN_COLUMNS, "created_at", "updated_at"])
+        _update_rows(connection, customer, "customer_id", golden[~is_new], [*GOLDEN_COLUMNS, "updated_at"])
+
+        # Merges: the merged customer resolves to its survivor and keeps no personal values.
+        current = pd.Series(records["customer_id"].to_numpy(), index=keys, dtype="Int64")
+        held_ids = set(current.dropna().astype(int).tolist())
+        merges = [(m, s) for m, s in self.survivor_of.items() if m in held_ids] if self.survivor_of else []
+        if merges:
+            _merge_customers(connection, current, merges, now=now, run_id=self.run_id, decided_by=self.decided_by)
+
+        # Source records: their customer, how they were matched, and with what probability.
+        resolution = self.resolution
+        assigned = pd.DataFrame({
+            "source_record_pk": keys,
+            "customer_id": cluster_of.map(carried).to_numpy(dtype="int64"),
+            "match_method": resolution.method.reindex(keys).to_numpy(dtype=object),
+            "match_probability": pd.array(resolution.probability.reindex(keys).to_numpy(), dtype="Float64"),
+        })
+        changed = _changed(records, assigned)
+        if self.waiting is not None and is_waiting.any():
+            all_waiting = bool(is_waiting.all())  # a first load: no copy of its million rows
+            resolved = pd.DataFrame({c: frame[c].array if all_waiting else frame[c].array[is_waiting]
+                                     for frame, names in ((assigned, assigned.columns), (records, _WAITING_VALUES))
+                                     for c in names}, copy=False)
+            pending.write_part(connection, self.waiting, resolved)
+            del resolved
+            changed &= ~is_waiting
+        _update_rows(connection, source_record, "source_record_pk", assigned[changed],
+                     ["customer_id", "match_method", "match_probability"])
+        counts = assigned.loc[is_unresolved, "match_method"].value_counts()
+        self.summary.linked_personal_id += int(counts.get("personal_id", 0))
+        self.summary.linked_probabilistic += int(counts.get("probabilistic", 0))
+        self.summary.linked_steward += int(counts.get("steward", 0))
+
+        # Provenance and services: replaced for every customer the part touches (a customer
+        # this resolution created has none yet).
+        touched = set(golden.loc[~is_new, "customer_id"].tolist()) | {m for m, _ in merges}
+        _delete_for_customers(connection, golden_provenance, touched)
+        if prov is not None:
+            prov["customer_id"] = prov.index.map(carried).astype("int64")
+            writer.insert(golden_provenance, prov, ["customer_id", *PROVENANCE_COLUMNS])
+        _delete_for_customers(connection, service, touched)
+        if len(products):
+            prods = products.assign(customer_id=products["cluster"].map(carried).astype("int64"))
+            writer.insert(service, prods, ["customer_id", "product", "metering_point", "first_seen", "last_seen"])
+
+        # Review entries: the queue holds what this resolution proposes, whatever the order the
+        # records came in (rule 3).
+        proposed = resolution.reviews[resolution.reviews["key_l"].isin(keys).to_numpy()]
+        inside = set(keys.tolist())
+        existing = {pair: entry for pair, entry in self.existing.items() if pair[0] in inside} if self.existing else {}
+        opened, withdrawn = _keep_reviews(connection, proposed, cluster_of.map(carried), existing,
+                                          now=now, run_id=self.run_id)
+        self.summary.reviews_opened += opened
+        self.summary.reviews_withdrawn += withdrawn
+
+
 def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: str | None,
                        settings: MatchSettings = MatchSettings(), model: MatchModel | None = None,
                        seeds: Collection[int] | None = None, decided_by: str | None = None) -> ResolveSummary:
@@ -458,13 +673,9 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
                                   doubt_threshold=min(settings.doubt_threshold, settings.review_threshold),
                                   doubt_keys=prohibiting_keys(records))
     del edges  # (the resolution holds what the writes need: a first load's pairs are millions)
-    cluster_of = resolution.cluster_of.reindex(records["record_key"].to_numpy())
-    golden, provenance = golden_records(records, cluster_of)
-    prov = provenance_rows(provenance, golden.index) if len(golden) else None
-    del provenance
-    products = services(records, cluster_of)
-
-    current = pd.Series(records["customer_id"].to_numpy(), index=records["record_key"].to_numpy(), dtype="Int64")
+    keys = records["record_key"].to_numpy(np.int64)
+    cluster_of = resolution.cluster_of.reindex(keys)
+    current = pd.Series(records["customer_id"].to_numpy(), index=keys, dtype="Int64")
     carried, merges = assign_customer_ids(current, cluster_of)
     fresh_clusters = sorted(c for c, cid in carried.items() if cid is None)
     new_ids = _allocate_customer_ids(connection, len(fresh_clusters))
@@ -472,98 +683,28 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     summary.new_customers = len(new_ids)
     summary.merges = len(merges)
 
-    # Customers: golden values for every cluster's customer.
-    golden = golden.copy()
-    golden["customer_id"] = golden.index.map(carried).astype("int64")
-    golden["updated_at"] = pd.Timestamp(now)
-    writer = bulk_writer(connection)
-    is_new = golden["customer_id"].isin(new_ids)
-    if is_new.any():
-        inserting = golden[is_new].assign(created_at=pd.Timestamp(now))
-        with indexes_and_keys_built_after(connection, customer):
-            writer.insert(customer, inserting, ["customer_id", *GOLDEN_COLUMNS, "created_at", "updated_at"])
-    _update_rows(connection, customer, "customer_id", golden[~is_new], [*GOLDEN_COLUMNS, "updated_at"])
-
-    # Merges: the merged customer resolves to its survivor and keeps no personal values.
-    if merges:
-        reason = "steward decision" if decided_by else "matched: same person"
-        connection.execute(customer_merge.insert(), [
-            {"merged_customer_id": m, "surviving_customer_id": s, "merged_at": now, "reason": reason,
-             "decided_by": decided_by, "run_id": run_id} for m, s in merges])
-        _record_merged_records(connection, current, [m for m, _ in merges])
-        merged_frame = pd.DataFrame({"customer_id": [m for m, _ in merges], "merged_into": [s for _, s in merges]})
-        for column in PERSONAL_COLUMNS:
-            merged_frame[column] = None
-        merged_frame["updated_at"] = pd.Timestamp(now)
-        _update_rows(connection, customer, "customer_id", merged_frame,
-                     ["merged_into", *PERSONAL_COLUMNS, "updated_at"])
-        # Earlier merges into a merged customer now point at its survivor (one statement: each
-        # is a lookup in the partial index of merged customers).
-        redirect = pd.DataFrame({"merged_into": [m for m, _ in merges], "survivor": [s for _, s in merges]})
-        stage = temp_values(connection, "resolve_merged", redirect["merged_into"].tolist())
-        pointing = _ids(connection, f"SELECT customer_id FROM customer WHERE merged_into IN (SELECT value FROM {stage})"
-                        ) - set(redirect["merged_into"].tolist())
-        if pointing:
-            rows = connection.execute(sa.select(customer.c.customer_id, customer.c.merged_into)
-                                      .where(customer.c.customer_id.in_(sorted(pointing)))).all()
-            survivor_of = dict(zip(redirect["merged_into"], redirect["survivor"]))
-            _update_rows(connection, customer, "customer_id",
-                         pd.DataFrame({"customer_id": [int(c) for c, _ in rows],
-                                       "merged_into": [int(survivor_of[int(m)]) for _, m in rows]}),
-                         ["merged_into"])
-
-    # Source records: their customer, how they were matched, and with what probability.
-    method = resolution.method.reindex(records["record_key"].to_numpy())
-    probability = resolution.probability.reindex(records["record_key"].to_numpy())
-    assigned = pd.DataFrame({
-        "source_record_pk": records["record_key"].to_numpy(),
-        "customer_id": cluster_of.map(carried).to_numpy(dtype="int64"),
-        "match_method": method.to_numpy(dtype=object),
-        "match_probability": pd.array(probability.to_numpy(), dtype="Float64"),
-    })
-    before = pd.DataFrame({"customer_id": records["customer_id"].to_numpy(),
-                           "match_method": records["match_method"].to_numpy(dtype=object),
-                           "match_probability": records["match_probability"].to_numpy()})
-    changed = ((before["customer_id"].astype("Int64").to_numpy() != assigned["customer_id"].to_numpy())
-               | (before["match_method"].astype(object).fillna("").to_numpy()
-                  != assigned["match_method"].astype(object).fillna("").to_numpy())
-               | (before["match_probability"].astype("Float64").fillna(-1.0).round(12).to_numpy()
-                  != assigned["match_probability"].astype("Float64").fillna(-1.0).round(12).to_numpy()))
-    changed = np.asarray(pd.array(changed, dtype="boolean").fillna(True), dtype=bool)
+    existing = _entries_among(connection, pd.Index(keys))
+    is_waiting = np.zeros(len(keys), dtype=bool) if waiting is None else \
+        pd.Index(waiting.records["source_record_pk"].to_numpy(np.int64)).get_indexer(keys) >= 0
+    writes = _Writes(connection, now=now, run_id=run_id, decided_by=decided_by, records=records,
+                     cluster_of=cluster_of, resolution=resolution,
+                     # A Series, not the dict: each part maps its clusters through one hash index.
+                     carried=pd.Series(carried, dtype="int64"), new_ids=np.sort(np.asarray(new_ids, dtype=np.int64)),
+                     survivor_of=dict(merges), waiting=waiting, is_waiting=is_waiting,
+                     is_unresolved=np.isin(keys, unresolved_keys), summary=summary, existing=existing)
+    parts = write_parts(records, cluster_of, resolution.reviews, existing, settings.resolve_part_records)
+    summary.write_parts = len(parts)
+    # A first load's tables are empty: their indexes (and PostgreSQL's keys) are built once,
+    # after the last part, not kept up row by row.
+    with contextlib.ExitStack() as built_after:
+        for table in (customer, source_record, golden_provenance, service):
+            built_after.enter_context(indexes_and_keys_built_after(connection, table))
+        for positions in parts:
+            writes.part(positions if len(parts) > 1 else None)
+    del writes, records, cluster_of, resolution  # (before the keys are written: a 5M load's are 600 MB)
     if waiting is not None:
-        is_waiting = assigned["source_record_pk"].isin(waiting.records["source_record_pk"]).to_numpy()
-        every = bool(is_waiting.all())  # a first load: no copy of its million rows
-        resolved = pd.DataFrame({c: frame[c].array if every else frame[c].array[is_waiting]
-                                 for frame, names in ((assigned, assigned.columns), (records, _WAITING_VALUES))
-                                 for c in names}, copy=False)
-        pending.write(connection, waiting, resolved)
-        del resolved
-        changed &= ~is_waiting
+        pending.write_versions(connection, waiting)
         waiting = None
-    _update_rows(connection, source_record, "source_record_pk", assigned[changed],
-                 ["customer_id", "match_method", "match_probability"])
-    counts = assigned.loc[assigned["source_record_pk"].isin(unresolved_keys), "match_method"].value_counts()
-    summary.linked_personal_id = int(counts.get("personal_id", 0))
-    summary.linked_probabilistic = int(counts.get("probabilistic", 0))
-    summary.linked_steward = int(counts.get("steward", 0))
-
-    # Provenance and services: replaced for every customer the affected set touches.
-    touched = set(carried.values()) | {m for m, _ in merges}
-    _delete_for_customers(connection, golden_provenance, touched)
-    if prov is not None:
-        prov["customer_id"] = prov.index.map(carried).astype("int64")
-        with indexes_and_keys_built_after(connection, golden_provenance):
-            writer.insert(golden_provenance, prov, ["customer_id", *PROVENANCE_COLUMNS])
-    _delete_for_customers(connection, service, touched)
-    if len(products):
-        prods = products.assign(customer_id=products["cluster"].map(carried).astype("int64"))
-        with indexes_and_keys_built_after(connection, service):
-            writer.insert(service, prods, ["customer_id", "product", "metering_point", "first_seen", "last_seen"])
-
-    # Review entries: the queue holds what this resolution proposes, whatever the order the
-    # records came in (rule 3).
-    summary.reviews_opened, summary.reviews_withdrawn = _keep_reviews(
-        connection, resolution.reviews, cluster_of.map(carried), now=now, run_id=run_id)
 
     # The new records join the blocking index.
     if len(unresolved_keys):
@@ -571,8 +712,11 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
         keys = start_keys if keys_unresolved_only else start_keys[start_keys["record_key"].isin(unresolved_keys)]
         del start_keys
         if len(keys):
-            writer.insert(match_key, keys.rename(columns={"record_key": "source_record_pk"}),
-                          ["blocking_key", "source_record_pk"])
+            # Renamed without a copy: a 5M first load's 37M keys are 600 MB.
+            renamed = pd.DataFrame({"blocking_key": keys["blocking_key"].to_numpy(),
+                                    "source_record_pk": keys["record_key"].to_numpy()}, copy=False)
+            del keys
+            bulk_writer(connection).insert(match_key, renamed, ["blocking_key", "source_record_pk"])
     log.info("identity resolution: %d new records, %d affected, %d new customers, %d merges, %d reviews opened, "
              "%d withdrawn", summary.records_resolved, summary.affected_records, summary.new_customers,
              summary.merges, summary.reviews_opened, summary.reviews_withdrawn)
@@ -596,7 +740,8 @@ def _evidence(evidence: object, reason: str) -> dict:
     return {"reason": reason, "comparisons": parsed}
 
 
-def _keep_reviews(connection: sa.Connection, proposed: pd.DataFrame, customer_of: pd.Series, *,
+def _keep_reviews(connection: sa.Connection, proposed: pd.DataFrame, customer_of: pd.Series,
+                  existing: dict[tuple[int, int], tuple[int, str, tuple]], *,
                   now: dt.datetime, run_id: str | None) -> tuple[int, int]:
     """Make the review queue of the resolved records what the resolution proposes; (opened, withdrawn).
 
@@ -610,8 +755,6 @@ def _keep_reviews(connection: sa.Connection, proposed: pd.DataFrame, customer_of
       calendar order would otherwise leave open a pair that a whole load never proposes;
     - a withdrawn entry proposed again is reopened, so a pair has one entry whatever happens.
     """
-    resolved = customer_of.index
-    existing = _entries_among(connection, resolved)
     wanted = {(int(r.key_l), int(r.key_r)): r for r in proposed.itertuples(index=False)}
 
     def values(pair: tuple[int, int]) -> dict:
