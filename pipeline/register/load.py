@@ -233,7 +233,8 @@ def _load(connection: sa.Connection, files: pd.DataFrame, accepted: pd.DataFrame
     # Source records: the accepted ones that are neither re-sends nor an older version, each
     # keyed now, so that versions first seen with it can point at it before it is written.
     # (One copy of the rows, columns added in place: a first load's are a million.)
-    new_records = accepted.loc[plan.insert, list(SOURCE_RECORD_CANONICAL_COLUMNS)].reset_index(drop=True)
+    new_records = accepted.loc[plan.insert, list(SOURCE_RECORD_CANONICAL_COLUMNS)]
+    new_records.index = pd.RangeIndex(len(new_records))  # (`reset_index` would copy the rows again)
     new_records.insert(0, "source_record_pk", writer.allocate_record_keys(len(new_records)))
     new_records["intake_file_id"] = _lookup(accepted.loc[plan.insert, "file_key"], file_ids)
     new_records["loaded_at"] = pd.Timestamp(now)
@@ -310,20 +311,22 @@ def _record_duplicates(connection: sa.Connection, candidates: pd.DataFrame, *, r
 
 def _records_of(records: pd.DataFrame, file_keys: set[str], repeated: set[str], identity: list[str]) -> pd.DataFrame:
     """The records of the files that load. A content landed twice in a channel in one
-    batch may bring its records twice: keep one copy."""
+    batch may bring its records twice: keep one copy.
+
+    The rows are dropped in place: `records` is the load's own checked copy (`_validated`), and
+    a copy of the rows kept would hold a first load's records twice (5M records: 1.9 GB a copy).
+    """
     loads = records["file_key"].isin(file_keys).to_numpy()
     twice = records["file_key"].isin(repeated).to_numpy()
-    if loads.all() and not twice.any() and isinstance(records.index, pd.RangeIndex) \
-            and records.index.start == 0 and records.index.step == 1:
-        return records  # every record loads, once: a first load's million are not copied
-    # One copy of the rows kept (a filter, a concat and a reset index each copied a first load's
-    # five million once more: 3 GB): those of files seen once, then one of each repeated record.
-    repeated_rows = np.flatnonzero(loads & twice)
-    if len(repeated_rows):
-        repeated_rows = repeated_rows[~records.iloc[repeated_rows].duplicated(subset=identity).to_numpy()]
-    kept = records.take(np.concatenate([np.flatnonzero(loads & ~twice), repeated_rows]))
-    kept.index = pd.RangeIndex(len(kept))
-    return kept
+    dropped = ~loads
+    if (loads & twice).any():
+        repeated_rows = np.flatnonzero(loads & twice)
+        dropped[repeated_rows[records.iloc[repeated_rows].duplicated(subset=identity).to_numpy()]] = True
+    if dropped.any():
+        records.drop(index=records.index[dropped], inplace=True)
+    if not (isinstance(records.index, pd.RangeIndex) and records.index.start == 0 and records.index.step == 1):
+        records.index = pd.RangeIndex(len(records))
+    return records
 
 
 # --- re-sends and versions ----------------------------------------------------------------------
