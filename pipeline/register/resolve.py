@@ -490,9 +490,12 @@ def write_parts(records: pd.DataFrame, cluster_of: pd.Series, proposed: pd.DataF
     [[0, 2], [1, 3]]
     >>> [part.tolist() for part in write_parts(records, cluster_of, reviews, [], 4)]
     [[0, 1, 2, 3]]
+    >>> len(write_parts(records, cluster_of, reviews, [], 0))
+    2
     """
     keys = pd.Index(records["record_key"].to_numpy(np.int64))
     n = len(keys)
+    part_records = max(1, part_records)  # (a setting of 0 means a part per group, not a division by zero)
     if n <= part_records:
         return [np.arange(n)]
     # Edges of the groups: each record to its cluster's first record, each held record to its
