@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,8 @@ def test_a_register_written_in_parts_is_the_register_written_at_once(days, regis
 
     expected, got = _contents(register_engine), _contents(second_register_engine)
     assert {name: len(rows) for name, rows in got.items()} == {name: len(rows) for name, rows in expected.items()}
-    for name in expected:
-        assert got[name] == expected[name], f"{name} differ"
+    for name in expected:  # counts only: the rows hold (synthetic) personal values
+        rows_got, rows_expected = Counter(got[name]), Counter(expected[name])
+        differing = sum((rows_got - rows_expected).values()) + sum((rows_expected - rows_got).values())
+        assert differing == 0, f"{name}: {differing} rows differ"
     assert len(expected["merged records"]) > 0 and len(expected["reviews"]) > 0
