@@ -324,8 +324,7 @@ def _records_of(records: pd.DataFrame, file_keys: set[str], repeated: set[str], 
         dropped[repeated_rows[records.iloc[repeated_rows].duplicated(subset=identity).to_numpy()]] = True
     if dropped.any():
         records.drop(index=records.index[dropped], inplace=True)
-    if not (isinstance(records.index, pd.RangeIndex) and records.index.start == 0 and records.index.step == 1):
-        records.index = pd.RangeIndex(len(records))
+    records.index = pd.RangeIndex(len(records))  # (a new index, not a copy of the rows)
     return records
 
 

@@ -70,6 +70,14 @@ def discard(connection: sa.Connection) -> None:
     connection.info.pop(_INFO_KEY, None)
 
 
+def positions(pending: PendingRecords, keys: np.ndarray) -> np.ndarray:
+    """Each key's row among the waiting records, -1 for a key not waiting. The index of their
+    keys is built once: a first load's resolution looks up a million keys for each of its parts."""
+    if pending.key_index is None:
+        pending.key_index = pd.Index(pending.records["source_record_pk"].to_numpy(np.int64))
+    return pending.key_index.get_indexer(keys)
+
+
 def write(connection: sa.Connection, pending: PendingRecords, resolved: pd.DataFrame | None = None) -> None:
     """Insert the records, with their customer when `resolved` gives it, then their versions.
 
@@ -95,9 +103,7 @@ def write_part(connection: sa.Connection, pending: PendingRecords, resolved: pd.
     if resolved is None:
         part = np.arange(len(records))
     else:
-        if pending.key_index is None:  # built once: a first load's parts each look up a million keys
-            pending.key_index = pd.Index(records["source_record_pk"].to_numpy())
-        part = pending.key_index.get_indexer(resolved["source_record_pk"].to_numpy())
+        part = positions(pending, resolved["source_record_pk"].to_numpy())
         if (part < 0).any() or len(np.unique(part)) != len(part):
             raise RuntimeError("pending records: the resolution names records that are not waiting, or twice")
     if pending.written[part].any():

@@ -687,8 +687,7 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     summary.merges = len(merges)
 
     existing = _entries_among(connection, pd.Index(keys))
-    is_waiting = np.zeros(len(keys), dtype=bool) if waiting is None else \
-        pd.Index(waiting.records["source_record_pk"].to_numpy(np.int64)).get_indexer(keys) >= 0
+    is_waiting = np.zeros(len(keys), dtype=bool) if waiting is None else pending.positions(waiting, keys) >= 0
     writes = _Writes(connection, now=now, run_id=run_id, decided_by=decided_by, records=records,
                      cluster_of=cluster_of, resolution=resolution,
                      # A Series, not the dict: each part maps its clusters through one hash index.
@@ -707,18 +706,17 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     del writes, records, cluster_of, resolution  # (before the keys are written: a 5M load's are 600 MB)
     if waiting is not None:
         pending.write_versions(connection, waiting)
-        waiting = None
 
     # The new records join the blocking index.
     if len(unresolved_keys):
         # In the primary key's order already (`blocking_keys`), which a subset keeps.
-        keys = start_keys if keys_unresolved_only else start_keys[start_keys["record_key"].isin(unresolved_keys)]
+        new_keys = start_keys if keys_unresolved_only else start_keys[start_keys["record_key"].isin(unresolved_keys)]
         del start_keys
-        if len(keys):
+        if len(new_keys):
             # Renamed without a copy: a 5M first load's 37M keys are 600 MB.
-            renamed = pd.DataFrame({"blocking_key": keys["blocking_key"].to_numpy(),
-                                    "source_record_pk": keys["record_key"].to_numpy()}, copy=False)
-            del keys
+            renamed = pd.DataFrame({"blocking_key": new_keys["blocking_key"].to_numpy(),
+                                    "source_record_pk": new_keys["record_key"].to_numpy()}, copy=False)
+            del new_keys
             bulk_writer(connection).insert(match_key, renamed, ["blocking_key", "source_record_pk"])
     log.info("identity resolution: %d new records, %d affected, %d new customers, %d merges, %d reviews opened, "
              "%d withdrawn", summary.records_resolved, summary.affected_records, summary.new_customers,
