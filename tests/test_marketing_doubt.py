@@ -207,6 +207,51 @@ def test_the_same_weak_match_without_a_prohibition_is_no_review(register_engine)
     assert owners[("web", "W-A")] in listed(register_engine)
 
 
+# A call with no code and no address: "no marketing", the first given name and surname only. No
+# blocking rule pairs it with the adult (no contact point, no postal code, one given name);
+# the doubt-only rule does (the names, either way round): about 0.42, a doubt, never a link.
+NAMES_ONLY_CALL = record("phone", "P-N", "2026-11-02T10:00", marketing_prohibited=True, first_names="Kalle",
+                         last_name="Merkkinen")
+
+
+@pytest.mark.parametrize("order", ["call first", "adult first", "together"])
+@pytest.mark.parametrize("names", ["as written", "fields swapped"])
+def test_a_no_that_shares_only_the_names_holds_its_namesake_off_the_list_in_any_load_order(
+        register_engine, order, names):
+    """Rule 5 with the doubt-only blocking rule: a code-less record prohibiting direct marketing
+    meets every record of its first given name and surname, wherever it lives and in whichever
+    load it came; a pair at or above the doubt threshold is a review, which holds the namesake
+    off the list until a steward decides. Neither the pair nor the review links anything."""
+    call = NAMES_ONLY_CALL if names == "as written" else {**NAMES_ONLY_CALL, "first_names": "Merkkinen",
+                                                           "last_name": "Kalle"}
+    if order == "together":
+        load_batch(register_engine, batch_of("d1", [ADULT, call]))
+    else:
+        first, second = (call, ADULT) if order == "call first" else (ADULT, call)
+        load_batch(register_engine, batch_of("d1", [first]))
+        load_batch(register_engine, batch_of("d2", [second]))
+    owners = customer_of(register_engine)
+    adult, caller = owners[("web", "W-A")], owners[("phone", "P-N")]
+    assert adult != caller
+    review_id = open_review(register_engine)
+    [(reason, probability, holds)] = _queue(register_engine)
+    assert reason == "marketing_doubt" and holds == ["prohibited"]
+    assert MatchSettings().doubt_threshold <= probability < MatchSettings().review_threshold
+    assert adult not in listed(register_engine)
+    assert view_ties(register_engine) == python_ties(register_engine) == {(adult, caller, review_id, "prohibited")}
+
+    steward.decide_review(register_engine, review_id, accept=False, by="steward.one", now=NOW)
+    assert adult in listed(register_engine)
+
+
+def test_names_alone_pair_nobody_without_a_no(register_engine):
+    """The doubt-only rule pairs namesakes only when one of them says "no marketing" (without a
+    code: `features.doubt_anchors`): the same call allowing marketing is not compared at all."""
+    owners = _load(register_engine, ADULT, {**NAMES_ONLY_CALL, "marketing_prohibited": False})
+    assert _queue(register_engine) == []
+    assert owners[("web", "W-A")] in listed(register_engine)
+
+
 # --- (b) tied to a possible minor ------------------------------------------------------------------------
 
 def test_a_customer_tied_to_a_minor_is_held_until_the_steward_decides(register_engine):

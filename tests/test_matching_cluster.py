@@ -200,6 +200,23 @@ def test_a_weak_edge_is_reviewed_only_when_a_record_of_it_prohibits_marketing() 
         resolve(recs, weak, doubt_threshold=0.9, doubt_keys=[2])
 
 
+def test_a_pair_only_a_doubt_rule_made_is_reviewed_never_linked() -> None:
+    """Rule 5: a pair the names alone paired (`doubt_only`) may hold a customer off the list
+    through a review, but is never a link, however it scores."""
+    recs = records((1, None, "Aino", "Mäkinen"), (2, None, "Aino", "Mäkinen"), (3, None, "Aino", "Mäkinen"),
+                   (4, None, "Aino", "Mäkinen"))
+    pairs = edges((1, 2, 0.99), (1, 3, 0.85), (1, 4, 0.4)).assign(doubt_only=True)
+    result = resolve(recs, pairs, doubt_threshold=DOUBT, doubt_keys=[1])
+    assert result.cluster_of.to_dict() == {1: 1, 2: 2, 3: 3, 4: 4}
+    assert set(result.method) == {"new"}
+    assert result.reviews[["key_l", "key_r", "reason"]].to_dict("records") == [
+        {"key_l": 1, "key_r": 2, "reason": "uncertain"}, {"key_l": 1, "key_r": 3, "reason": "uncertain"},
+        {"key_l": 1, "key_r": 4, "reason": "marketing_doubt"}]
+    # The same pairs made by a blocking rule: the sure one links.
+    assert resolve(recs, pairs.assign(doubt_only=False), doubt_threshold=DOUBT,
+                   doubt_keys=[1]).cluster_of.to_dict() == {1: 1, 2: 1, 3: 3, 4: 4}
+
+
 def test_a_weak_doubt_gives_way_to_a_stronger_one_and_never_joins_two_codes() -> None:
     recs = records((1, CODE_A, "Aino", "Mäkinen"), (2, None, "Aino", "Mäkinen"), (3, None, "Aino", "Mäkinen"),
                    (4, CODE_B, "Aino", "Mäkinen"))

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 from alembic import command
 
-from pipeline.matching.blocking import blocking_keys
+from pipeline.matching.blocking import blocking_keys, held_keys
 from pipeline.matching.features import match_features
-from pipeline.matching.model import BLOCKING_KEYS
+from pipeline.matching.model import BLOCKING_KEYS, DOUBT_BLOCKING_KEYS
+from pipeline.matching.settings import MatchSettings
 from pipeline.register.database import _run_alembic, downgrade, migrate
 from pipeline.register.resolve import _read_records
 from test_register_resolve import batch_of, customer_of, load_batch, record
@@ -26,7 +27,9 @@ def stored_keys(engine) -> set[tuple[int, int]]:
 def expected_keys(engine, numbers=None) -> set[tuple[int, int]]:
     with engine.connect() as connection:
         records = _read_records(connection, "")
-    keys = blocking_keys(match_features(records), BLOCKING_KEYS, numbers=numbers)
+    features = match_features(records)
+    keys = (held_keys(features, BLOCKING_KEYS, DOUBT_BLOCKING_KEYS) if numbers is None
+            else blocking_keys(features, BLOCKING_KEYS, numbers=numbers))
     return set(zip(keys["blocking_key"].astype(int), keys["record_key"].astype(int)))
 
 
@@ -47,10 +50,11 @@ def test_migration_0014_writes_the_name_parts_keys_once_and_reverts(register_eng
     ]))
     everything = expected_keys(register_engine)
     added = expected_keys(register_engine, numbers={NAME_PARTS_RULE})
+    doubt = everything - expected_keys(register_engine, numbers=set(range(len(BLOCKING_KEYS))))
     assert len(added) == 2 and stored_keys(register_engine) == everything
 
-    downgrade(register_engine, "0013")  # the rule's keys go; the others stay
-    assert stored_keys(register_engine) == everything - added
+    downgrade(register_engine, "0013")  # the rule's keys go (and 0019's); the others stay
+    assert stored_keys(register_engine) == everything - added - doubt
     migrate(register_engine)
     assert stored_keys(register_engine) == everything
     # Over a register that already has every key: nothing written twice, nothing lost.
@@ -121,3 +125,60 @@ def test_keys_come_in_the_primary_keys_order():
     blocking, record = keys["blocking_key"].to_numpy(), keys["record_key"].to_numpy()
     assert len(keys) > 4 and keys["blocking_key"].nunique() < len(keys)
     assert np.all((blocking[1:] > blocking[:-1]) | ((blocking[1:] == blocking[:-1]) & (record[1:] > record[:-1])))
+
+
+# --- the doubt-only rule's keys (migration 0019) ----------------------------------------------------
+
+def test_0019_spells_the_rules_as_held_keys_positions_them():
+    from importlib import import_module
+
+    migration = import_module("schemas.migrations.versions.0019_doubt_blocking_keys")
+    assert migration.RULES == tuple(BLOCKING_KEYS) + tuple(rule for rule in DOUBT_BLOCKING_KEYS for _ in range(2))
+    assert (migration.REACH, migration.ANCHOR) == (len(BLOCKING_KEYS), len(BLOCKING_KEYS) + 1)
+
+
+NAMESAKES = [
+    # A code-less "no" (an anchor), a namesake elsewhere, and one with its names in the wrong fields.
+    record("phone", "P-1", "2026-11-01T10:00", first_names="Viivi", last_name="Liukkonen", marketing_prohibited=True),
+    record("web", "W-1", "2026-11-02T10:00", first_names="Viivi Nea", last_name="Liukkonen", **HOME),
+    record("mail", "M-1", "2026-11-03T10:00", first_names="Liukkonen", last_name="Viivi", postal_code="00100"),
+]
+
+
+def test_migration_0019_writes_the_doubt_keys_once_and_reverts(register_engine):
+    load_batch(register_engine, batch_of("d1", NAMESAKES))
+    everything = expected_keys(register_engine)
+    doubt = everything - expected_keys(register_engine, numbers=set(range(len(BLOCKING_KEYS))))
+    # Every record's reach key, and the anchor's anchor key: four keys, of which three are one.
+    assert len(doubt) == 4 and len({key for key, _ in doubt}) == 2
+    assert stored_keys(register_engine) == everything
+
+    downgrade(register_engine, "0018")  # the doubt keys go; the blocking rules' stay
+    assert stored_keys(register_engine) == everything - doubt
+    migrate(register_engine)
+    assert stored_keys(register_engine) == everything
+    _run_alembic(register_engine, lambda config: command.stamp(config, "0018"), exclusive=True)
+    migrate(register_engine)
+    assert stored_keys(register_engine) == everything
+
+
+def test_a_no_held_before_0019_meets_a_later_namesake_once_migrated(register_engine):
+    """A register loaded before 0019 (no doubt key), then migrated: a later namesake still meets the
+    held code-less "no" and goes to review, as if both had come in one load."""
+    from test_marketing_doubt import ADULT, NAMES_ONLY_CALL
+
+    load_batch(register_engine, batch_of("d1", [NAMES_ONLY_CALL]))
+    doubt = expected_keys(register_engine) - expected_keys(register_engine, numbers=set(range(len(BLOCKING_KEYS))))
+    assert len(doubt) == 2  # the call's reach key and anchor key
+    with register_engine.begin() as connection:
+        for key, pk in doubt:
+            connection.exec_driver_sql(f"DELETE FROM match_key WHERE blocking_key = {int(key)} "
+                                       f"AND source_record_pk = {int(pk)}")
+    _run_alembic(register_engine, lambda config: command.stamp(config, "0018"), exclusive=True)
+    migrate(register_engine)
+    load_batch(register_engine, batch_of("d2", [ADULT]))
+    with register_engine.connect() as connection:
+        opened = [p for (p,) in connection.exec_driver_sql(
+            "SELECT probability FROM review_queue WHERE status = 'open'").all()]
+    settings = MatchSettings()
+    assert len(opened) == 1 and settings.doubt_threshold <= opened[0] < settings.review_threshold

@@ -32,7 +32,10 @@
    when one of its records is a `doubt_keys` record: the register passes the records
    that prohibit direct marketing, so that a person who said no by phone, in a
    record too poor to link, is not marketed to through their other customer while
-   the doubt stands (the open review holds it off the list).
+   the doubt stands (the open review holds it off the list). An edge that only a
+   doubt-only blocking rule made (`doubt_only`: names alone, `model.DOUBT_BLOCKING_KEYS`)
+   is never sure, whatever it scores: at or above the review threshold it is reviewed
+   as `uncertain`.
 6. *Same code, clearly different name* (first given name AND last name both
    differ after folding case and diacritics, both known): linked by the code and
    reviewed (reason `same_code_different_name`), once per pair of distinct name
@@ -316,9 +319,11 @@ def _normalise_edges(edges: pd.DataFrame, keys: pd.Index) -> pd.DataFrame:
     if np.isnan(probability).any() or np.isnan(weight).any():
         raise ValueError("edges: match_probability or match_weight missing on "
                          f"{int(np.isnan(probability).sum() + np.isnan(weight).sum())} rows")
+    doubt_only = (edges["doubt_only"].to_numpy(bool) if "doubt_only" in edges.columns
+                  else np.zeros(len(edges), dtype=bool))
     frame = pd.DataFrame({"a": np.minimum(left, right), "b": np.maximum(left, right),
                           "match_probability": probability, "match_weight": weight,
-                          "evidence": edges["evidence"].to_numpy(object)})
+                          "evidence": edges["evidence"].to_numpy(object), "doubt_only": doubt_only})
     frame = frame[frame["a"] != frame["b"]]
     pair_code = frame["a"].to_numpy() * len(keys) + frame["b"].to_numpy()  # < 2**63 below 3e9 records
     duplicated = pd.Series(pair_code).duplicated(keep=False).to_numpy()
@@ -417,7 +422,8 @@ def resolve_clusters(records: pd.DataFrame, edges: pd.DataFrame, *, link_thresho
     pairs = _normalise_edges(edges, key_index)
     must = _pairs(must_link, key_index, "must_link")
     cannot = _pairs(cannot_link, key_index, "cannot_link")
-    sure_mask = (pairs["match_probability"] >= link_threshold).to_numpy()
+    # A pair only a doubt-only rule made is never linked, however it scores (rule 5).
+    sure_mask = ((pairs["match_probability"] >= link_threshold) & ~pairs["doubt_only"]).to_numpy()
     sure = _linkage_order(pairs[sure_mask])
 
     # Components of everything that could join records: codes, steward links, sure edges.
@@ -527,7 +533,7 @@ def _cluster_reviews(pairs: pd.DataFrame, root: np.ndarray, codes: np.ndarray, c
         rejected = pd.MultiIndex.from_arrays([np.minimum(root[cannot[:, 0]], root[cannot[:, 1]]),
                                               np.maximum(root[cannot[:, 0]], root[cannot[:, 1]])])
         mergeable &= ~pd.MultiIndex.from_arrays([low, high]).isin(rejected)
-    sure = candidates["match_probability"].to_numpy() >= link_threshold
+    sure = (candidates["match_probability"].to_numpy() >= link_threshold) & ~candidates["doubt_only"].to_numpy()
     if sure.any():  # only an ambiguity withholds a sure edge between mergeable clusters
         blocked = np.isin(low, blocked_roots) | np.isin(high, blocked_roots)
         assert not (sure & mergeable & ~blocked).any(), "a sure edge between mergeable clusters was not taken"

@@ -17,6 +17,8 @@ columns and the register can fetch a new batch's candidates by the same keys.
 - `name_sorted` is every name part in alphabetical order: the same whichever
   order the parts were written in and whichever field they were typed into
   ("Liukkonen" / "Viivi Nea Sisko" and "Viivi Nea Sisko" / "Liukkonen").
+- `doubt_anchor`: the record prohibits direct marketing and holds no valid code, so
+  it is also compared with its namesakes (`model.DOUBT_BLOCKING_KEYS`, rule 5).
 - `postal_code` is the record's, or the five digits an address line without a
   street left at the start of the street field.
 - `street_key` is the street name and house number with the Finnish and Swedish
@@ -80,7 +82,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "record_key", "has_personal_id", "first_name", "first_names_all", "last_name", "name_tokens", "name_key",
     "name_sorted",
     "street_key", "apartment", "postal_code", "city", "phone", "email", "email_local", "iban",
-    "birth_date", "birth_year", "observed_at", "channel",
+    "birth_date", "birth_year", "observed_at", "channel", "doubt_anchor",
 )
 
 
@@ -256,4 +258,19 @@ def match_features(records: pd.DataFrame) -> pd.DataFrame:
         "birth_year": pd.Series(birth_year, index=index),
         "observed_at": records["observed_at"],
         "channel": _strings(arrow("channel"), index),
+        "doubt_anchor": doubt_anchors(records),
     }, index=index)
+
+
+def doubt_anchors(records: pd.DataFrame) -> np.ndarray:
+    """Whether each record prohibits direct marketing without a valid code (a frame without
+    statements has none).
+
+    >>> doubt_anchors(pd.DataFrame({"personal_id": [None, "x", None, None],
+    ...                             "marketing_prohibited": pd.array([True, True, False, None], "boolean")}))
+    array([ True, False, False, False])
+    """
+    if "marketing_prohibited" not in records.columns:
+        return np.zeros(len(records), dtype=bool)
+    prohibits = records["marketing_prohibited"].astype("boolean").fillna(False).to_numpy(bool)
+    return prohibits & records["personal_id"].isna().to_numpy(bool)

@@ -41,6 +41,7 @@ import pandas as pd
 
 from pipeline.matching.features import match_features
 from pipeline.matching.model import (
+    DOUBT_BLOCKING_KEYS,
     EMAIL_EXACT,
     HOUSEHOLD_LEVELS,
     NAMESAKE_LEVELS,
@@ -51,16 +52,18 @@ from pipeline.matching.model import (
 )
 from pipeline.matching.settings import SCORE_BATCH_ROWS
 
-PAIR_COLUMNS: tuple[str, ...] = ("key_l", "key_r", "match_probability", "match_weight", "evidence")
+PAIR_COLUMNS: tuple[str, ...] = ("key_l", "key_r", "match_probability", "match_weight", "evidence", "doubt_only")
 # Splink logs SQL and progress at INFO; warnings only (it logs no values at that level).
 _SPLINK_LOG_LEVEL = logging.WARNING
 # What Splink needs: the unique id, the columns the comparisons and blocking rules
-# read, and whether the record holds a valid identity code.
+# read, whether the record holds a valid identity code, and whether it is a doubt anchor.
 SPLINK_INPUT_COLUMNS: tuple[str, ...] = (
-    UNIQUE_ID, "has_personal_id", "first_name", "first_names_all", "last_name", "name_tokens", "name_key",
-    "name_sorted", "street_key", "apartment", "postal_code", "phone", "email", "email_local", "iban", "birth_date",
+    UNIQUE_ID, "has_personal_id", "doubt_anchor", "first_name", "first_names_all", "last_name", "name_tokens",
+    "name_key", "name_sorted", "street_key", "apartment", "postal_code", "phone", "email", "email_local", "iban",
+    "birth_date",
 )
 _ADDRESS = "address"
+_FLAGS = ("has_personal_id", "doubt_anchor")
 # What DuckDB may hold while it scores: a first load's million scored without a limit
 # held 3.6 GB at the peak, 2.8 GB with it (bench/README.md); past it DuckDB spills to disk.
 # How many scored pairs Python takes from it at once is `MatchSettings.score_batch_rows`.
@@ -72,15 +75,23 @@ HOUSEHOLD_CONTACTS: tuple[str, ...] = ("phone", "email", "iban")
 def _empty_pairs() -> pd.DataFrame:
     return pd.DataFrame({"key_l": pd.Series(dtype="int64"), "key_r": pd.Series(dtype="int64"),
                          "match_probability": pd.Series(dtype="float64"),
-                         "match_weight": pd.Series(dtype="float64"), "evidence": pd.Series(dtype=object)})
+                         "match_weight": pd.Series(dtype="float64"), "evidence": pd.Series(dtype=object),
+                         "doubt_only": pd.Series(dtype="bool")})
 
 
 def scoring_rules(model: MatchModel) -> list[str]:
-    """The model's blocking keys as SQL, leaving out pairs of two identity-code holders."""
+    """The model's blocking keys as SQL, leaving out pairs of two identity-code holders; then
+    the doubt-only keys (`model.DOUBT_BLOCKING_KEYS`), once with the doubt anchor on each side
+    (a condition on one side DuckDB applies before the join, not to every namesake pair).
+    Splink numbers each pair by the first rule that made it (`match_key`): a pair numbered
+    past the model's own rules was made by a doubt-only rule alone."""
     rules = []
     for key in model.blocking_rules:
         equal = " AND ".join(f'l."{c}" = r."{c}"' for c in key)
         rules.append(f"{equal} AND NOT (l.has_personal_id AND r.has_personal_id)")
+    for key in DOUBT_BLOCKING_KEYS:
+        equal = " AND ".join(f'l."{c}" = r."{c}"' for c in key)
+        rules += [f"{equal} AND l.doubt_anchor", f"{equal} AND r.doubt_anchor"]
     return rules
 
 
@@ -96,7 +107,7 @@ class Scorer:
         # first load's scoring then held 3.6 GB at its peak. Past the limit it spills to
         # its temporary directory rather than grow.
         self.db_api.duckdb_con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-        empty = pd.DataFrame({c: pd.Series(dtype="int64" if c == UNIQUE_ID else "bool" if c == "has_personal_id"
+        empty = pd.DataFrame({c: pd.Series(dtype="int64" if c == UNIQUE_ID else "bool" if c in _FLAGS
                                            else "string") for c in SPLINK_INPUT_COLUMNS})
         # The comparison levels (gamma_*) come out only with the matching columns; those
         # (the values) stay in DuckDB: `_result` selects levels and weights only.
@@ -110,7 +121,7 @@ class Scorer:
         self.names = [c.output_column_name for c in self.linker._settings_obj.comparisons]
         self.with_tf = {c.output_column_name for c in self.linker._settings_obj.comparisons
                         if any(level._has_tf_adjustments for level in c.comparison_levels)}
-        self.result_columns = [f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "match_weight"]
+        self.result_columns = [f"{UNIQUE_ID}_l", f"{UNIQUE_ID}_r", "match_weight", "match_key"]
         for name in self.names:
             self.result_columns += [f"gamma_{name}", f"mw_{name}"]
             if name in self.with_tf:
@@ -350,6 +361,8 @@ def _pairs(scorer: Scorer, predicted: pd.DataFrame, min_probability: float) -> p
         "match_probability": probability[keep],
         "match_weight": weight[keep],
         "evidence": _evidence(scorer, predicted, household[keep], parts),
+        # Made by a doubt-only rule alone (`scoring_rules`): it may be reviewed, never linked.
+        "doubt_only": predicted["match_key"].astype(int).to_numpy() >= len(scorer.model.blocking_rules),
     })
     return out.sort_values(["key_l", "key_r"], kind="stable").reset_index(drop=True)
 

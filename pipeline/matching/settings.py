@@ -33,7 +33,8 @@ class MatchSettings:
     review_threshold: float = 0.80
     # 0.3, not 0.5: at 1M varied records it reaches 28 of the 88 prohibited people still
     # listed instead of 23, through 1,572 pairs instead of 1,242 (801 more reviews: one per
-    # pair of customers; bench/README.md).
+    # pair of customers; bench/README.md). With the doubt-only rule (names alone), 0.1 instead
+    # reaches 5 more of the 53 still listed for 1,666 more reviews: not the default.
     doubt_threshold: float = 0.30
     ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN
     max_rounds: int = 200  # rounds of growing the affected set before the resolver stops

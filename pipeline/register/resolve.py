@@ -44,10 +44,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from pipeline.matching.blocking import blocking_keys
+from pipeline.matching.blocking import held_keys, probe_keys
 from pipeline.matching.cluster import Resolution, connected_components, resolve_clusters
 from pipeline.matching.features import match_features
-from pipeline.matching.model import BLOCKING_KEYS, MatchModel
+from pipeline.matching.model import BLOCKING_KEYS, DOUBT_BLOCKING_KEYS, MatchModel
 from pipeline.matching.score import Scorer, open_scorer, score_pairs
 from pipeline.matching.settings import MatchSettings
 from pipeline.matching.survivorship import golden_records, services
@@ -226,17 +226,17 @@ def _decided_pairs(connection: sa.Connection, keys: Collection[int]) -> pd.DataF
 # --- the affected set ------------------------------------------------------------------------------
 
 def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.DataFrame,
-              seed_keys: pd.DataFrame, settings: MatchSettings, scorer: Scorer,
-              summary: ResolveSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
+              settings: MatchSettings, scorer: Scorer, summary: ResolveSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Grow the seed records to whole components; returns (records, edges).
 
     Each record's match features are computed once, when it joins the pool.
     """
     records, features = seeds, seed_features
-    frontier, frontier_keys = seeds, seed_keys
-    edge_parts: list[pd.DataFrame] = []
     # Nothing resolved before this run (the first load): no held record can be a candidate.
     held_before = _anything_resolved(connection)
+    frontier = seeds
+    frontier_keys = _probe_keys(seed_features) if held_before else _NO_KEYS
+    edge_parts: list[pd.DataFrame] = []
     while len(frontier) and summary.rounds < settings.max_rounds:
         summary.rounds += 1
         # An index, not a set of Python ints: a first load's frontier is every record (5M: 400 MB).
@@ -297,7 +297,7 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
         if len(added):  # (a first load adds none: its records are not copied)
             records = pd.concat([records, added], ignore_index=True)
             features = pd.concat([features, added_features], ignore_index=True)
-        frontier, frontier_keys = added, blocking_keys(added_features, BLOCKING_KEYS)
+        frontier, frontier_keys = added, _probe_keys(added_features)
     if len(frontier):
         # Resolving part of a component would break rule 3 silently: stop the load instead.
         raise RuntimeError(f"identity resolution: the affected set was still growing after {settings.max_rounds} "
@@ -309,6 +309,15 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
     edges = edges[np.isin(edges["key_l"].to_numpy(np.int64), inside)
                   & np.isin(edges["key_r"].to_numpy(np.int64), inside)].reset_index(drop=True)
     return records.set_axis(pd.RangeIndex(len(records)), copy=False), edges
+
+
+_NO_KEYS = pd.DataFrame({"blocking_key": np.zeros(0, np.int64), "record_key": np.zeros(0, np.int64)})
+
+
+def _probe_keys(features: pd.DataFrame) -> pd.DataFrame:
+    """The keys by which these records find held candidates: the blocking rules', and the
+    doubt-only rules' as `blocking.probe_keys` pairs them with what `match_key` holds."""
+    return probe_keys(features, BLOCKING_KEYS, DOUBT_BLOCKING_KEYS)
 
 
 def prohibiting_keys(records: pd.DataFrame) -> pd.Series:
@@ -656,9 +665,9 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
     summary.records_resolved = len(unresolved)
     summary.versions_resolved = int(unresolved["customer_id"].notna().sum())
     start_features = match_features(start)
-    start_keys = blocking_keys(start_features, BLOCKING_KEYS)
+    start_keys = held_keys(start_features, BLOCKING_KEYS, DOUBT_BLOCKING_KEYS)
     with open_scorer(model) as scorer:
-        records, edges = _affected(connection, start, start_features, start_keys, settings, scorer, summary)
+        records, edges = _affected(connection, start, start_features, settings, scorer, summary)
     # `records` holds them all now: a first load's million, held twice, would set the peak.
     unresolved_keys = unresolved["record_key"].to_numpy(np.int64)
     keys_unresolved_only = seeds is None
@@ -709,7 +718,7 @@ def resolve_identities(connection: sa.Connection, *, now: dt.datetime, run_id: s
 
     # The new records join the blocking index.
     if len(unresolved_keys):
-        # In the primary key's order already (`blocking_keys`), which a subset keeps.
+        # In the primary key's order already (`held_keys`), which a subset keeps.
         new_keys = start_keys if keys_unresolved_only else start_keys[start_keys["record_key"].isin(unresolved_keys)]
         del start_keys
         if len(new_keys):

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline.matching.blocking import blocking_keys
+from pipeline.matching.blocking import held_keys
 from pipeline.matching.features import match_features
-from pipeline.matching.model import BLOCKING_KEYS
+from pipeline.matching.model import BLOCKING_KEYS, DOUBT_BLOCKING_KEYS
 from pipeline.matching.survivorship import ranked_record_keys
 from pipeline.normalise import address, email, iban, names, phone
 from pipeline.normalise.errors import NormaliseError
@@ -116,7 +116,7 @@ def _replace_match_keys(connection: sa.Connection, pks: Collection[int]) -> int:
     """Recompute the blocking keys of records whose values changed; returns the keys written."""
     delete_match_keys(connection, pks)
     records = read_records_by_key(connection, pks)
-    keys = blocking_keys(match_features(records), BLOCKING_KEYS)
+    keys = held_keys(match_features(records), BLOCKING_KEYS, DOUBT_BLOCKING_KEYS)
     rows = [{"blocking_key": int(k), "source_record_pk": int(r)}
             for k, r in zip(keys["blocking_key"], keys["record_key"])]
     if rows:
