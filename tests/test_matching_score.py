@@ -511,3 +511,29 @@ def test_the_scorer_holds_duckdb_to_its_memory_limit():
         limit = scorer.db_api.duckdb_con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     # DuckDB reports the limit in its own units (1GB is "953.6 MiB").
     assert DUCKDB_MEMORY_LIMIT == "1GB" and limit.endswith("MiB") and 900 < float(limit.split()[0]) < 1000
+
+
+MOVED_CALL = dict(channel="phone", phone=None, email=None, street_address=None, postal_code=None, city=None)
+
+
+@pytest.mark.parametrize("names", [
+    dict(first_names="Aino", last_name="Mäkinen"),                        # first given name only
+    dict(first_names="Mäkinen", last_name="Aino Maria"),                  # given names in the surname field
+    dict(first_names="Aino Maria Mäkinen", last_name=None),               # every name in one field
+])
+def test_a_code_less_no_is_scored_against_its_namesake_whichever_field_the_names_are_in(names):
+    """The doubt-only rule (rule 5): a code-less record prohibiting direct marketing is scored
+    against a record of the same first given name and surname that shares nothing else with it,
+    and the pair is marked `doubt_only` (never a link); without the prohibition it is not scored."""
+    held = record(1, street_address="Koekatu 1", postal_code="33100", city="Tampere", phone="+358409990000",
+                  email="toinen@example.fi", marketing_prohibited=False)
+    call = record(2, **MOVED_CALL, **names, marketing_prohibited=True)
+    records = frame(held, call).astype({"marketing_prohibited": "boolean"})
+    pairs = score_pairs(records, min_probability=0.0)
+    assert len(pairs) == 1 and pairs["doubt_only"].tolist() == [True]
+    assert score_pairs(records.assign(marketing_prohibited=pd.array([False, False], "boolean")),
+                       min_probability=0.0).empty
+    # The first given name and surname as `name_key` spells them match only when written in place.
+    keys = match_features(records)["name_key"]
+    same_name_key = bool(pd.notna(keys.iloc[1]) and keys.iloc[0] == keys.iloc[1])
+    assert same_name_key == (names["last_name"] == "Mäkinen")

@@ -18,7 +18,11 @@ columns and the register can fetch a new batch's candidates by the same keys.
   order the parts were written in and whichever field they were typed into
   ("Liukkonen" / "Viivi Nea Sisko" and "Viivi Nea Sisko" / "Liukkonen").
 - `doubt_anchor`: the record prohibits direct marketing and holds no valid code, so
-  it is also compared with its namesakes (`model.DOUBT_BLOCKING_KEYS`, rule 5).
+  it is also compared with its namesakes (`model.DOUBT_BLOCKING_KEYS`, rule 5), by
+  `doubt_name`: the first part of each name field in alphabetical order, or the first
+  and last part of the only field written. Unlike `name_key` it is the same when the
+  given names were typed into the surname field ("Liukkonen" / "Viivi Nea Sisko") and
+  when all names went into one field, as a call centre often writes them.
 - `postal_code` is the record's, or the five digits an address line without a
   street left at the start of the street field.
 - `street_key` is the street name and house number with the Finnish and Swedish
@@ -80,7 +84,7 @@ _APARTMENT = r"^ ?(?:(?:as|asunto|bst|lgh)\.? ?(?P<flat1>[0-9]+)|(?P<stair>[a-z]
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "record_key", "has_personal_id", "first_name", "first_names_all", "last_name", "name_tokens", "name_key",
-    "name_sorted",
+    "name_sorted", "doubt_name",
     "street_key", "apartment", "postal_code", "city", "phone", "email", "email_local", "iban",
     "birth_date", "birth_year", "observed_at", "channel", "doubt_anchor",
 )
@@ -225,6 +229,7 @@ def match_features(records: pd.DataFrame) -> pd.DataFrame:
     name_key = pc.if_else(first_before, pc.binary_join_element_wise(first, last, _SPACE),
                           pc.binary_join_element_wise(last, first, _SPACE))
     name_sorted = _per_distinct(tokens, _sorted_parts)
+    doubt_name = _doubt_name(first, first_all, last)
     street = arrow("street_address")
     street_key, apartment = _per_distinct(street,
                                           lambda streets: pa.StructArray.from_arrays(
@@ -246,6 +251,7 @@ def match_features(records: pd.DataFrame) -> pd.DataFrame:
         "name_tokens": _strings(tokens, index),
         "name_key": _strings(name_key, index),
         "name_sorted": _strings(name_sorted, index),
+        "doubt_name": _strings(doubt_name, index),
         "street_key": _strings(street_key, index),
         "apartment": _strings(apartment, index),
         "postal_code": _strings(_postal_code(arrow("postal_code"), street), index),
@@ -260,6 +266,30 @@ def match_features(records: pd.DataFrame) -> pd.DataFrame:
         "channel": _strings(arrow("channel"), index),
         "doubt_anchor": doubt_anchors(records),
     }, index=index)
+
+
+def _doubt_name(first: pa.Array, first_all: pa.Array, last: pa.Array) -> pa.Array:
+    """Two name parts in alphabetical order: the first given name and the surname's first part;
+    with one field written, its first and last parts (none if it holds one part).
+
+    >>> folded = lambda *values: pa.array(values, pa.large_string())
+    >>> given = folded("viivi nea", "liukkonen", "viivi nea liukkonen", None, "viivi")
+    >>> surname = folded("liukkonen", "viivi nea", None, "liukkonen", None)
+    >>> first = pc.list_element(pc.split_pattern(given, " ", max_splits=1), 0)
+    >>> _doubt_name(first, given, surname).to_pylist()
+    ['liukkonen viivi', 'liukkonen viivi', 'liukkonen viivi', None, None]
+    """
+    surname_first = pc.list_element(pc.split_pattern(last, " ", max_splits=1), 0)
+
+    def last_part(names: pa.Array) -> pa.Array:
+        return pc.struct_field(pc.extract_regex(names, r" (?P<part>[^ ]+)$"), [0])
+
+    has_first, has_surname = pc.is_valid(first), pc.is_valid(surname_first)
+    one = pc.if_else(has_first, first, surname_first)
+    other = pc.if_else(pc.and_(has_first, has_surname), surname_first,
+                       pc.if_else(has_first, last_part(first_all), last_part(last)))
+    return pc.if_else(pc.fill_null(pc.less_equal(one, other), True), pc.binary_join_element_wise(one, other, _SPACE),
+                      pc.binary_join_element_wise(other, one, _SPACE))
 
 
 def doubt_anchors(records: pd.DataFrame) -> np.ndarray:

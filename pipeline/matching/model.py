@@ -124,12 +124,12 @@ BLOCKING_KEYS: list[tuple[str, ...]] = [
 ]
 # Doubt only (docs/register_rules.md rule 5): a record without a valid code that prohibits
 # direct marketing (a *doubt anchor*) is also paired with every record of its first given
-# name and surname, either way round, wherever it lives: the person who said no by phone
-# from a new address, sharing nothing else with their listed customer. Such a pair may be
-# reviewed, so the doubt holds that customer off the marketing list; it never links (a name
-# alone is a namesake's too often). Keyed in `match_key` after the blocking keys
-# (`pipeline.matching.blocking.held_keys`).
-DOUBT_BLOCKING_KEYS: list[tuple[str, ...]] = [("name_key",)]
+# name and surname, either way round and whichever field they were typed into (`doubt_name`),
+# wherever it lives: the person who said no by phone from a new address, sharing nothing else
+# with their listed customer. Such a pair may be reviewed, so the doubt holds that customer
+# off the marketing list; it never links (a name alone is a namesake's too often). Keyed in
+# `match_key` after the blocking keys (`pipeline.matching.blocking.held_keys`).
+DOUBT_BLOCKING_KEYS: list[tuple[str, ...]] = [("doubt_name",)]
 
 
 def comparisons() -> list:

@@ -59,8 +59,8 @@ _SPLINK_LOG_LEVEL = logging.WARNING
 # read, whether the record holds a valid identity code, and whether it is a doubt anchor.
 SPLINK_INPUT_COLUMNS: tuple[str, ...] = (
     UNIQUE_ID, "has_personal_id", "doubt_anchor", "first_name", "first_names_all", "last_name", "name_tokens",
-    "name_key", "name_sorted", "street_key", "apartment", "postal_code", "phone", "email", "email_local", "iban",
-    "birth_date",
+    "name_key", "name_sorted", "doubt_name", "street_key", "apartment", "postal_code", "phone", "email",
+    "email_local", "iban", "birth_date",
 )
 _ADDRESS = "address"
 _FLAGS = ("has_personal_id", "doubt_anchor")

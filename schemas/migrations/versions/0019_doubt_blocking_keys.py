@@ -7,7 +7,8 @@ Create Date: 2026-12-07
 
 Issue 8 ("doubt protects the person"): a record without a valid code that prohibits direct
 marketing (a *doubt anchor*) is also compared with every record of its first given name and
-surname, either way round, wherever it lives (`pipeline.matching.model.DOUBT_BLOCKING_KEYS`);
+surname, either way round and in whichever field they were typed (`doubt_name`), wherever it
+lives (`pipeline.matching.model.DOUBT_BLOCKING_KEYS`);
 such a pair may be reviewed, never linked. The register finds a new batch's candidates by
 `match_key`, so the rule has two keys there, after the nine blocking rules: at position 9 its
 *reach* key, held for every record (a new anchor meets every held namesake), and at position 10
@@ -35,7 +36,7 @@ depends_on: Union[str, Sequence[str], None] = None
 RULES: tuple[tuple[str, ...], ...] = (
     ("phone",), ("email",), ("iban",), ("name_key", "postal_code"), ("last_name", "street_key"),
     ("first_name", "street_key"), ("first_name", "birth_date"), ("last_name", "birth_date"),
-    ("name_sorted", "postal_code"), ("name_key",), ("name_key",),
+    ("name_sorted", "postal_code"), ("doubt_name",), ("doubt_name",),
 )
 REACH, ANCHOR = 9, 10
 CHUNK = 200_000
