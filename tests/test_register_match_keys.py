@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 from alembic import command
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pipeline.matching.blocking import blocking_keys, held_keys
+from pipeline.matching.blocking import blocking_keys, held_keys, probe_keys
 from pipeline.matching.features import match_features
 from pipeline.matching.model import BLOCKING_KEYS, DOUBT_BLOCKING_KEYS
 from pipeline.matching.settings import MatchSettings
@@ -182,3 +184,24 @@ def test_a_no_held_before_0019_meets_a_later_namesake_once_migrated(register_eng
             "SELECT probability FROM review_queue WHERE status = 'open'").all()]
     settings = MatchSettings()
     assert len(opened) == 1 and settings.doubt_threshold <= opened[0] < settings.review_threshold
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a b", "a c", "b c", None]), st.booleans()), min_size=2, max_size=12),
+       st.data())
+@settings(max_examples=200, deadline=None)
+def test_held_and_probe_keys_meet_exactly_the_pairs_the_doubt_rule_makes(rows, data):
+    """Whatever records are held and which come later, a later record's probe keys meet exactly
+    the held records the doubt-only rule pairs it with (equal names, one of the two an anchor),
+    as Splink pairs them when all come at once (rule 3)."""
+    features = pd.DataFrame({"record_key": range(len(rows)), "doubt_name": [name for name, _ in rows],
+                             "doubt_anchor": [anchor for _, anchor in rows]})
+    later = data.draw(st.lists(st.booleans(), min_size=len(rows), max_size=len(rows)))
+    held, new = features[~pd.Series(later)], features[pd.Series(later)]
+    rules = [("doubt_name",)]
+    stored = held_keys(held, [], rules)
+    probes = probe_keys(new, [], rules)
+    met = set(probes.merge(stored, on="blocking_key", suffixes=("_new", "_held"))[
+        ["record_key_new", "record_key_held"]].itertuples(index=False, name=None))
+    expected = {(int(n.record_key), int(h.record_key)) for n in new.itertuples() for h in held.itertuples()
+                if n.doubt_name is not None and n.doubt_name == h.doubt_name and (n.doubt_anchor or h.doubt_anchor)}
+    assert met == expected
