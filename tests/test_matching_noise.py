@@ -187,3 +187,46 @@ def test_a_familys_consecutive_mobiles_at_home_are_no_evidence_of_one_person():
     pairs = score_pairs(frame(twin, other, same_number), min_probability=0.0).set_index(["key_l", "key_r"])
     # The record with twin 1's number is far closer to twin 1 than to twin 2.
     assert pairs.loc[(1, 3), "match_weight"] - pairs.loc[(2, 3), "match_weight"] > 3
+
+
+# A son named after his father: the father's first given name, his own middle name.
+HOME = dict(last_name="Testinen", street_address="Kotitie 4", postal_code="33100", city="Tampere",
+            phone="+35831234567", email=None)  # a landline: the home's number, not a person's
+
+
+def test_a_son_named_after_his_father_is_not_his_father():
+    """Matti Juhani, son of Matti Kalevi, at home with the home's landline and nothing of his own:
+    the same first given name with another middle name is two people, not one with a slip."""
+    father = record(1, first_names="Matti Kalevi", **HOME)
+    son = record(2, first_names="Matti Juhani", channel="phone", **HOME)
+    probability, evidence = scored(father, son)
+    assert evidence["first_name"][0] == match_model.GIVEN_NAMES_CONFLICT
+    assert evidence["first_name"][1] < 0
+    assert probability < 0.5
+    # Two namesakes on two streets, each with a middle name of their own, sharing an e-mail
+    # address (one wrote the other's): namesakes, whose shared address is no household's and
+    # weighs what it weighs between namesakes. A question at most, never a sure link.
+    one = record(1, first_names="Aino Maria", phone=None)
+    other = record(2, first_names="Aino Kaarina", phone=None, channel="mail", street_address="Koulukatu 1")
+    probability, evidence = scored(one, other)
+    assert evidence["first_name"][0] == match_model.GIVEN_NAMES_CONFLICT
+    assert evidence["email"][1] <= MatchModel.load().namesake_email_weight + 1e-3
+    assert probability < 0.95
+    same_names, _ = scored(one, {**other, "first_names": "Aino Maria"})
+    assert same_names >= 0.95
+
+
+@pytest.mark.parametrize("written", [
+    "Matti",                  # the first given name only
+    "Matti Antero",           # a middle name dropped
+    "Matti Kalevi",           # a middle name kept, the last dropped
+    "Matti Kalevvi Antero",   # a letter doubled in a middle name
+    "Matti Kalevi-Antero",    # two of them hyphenated
+    "Matti Kaleviantero",     # or written together
+    "Matti Testinen",         # the surname typed among the given names
+])
+def test_one_persons_given_names_written_short_or_with_a_slip_are_no_conflict(written: str):
+    full = record(1, first_names="Matti Kalevi Antero", **HOME)
+    probability, evidence = scored(full, record(2, first_names=written, channel="phone", **HOME))
+    assert evidence["first_name"][0] != match_model.GIVEN_NAMES_CONFLICT
+    assert probability >= 0.95

@@ -37,6 +37,7 @@ RATES = {
     "couple_double_surname": 0.08,
     "twins": 0.08,            # of households with two or more children
     "junior": 0.10,           # of households with a father and a son
+    "junior_named_after": 0.0,  # of juniors: the father's first given name only, the rest his own
     "temporary_code": 0.003,
     "new_century_sign": 0.012,
     "new_sign_same_number": 0.5,
@@ -412,10 +413,17 @@ def build(rng: np.random.Generator, n_people: int, today: datetime.date, rates: 
     child = role == CHILD
     last_name[child] = np.where(rng.random(child.sum()) < 0.95, family_surname[child], own_surname[child])
 
-    # Junior: a son with his father's exact names.
+    # Junior: a son with his father's exact names, or named after him: his father's first
+    # given name and his own others ("Matti Juhani", son of "Matti Kalevi").
     junior = child & (sex == "M") & (sex[head_index] == "M") & (member == first_child - head_index)
     junior &= rng.random(n) < rates["junior"]
+    own_names = first_names.copy()
     first_names[junior] = first_names[head_index[junior]]
+    # Drawn from a spawned generator: the main stream (every other draw) stays as it was.
+    named_after = junior & (np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0]).random(n)
+                            < rates["junior_named_after"])
+    first_names[named_after] = [f"{father.split()[0]} {' '.join(own.split()[1:]) or own.split()[0]}"
+                                for father, own in zip(first_names[named_after], own_names[named_after])]
     last_name[junior] = last_name[head_index[junior]]
 
     partner = np.full(n, -1)

@@ -18,6 +18,9 @@ rate                       varied      meaning
 =========================  ==========  =============================================
 junior                     0.30 (0.10) of households whose head is a man with a son
                                        as first child: the son has his exact names
+junior_named_after         0.50 (0)    of those sons: only his first given name, the
+                                       others the son's own ("Matti Juhani", son of
+                                       "Matti Kalevi")
 twins                      0.25 (0.08) of households with two or more children
 two_person_kinds           .62/.15/.23 couple / parent and child / flatmates
                                        (.72/.15/.13)
@@ -123,6 +126,7 @@ from synth.typed import Typed, _product_words, format_phone, personal_id_spaces
 
 POPULATION_RATES = {
     "junior": 0.30,
+    "junior_named_after": 0.50,
     "twins": 0.25,
     "two_person_kinds": (0.62, 0.15, 0.23),
     "larger_kinds": (0.68, 0.14, 0.18),

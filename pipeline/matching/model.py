@@ -72,6 +72,11 @@ PHONE_ONE_DIGIT_OFF = "one digit off"
 # well ("Karlsson" / "Anna Mill" for Anna Milla Karlsson).
 NAMES_AMONG_ONE_LETTER_OFF = "every name of one among the other's names, one letter off allowed"
 EMAIL_NEAR = "one letter off, or the same name at another domain (the same digits)"
+# The same first given name, but each record has a further given name the other lacks (each
+# allowed a typing slip, a hyphen or a space): "Matti Juhani" and "Matti Kalevi". A son named
+# after his father, or two namesakes, far more often than one person's records, whose middle
+# names are only ever dropped, not replaced. "Matti" against "Matti Juhani" is no conflict.
+GIVEN_NAMES_CONFLICT = "the same first given name, other given names different"
 # A landline is a home's number, not a person's: every member at home shares it, so there it
 # says little of which member wrote. Its own level lets the household model learn that apart
 # from a mobile's weight. Finnish mobiles begin +358 4 and +358 50; other Finnish numbers are
@@ -89,16 +94,16 @@ def _is_landline(side: str) -> str:
 # Levels that never count for a match, whatever EM finds (weight at most 0): what they say for
 # one, the names already said.
 NEAR_NAMES_NEVER_FOR: tuple[tuple[str, str], ...] = (("email", EMAIL_NEAR),)
-# Namesakes (the same first name and surname) share an e-mail address far more often than
-# strangers do: addresses are made of names (aino.makinen@ at one provider is another Aino
-# Mäkinen's at the next), and a slip of the provider gives a namesake's. Random pairs cannot
-# measure it, so training counts it where the register knows two people for sure: records of
-# one name under two different valid codes (`MatchModel.namesakes`). When both names agree,
-# the e-mail weighs at most log2(m / u among namesakes), and a shared e-mail does not make the
-# pair a household's.
+# Namesakes (the same first given name and surname, whatever their middle names) share an
+# e-mail address far more often than strangers do: addresses are made of names (aino.makinen@
+# at one provider is another Aino Mäkinen's at the next), and a slip of the provider gives a
+# namesake's. Random pairs cannot measure it, so training counts it where the register knows
+# two people for sure: records of one name under two different valid codes
+# (`MatchModel.namesakes`). When both names agree, the e-mail weighs at most log2(m / u among
+# namesakes), and a shared e-mail does not make the pair a household's.
 EMAIL_EXACT = "Exact match on email"
 NAMESAKE_LEVELS: dict[str, tuple[str, ...]] = {
-    "first_name": ("Exact match on first_name", "all given names exact", SAME_NAMES_REORDERED),
+    "first_name": ("Exact match on first_name", "all given names exact", SAME_NAMES_REORDERED, GIVEN_NAMES_CONFLICT),
     "last_name": ("Exact match on last_name", SAME_NAMES_REORDERED),
 }
 # At home, never for a match either: a family's mobiles are often consecutive numbers (one
@@ -147,6 +152,14 @@ def comparisons() -> list:
     def given(side: str) -> str:  # the given names, a hyphenated one as its parts
         return f"string_split(replace(first_names_all_{side}, '-', ' '), ' ')"
 
+    def placed(one: str, other: str) -> str:  # each given name of `one` after its first found in `other`'s names
+        later = f"list_transform(string_split(first_names_all_{one}, ' ')[2:], lambda x: replace(x, '-', ''))"
+        names = (f"list_concat({tokens('name_tokens', other)}, "
+                 f"list_transform(string_split(first_names_all_{other}, ' '), lambda x: replace(x, '-', '')))")
+        written_together = f"replace(replace(name_tokens_{other}, ' ', ''), '-', '')"  # Annaliisa for Anna-Liisa
+        return (f"list_bool_and(list_transform({later}, lambda a: contains({written_together}, a) OR "
+                f"list_bool_or(list_transform({names}, lambda b: damerau_levenshtein(a, b) <= 1))))")
+
     first_name = cl.CustomComparison(
         output_column_name="first_name",
         comparison_description="first given name (all given names when both gave several)",
@@ -154,6 +167,9 @@ def comparisons() -> list:
             cll.NullLevel("first_name"),
             cll.CustomLevel("first_names_all_l = first_names_all_r AND contains(first_names_all_l, ' ')",
                             "all given names exact"),
+            cll.CustomLevel("first_name_l = first_name_r AND contains(first_names_all_l, ' ') "
+                            f"AND contains(first_names_all_r, ' ') AND NOT {placed('l', 'r')} "
+                            f"AND NOT {placed('r', 'l')}", GIVEN_NAMES_CONFLICT),
             cll.ExactMatchLevel("first_name", term_frequency_adjustments=True),
             cll.CustomLevel(SAME_NAMES_REORDERED_SQL, SAME_NAMES_REORDERED),
             cll.JaroWinklerLevel("first_name", 0.92),
