@@ -168,6 +168,17 @@ def test_accepting_the_review_merges_and_the_latest_statement_keeps_the_person_o
     assert view_ties(register_engine) == python_ties(register_engine) == set()  # no doubt left: a decision
 
 
+def _load_in_order(engine: sa.Engine, order: str, call: dict) -> dict:
+    """The adult and a call in one load ("together"), or a day apart, the call or the adult first."""
+    if order == "together":
+        load_batch(engine, batch_of("d1", [ADULT, call]))
+    else:
+        first, second = (call, ADULT) if order == "call first" else (ADULT, call)
+        load_batch(engine, batch_of("d1", [first]))
+        load_batch(engine, batch_of("d2", [second]))
+    return customer_of(engine)
+
+
 def _queue(engine: sa.Engine) -> list[tuple]:
     with engine.connect() as connection:
         return [(r["reason"], r["probability"], r["holds_back_from_marketing"])
@@ -179,12 +190,7 @@ def test_a_no_too_weak_to_link_or_review_still_holds_its_match_off_the_list(regi
     """Rule 5: a weaker pair (down to the doubt threshold) goes to review when one record of it
     says "no marketing", so the person is not marketed to through their other customer until a
     steward decides; the same in any load order."""
-    if order == "together":
-        owners = _load(register_engine, ADULT, WEAK_PROHIBITING_CALL)
-    else:
-        load_batch(register_engine, batch_of("d1", [WEAK_PROHIBITING_CALL]))
-        load_batch(register_engine, batch_of("d2", [ADULT]))
-        owners = customer_of(register_engine)
+    owners = _load_in_order(register_engine, order, WEAK_PROHIBITING_CALL)
     adult, caller = owners[("web", "W-A")], owners[("phone", "P-W")]
     assert adult != caller
     review_id = open_review(register_engine)
@@ -224,13 +230,7 @@ def test_a_no_that_shares_only_the_names_holds_its_namesake_off_the_list_in_any_
     off the list until a steward decides. Neither the pair nor the review links anything."""
     call = NAMES_ONLY_CALL if names == "as written" else {**NAMES_ONLY_CALL, "first_names": "Merkkinen",
                                                            "last_name": "Kalle"}
-    if order == "together":
-        load_batch(register_engine, batch_of("d1", [ADULT, call]))
-    else:
-        first, second = (call, ADULT) if order == "call first" else (ADULT, call)
-        load_batch(register_engine, batch_of("d1", [first]))
-        load_batch(register_engine, batch_of("d2", [second]))
-    owners = customer_of(register_engine)
+    owners = _load_in_order(register_engine, order, call)
     adult, caller = owners[("web", "W-A")], owners[("phone", "P-N")]
     assert adult != caller
     review_id = open_review(register_engine)

@@ -26,6 +26,19 @@ def stored_keys(engine) -> set[tuple[int, int]]:
     return {(int(k), int(r)) for k, r in rows}
 
 
+def reverts_and_writes_once(engine, before: str, left: set, everything: set) -> None:
+    """Downgraded to `before`, the register holds `left`; migrated again, `everything`. Stamped at
+    `before` over a register that already has every key and migrated: nothing written twice, nothing
+    lost."""
+    downgrade(engine, before)
+    assert stored_keys(engine) == left
+    migrate(engine)
+    assert stored_keys(engine) == everything
+    _run_alembic(engine, lambda config: command.stamp(config, before), exclusive=True)
+    migrate(engine)
+    assert stored_keys(engine) == everything
+
+
 def expected_keys(engine, numbers=None) -> set[tuple[int, int]]:
     with engine.connect() as connection:
         records = _read_records(connection, "")
@@ -55,14 +68,8 @@ def test_migration_0014_writes_the_name_parts_keys_once_and_reverts(register_eng
     doubt = everything - expected_keys(register_engine, numbers=set(range(len(BLOCKING_KEYS))))
     assert len(added) == 2 and stored_keys(register_engine) == everything
 
-    downgrade(register_engine, "0013")  # the rule's keys go (and 0019's); the others stay
-    assert stored_keys(register_engine) == everything - added - doubt
-    migrate(register_engine)
-    assert stored_keys(register_engine) == everything
-    # Over a register that already has every key: nothing written twice, nothing lost.
-    _run_alembic(register_engine, lambda config: command.stamp(config, "0013"), exclusive=True)
-    migrate(register_engine)
-    assert stored_keys(register_engine) == everything
+    # The rule's keys go (and 0019's); the others stay.
+    reverts_and_writes_once(register_engine, "0013", everything - added - doubt, everything)
 
 
 def test_names_in_the_wrong_fields_find_their_customer_in_a_later_load(register_engine):
@@ -155,13 +162,7 @@ def test_migration_0019_writes_the_doubt_keys_once_and_reverts(register_engine):
     assert len(doubt) == 4 and len({key for key, _ in doubt}) == 2
     assert stored_keys(register_engine) == everything
 
-    downgrade(register_engine, "0018")  # the doubt keys go; the blocking rules' stay
-    assert stored_keys(register_engine) == everything - doubt
-    migrate(register_engine)
-    assert stored_keys(register_engine) == everything
-    _run_alembic(register_engine, lambda config: command.stamp(config, "0018"), exclusive=True)
-    migrate(register_engine)
-    assert stored_keys(register_engine) == everything
+    reverts_and_writes_once(register_engine, "0018", everything - doubt, everything)  # the blocking rules' stay
 
 
 def test_a_no_held_before_0019_meets_a_later_namesake_once_migrated(register_engine):

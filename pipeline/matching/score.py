@@ -85,13 +85,12 @@ def scoring_rules(model: MatchModel) -> list[str]:
     (a condition on one side DuckDB applies before the join, not to every namesake pair).
     Splink numbers each pair by the first rule that made it (`match_key`): a pair numbered
     past the model's own rules was made by a doubt-only rule alone."""
-    rules = []
-    for key in model.blocking_rules:
-        equal = " AND ".join(f'l."{c}" = r."{c}"' for c in key)
-        rules.append(f"{equal} AND NOT (l.has_personal_id AND r.has_personal_id)")
+    def equal(key: tuple[str, ...]) -> str:
+        return " AND ".join(f'l."{c}" = r."{c}"' for c in key)
+
+    rules = [f"{equal(key)} AND NOT (l.has_personal_id AND r.has_personal_id)" for key in model.blocking_rules]
     for key in DOUBT_BLOCKING_KEYS:
-        equal = " AND ".join(f'l."{c}" = r."{c}"' for c in key)
-        rules += [f"{equal} AND l.doubt_anchor", f"{equal} AND r.doubt_anchor"]
+        rules += [f"{equal(key)} AND l.doubt_anchor", f"{equal(key)} AND r.doubt_anchor"]
     return rules
 
 
