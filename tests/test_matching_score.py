@@ -537,3 +537,35 @@ def test_a_code_less_no_is_scored_against_its_namesake_whichever_field_the_names
     keys = match_features(records)["name_key"]
     same_name_key = bool(pd.notna(keys.iloc[1]) and keys.iloc[0] == keys.iloc[1])
     assert same_name_key == (names["last_name"] == "Mäkinen")
+
+
+def test_the_scorers_recorded_sql_scores_as_splink_itself(zone):
+    # The scorer runs the SQL Splink wrote once (`Scorer._splink_sql`): on every call its
+    # pairs, levels and weights must be Splink's own for the same inputs.
+    from pipeline.matching.score import open_scorer, scoring_rules, splink_input
+
+    features = splink_input(zone)
+    new, held = features.iloc[:900].reset_index(drop=True), features.iloc[900:].reset_index(drop=True)
+    key = ["record_key_l", "record_key_r"]
+    with open_scorer() as scorer:
+        rules = scoring_rules(scorer.model)
+        for _ in range(2):  # the inputs' names are bound again on each call
+            replayed = pd.concat(list(scorer.within(new)), ignore_index=True).sort_values(key, ignore_index=True)
+            own = scorer._result(scorer.linker.inference.predict_within(
+                scorer.db_api.register(new), blocking_rules_to_generate_predictions=rules, warning_mode="never"))
+            assert len(replayed) > 50
+            pd.testing.assert_frame_equal(replayed, own.sort_values(key, ignore_index=True))
+            replayed = pd.concat(list(scorer.between(new, held, batch_rows=100)), ignore_index=True)
+            own = scorer._result(scorer.linker.inference.predict_between(
+                scorer.db_api.register(new), scorer.db_api.register(held),
+                blocking_rules_to_generate_predictions=rules, warning_mode="never"))
+            assert len(replayed) > 100
+            pd.testing.assert_frame_equal(replayed.sort_values(key, ignore_index=True),
+                                          own.sort_values(key, ignore_index=True))
+        # Nothing is left behind between calls: the inputs and Splink's tables are dropped.
+        tables = {row[0] for row in scorer.db_api.duckdb_con.execute("SHOW TABLES").fetchall()}
+        assert not {name for name in tables if name.startswith("__splink__df_predict")
+                    or name.startswith("__splink__blocked_id_pairs")}
+        assert not tables & {"match_new", "match_new_against_held", "match_held"}
+        pairs = pd.concat(list(scorer.within(new.iloc[:0])), ignore_index=True)
+        assert pairs.empty and list(pairs.columns) == scorer.result_columns

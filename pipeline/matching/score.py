@@ -25,6 +25,12 @@ A pair's probability depends on the two records and the model only: the term
 frequencies are the model's frozen tables and the prior is the model's, so a
 pair scores the same in whichever batch it comes (docs/register_rules.md rule 3).
 
+Splink writes the SQL of `predict_within` and `predict_between` afresh on every call,
+about 0.15 s of Python (sqlglot) each: most of a small batch's scoring, paid in every
+round of a nightly batch's affected set. A `Scorer` records the statements Splink runs
+once, on empty inputs under fixed names, and runs them again on each call's inputs;
+`tests/test_matching_score.py` checks that they give Splink's own pairs, levels and weights.
+
 `baseline_splink_pairs` is Splink alone, configured the standard way, for the
 benchmark's side-by-side comparison.
 """
@@ -33,8 +39,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -70,6 +78,22 @@ _FLAGS = ("has_personal_id", "doubt_anchor")
 DUCKDB_MEMORY_LIMIT = "1GB"
 # Contacts a household shares: a pair sharing one is scored with the household model.
 HOUSEHOLD_CONTACTS: tuple[str, ...] = ("phone", "email", "iban")
+
+
+# The names the scorer's inputs go by in DuckDB, in Splink's recorded SQL and on each call.
+_NEW, _NEW_AGAINST, _HELD = "match_new", "match_new_against_held", "match_held"
+_CREATE_TABLE = re.compile(r"\s*CREATE TABLE (\w+) AS\s(.*)\Z", re.DOTALL)
+
+
+def _read(relation, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """A DuckDB relation's rows as frames of at most `batch_rows`; one empty frame if none."""
+    empty = True
+    for batch in relation.to_arrow_reader(max(1, batch_rows)):
+        if batch.num_rows:
+            empty = False
+            yield batch.to_pandas()
+    if empty:  # no pairs: an empty frame with the same columns
+        yield relation.limit(0).df()
 
 
 def _empty_pairs() -> pd.DataFrame:
@@ -125,6 +149,66 @@ class Scorer:
             self.result_columns += [f"gamma_{name}", f"mw_{name}"]
             if name in self.with_tf:
                 self.result_columns.append(f"mw_tf_adj_{name}")
+        self._empty = empty
+
+    # Recorded at the first call that needs them (explaining a customer needs neither).
+    @cached_property
+    def _within_sql(self) -> tuple[tuple[str, str], ...]:
+        return self._splink_sql(lambda: self.linker.inference.predict_within(
+            self.db_api.register(self._empty, table_name=_NEW),
+            blocking_rules_to_generate_predictions=scoring_rules(self.model), warning_mode="never"))
+
+    @cached_property
+    def _between_sql(self) -> tuple[tuple[str, str], ...]:
+        return self._splink_sql(lambda: self.linker.inference.predict_between(
+            self.db_api.register(self._empty, table_name=_NEW_AGAINST),
+            self.db_api.register(self._empty, table_name=_HELD),
+            blocking_rules_to_generate_predictions=scoring_rules(self.model), warning_mode="never"))
+
+    def _splink_sql(self, predict) -> tuple[tuple[str, str], ...]:
+        """The (table, SELECT) statements Splink runs for `predict`, in order: the last
+        makes the scored pairs. Recorded from one call on empty inputs."""
+        statements: list[str] = []
+        # Every statement Splink's DuckDB backend runs passes through this one method.
+        run = self.db_api._execute_sql_against_backend
+
+        def recorded(sql: str):
+            statements.append(sql)
+            return run(sql)
+
+        self.db_api._execute_sql_against_backend = recorded
+        try:
+            predict().drop_table_from_database_and_remove_from_cache()
+        finally:
+            del self.db_api._execute_sql_against_backend  # the class's own again
+        made = []
+        for sql in statements:
+            found = _CREATE_TABLE.match(sql)
+            if found:
+                made.append((found.group(1), found.group(2)))
+        if not made or any(table in (_NEW, _NEW_AGAINST, _HELD) for table, _ in made):
+            raise RuntimeError("Splink's prediction SQL is not in the form the scorer replays")
+        return tuple(made)
+
+    def _run(self, statements: tuple[tuple[str, str], ...], inputs: dict[str, pd.DataFrame],
+             batch_rows: int) -> Iterator[pd.DataFrame]:
+        """Splink's recorded statements on these inputs, the scored pairs read in batches."""
+        con = self.db_api.duckdb_con
+        try:
+            for name, frame in inputs.items():
+                con.register(name, frame)
+            for table, select in statements:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+                con.execute(f"CREATE TABLE {table} AS {select}")
+            for table, _ in statements[:-1]:  # the blocked pairs, once scored (as Splink drops them)
+                con.execute(f"DROP TABLE {table}")
+            relation = con.table(statements[-1][0]).select(", ".join(f'"{c}"' for c in self.result_columns))
+            yield from _read(relation, batch_rows)
+        finally:
+            for table, _ in statements:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+            for name in inputs:
+                con.unregister(name)
 
     def _result(self, predicted) -> pd.DataFrame:
         """Every scored pair at once (a few records' pairs: `rescore`)."""
@@ -135,41 +219,19 @@ class Scorer:
         """The levels and weights of Splink's scored pairs, `batch_rows` pairs at a time
         (the pairs stay in DuckDB, which spills past its limit, until they are read)."""
         try:
-            relation = predicted.as_duckdbpyrelation().select(", ".join(f'"{c}"' for c in self.result_columns))
-            reader = relation.to_arrow_reader(max(1, batch_rows))
-            empty = True
-            for batch in reader:
-                if batch.num_rows:
-                    empty = False
-                    yield batch.to_pandas()
-            if empty:  # no pairs: an empty frame with the same columns
-                yield relation.limit(0).df()
+            yield from _read(predicted.as_duckdbpyrelation().select(
+                ", ".join(f'"{c}"' for c in self.result_columns)), batch_rows)
         finally:
             predicted.drop_table_from_database_and_remove_from_cache()
 
-    # Input tables get names Splink generates (unique per call), so one scorer serves
-    # many calls (`open_scorer`); each call drops its inputs when its pairs are read.
     def within(self, frame: pd.DataFrame, batch_rows: int = SCORE_BATCH_ROWS) -> Iterator[pd.DataFrame]:
-        table = self.db_api.register(frame)
-        try:
-            predicted = self.linker.inference.predict_within(
-                table, blocking_rules_to_generate_predictions=scoring_rules(self.model), warning_mode="never")
-            yield from self._batches(predicted, batch_rows)
-        finally:
-            table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+        """Splink's `predict_within` of these records, `batch_rows` scored pairs at a time."""
+        yield from self._run(self._within_sql, {_NEW: frame}, batch_rows)
 
     def between(self, left: pd.DataFrame, right: pd.DataFrame,
                 batch_rows: int = SCORE_BATCH_ROWS) -> Iterator[pd.DataFrame]:
-        left_table = self.db_api.register(left)
-        right_table = self.db_api.register(right)
-        try:
-            predicted = self.linker.inference.predict_between(
-                left_table, right_table, blocking_rules_to_generate_predictions=scoring_rules(self.model),
-                warning_mode="never")
-            yield from self._batches(predicted, batch_rows)
-        finally:
-            left_table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
-            right_table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+        """Splink's `predict_between` of these records, `batch_rows` scored pairs at a time."""
+        yield from self._run(self._between_sql, {_NEW_AGAINST: left, _HELD: right}, batch_rows)
 
     def close(self) -> None:
         self.db_api.duckdb_con.close()

@@ -229,9 +229,26 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
               settings: MatchSettings, scorer: Scorer, summary: ResolveSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Grow the seed records to whole components; returns (records, edges).
 
-    Each record's match features are computed once, when it joins the pool.
+    Each held record is read from the register, and its match features computed, once: in
+    the first round that needs it as a candidate or a member of a reached customer.
     """
     records, features = seeds, seed_features
+    # Candidates read in an earlier round and not added: a later round's candidates are
+    # mostly these, and are not read and featured again.
+    spare, spare_features = seeds.iloc[:0], seed_features.iloc[:0]
+
+    def take(keys: set[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """These records and their features: from `spare`, the rest read and kept there."""
+        nonlocal spare, spare_features
+        values = np.fromiter(keys, dtype=np.int64, count=len(keys))
+        unread = values[~np.isin(values, spare["record_key"].to_numpy(np.int64))]
+        if len(unread):
+            fetched = read_records_by_key(connection, unread.tolist())
+            spare = pd.concat([spare, fetched], ignore_index=True)
+            spare_features = pd.concat([spare_features, match_features(fetched)], ignore_index=True)
+        wanted = spare["record_key"].isin(values).to_numpy()
+        return spare[wanted], spare_features[wanted]
+
     # Nothing resolved before this run (the first load): no held record can be a candidate.
     held_before = _anything_resolved(connection)
     frontier = seeds
@@ -266,9 +283,9 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
         candidates = unknown(candidates | same_code | review_ends)
         pool, pool_features = records, features
         if candidates:
-            fetched = read_records_by_key(connection, candidates)
+            fetched, fetched_features = take(candidates)
             pool = pd.concat([records, fetched], ignore_index=True)
-            pool_features = pd.concat([features, match_features(fetched)], ignore_index=True)
+            pool_features = pd.concat([features, fetched_features], ignore_index=True)
         edges = score_pairs(pool, features=pool_features, scorer=scorer,
                             new_keys=frontier["record_key"].to_numpy(np.int64),
                             batch_rows=settings.score_batch_rows,
@@ -291,12 +308,14 @@ def _affected(connection: sa.Connection, seeds: pd.DataFrame, seed_features: pd.
         added, added_features = pool[is_added], pool_features[is_added]
         missing = reached - set(added["record_key"].tolist())
         if missing:
-            late = read_records_by_key(connection, missing)
+            late, late_features = take(missing)
             added = pd.concat([added, late], ignore_index=True)
-            added_features = pd.concat([added_features, match_features(late)], ignore_index=True)
+            added_features = pd.concat([added_features, late_features], ignore_index=True)
         if len(added):  # (a first load adds none: its records are not copied)
             records = pd.concat([records, added], ignore_index=True)
             features = pd.concat([features, added_features], ignore_index=True)
+            kept = ~spare["record_key"].isin(added["record_key"].to_numpy(np.int64)).to_numpy()
+            spare, spare_features = spare[kept], spare_features[kept]
         frontier, frontier_keys = added, _probe_keys(added_features)
     if len(frontier):
         # Resolving part of a component would break rule 3 silently: stop the load instead.
