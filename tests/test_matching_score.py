@@ -569,3 +569,23 @@ def test_the_scorers_recorded_sql_scores_as_splink_itself(zone):
         assert not tables & {"match_new", "match_new_against_held", "match_held"}
         pairs = pd.concat(list(scorer.within(new.iloc[:0])), ignore_index=True)
         assert pairs.empty and list(pairs.columns) == scorer.result_columns
+
+
+def test_the_models_settings_are_valid_for_the_scorers_input(caplog):
+    # The scorer's linker skips Splink's settings validation (0.2 s a scorer): this is it,
+    # on the shipped model and the columns the scorer gives Splink.
+    from splink import DuckDBAPI, Linker
+    from pipeline.matching.score import SPLINK_INPUT_COLUMNS
+
+    model = MatchModel.load()
+    columns = {c: pd.Series(dtype="int64" if c == match_model.UNIQUE_ID else "bool"
+                            if c in ("has_personal_id", "doubt_anchor") else "string") for c in SPLINK_INPUT_COLUMNS}
+    db_api = DuckDBAPI()
+    try:
+        with caplog.at_level("WARNING", logger="splink"):
+            Linker(db_api.register(pd.DataFrame(columns), table_name="validated"), dict(model.splink_settings),
+                   log_level=None, validate_settings=True)
+    finally:
+        db_api.duckdb_con.close()
+    assert not [r for r in caplog.records if r.name.startswith("splink") and r.levelno >= 30], \
+        [r.getMessage()[:200] for r in caplog.records]

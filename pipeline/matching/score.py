@@ -136,8 +136,10 @@ class Scorer:
         # (the values) stay in DuckDB: `_result` selects levels and weights only.
         settings = dict(model.splink_settings, retain_matching_columns=True,
                         retain_intermediate_calculation_columns=True)
+        # Not validated again at every scorer (0.2 s): training validated these settings
+        # against these columns, and `tests/test_matching_score.py` validates the model's.
         self.linker = Linker(self.db_api.register(empty, table_name="match_template"), settings,
-                             log_level=_SPLINK_LOG_LEVEL)
+                             log_level=_SPLINK_LOG_LEVEL, validate_settings=False)
         for column in TF_COLUMNS:
             lookup = self.db_api.register(model.tf_frame(column), table_name=f"match_tf_{column}")
             self.linker.table_management.register_term_frequency_lookup(lookup, column)
