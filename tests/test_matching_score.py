@@ -569,6 +569,17 @@ def test_the_scorers_recorded_sql_scores_as_splink_itself(zone):
         assert not tables & {"match_new", "match_new_against_held", "match_held"}
         pairs = pd.concat(list(scorer.within(new.iloc[:0])), ignore_index=True)
         assert pairs.empty and list(pairs.columns) == scorer.result_columns
+        # One call at a time (the tables go by the recorded names): DuckDB refuses a second
+        # while the first's pairs are being read, and the first reads on unharmed.
+        import duckdb
+
+        first = scorer.between(new, held, batch_rows=10)
+        next(first)
+        with pytest.raises(duckdb.Error, match="open result"):
+            next(scorer.within(new))
+        assert sum(len(batch) for batch in first) > 0
+        first.close()
+        assert len(pd.concat(list(scorer.within(new)), ignore_index=True)) > 50
 
 
 def test_the_models_settings_are_valid_for_the_scorers_input(caplog):
