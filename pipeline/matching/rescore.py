@@ -19,7 +19,7 @@ from pipeline.matching.score import PAIR_COLUMNS, Scorer, _pairs, open_scorer, s
 
 def score_every_pair(records: pd.DataFrame, model: MatchModel, scorer: Scorer | None = None) -> pd.DataFrame:
     """Every pair of `records` (keep it small: n² pairs), as `score_pairs` gives them. `scorer`
-    (of the same model), when given, is reused rather than set up anew (about 0.3 s); it serves
+    (of the same model), when given, is reused rather than set up anew (about 0.1 s); it serves
     one call at a time (a DuckDB connection): the caller serialises calls from threads."""
     if len(records) < 2:
         return pd.DataFrame(columns=list(PAIR_COLUMNS))
