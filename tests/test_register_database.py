@@ -18,6 +18,7 @@ from pipeline.register.database import (
     make_engine,
     migrate,
     normalise_url,
+    temp_values,
 )
 from schemas.register import intake_file, source_record
 from test_register_helpers import personal_id
@@ -223,3 +224,19 @@ def test_sequence_values_are_drawn_in_one_statement_and_never_repeat(postgres_re
             assert stepped.tolist() == [1013, 1015, 1017, 1019]
     finally:
         engine.dispose()
+
+
+def test_temporary_value_tables_hold_each_value_once_as_given(register_engine):
+    # `temp_values` fills its table in bulk (SQLite: one JSON array; PostgreSQL: COPY): every
+    # value comes back once, as it was, whatever it holds.
+    keys = [-(2 ** 63), -1, 0, 7, 7, 2 ** 63 - 1, 123_456_789_012]
+    texts = ["010101-123N", "tab\there", "back\\slash", "line\nbreak", "quote'\"", "Äänekoski", "010101-123N"]
+    with register_engine.begin() as connection:
+        table = temp_values(connection, "test_keys", keys)
+        held = sorted(int(row[0]) for row in connection.exec_driver_sql(f"SELECT value FROM {table}").all())
+        assert held == sorted(set(keys))
+        table = temp_values(connection, "test_texts", texts, "TEXT")
+        held = sorted(row[0] for row in connection.exec_driver_sql(f"SELECT value FROM {table}").all())
+        assert held == sorted(set(texts))
+        assert temp_values(connection, "test_none", []) == "test_none"
+        assert connection.exec_driver_sql("SELECT COUNT(*) FROM test_none").scalar() == 0
