@@ -19,7 +19,8 @@
    instead (the same grouping, rule 3), each timed with its own peak memory (Linux: the
    high-water mark is reset before each part): what memory and time a backlog loaded in
    parts costs.
-3. *Nightly*: the remaining day(s) as one batch against that register, timed.
+3. *Nightly*: the remaining day(s) as one batch against that register, timed (wall, and the
+   process's CPU seconds, every thread's: on a shared host they move less from run to run).
 4. Scores the register's grouping of records into customers against the truth
    (generator/synth/truth.py): pairwise precision, recall and F1, overall and for
    records without a valid code, per noise kind and per household pair and role,
@@ -152,8 +153,14 @@ def stage_zone(landing: Path, target: Path, days: set[str]) -> Path:
     return target
 
 
+def cpu_seconds() -> float:
+    """The process's CPU time so far, every thread's (DuckDB's too), user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed_load(engine, landing: Path, settings: MatchSettings, label: str) -> dict[str, float]:
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
     # As the intake asset reads: many files in worker processes, each normalising its own.
     batch = build_batch(read_all(discover(landing), today=TODAY), TODAY)
     t1 = time.perf_counter()
@@ -172,7 +179,8 @@ def timed_load(engine, landing: Path, settings: MatchSettings, label: str) -> di
     return {"records": float(len(batch.accepted) + len(batch.quarantined)),
             "ingest_s": t1 - t0, "write_records_s": marks["records_written"] - t1,
             "resolve_s": marks["resolved"] - marks["records_written"], "commit_s": t2 - marks["resolved"],
-            "total_s": t2 - t0, "peak_mib": peak_mib(), "worker_peak_mib": worker_peak,
+            "total_s": t2 - t0, "cpu_s": cpu_seconds() - cpu0, "peak_mib": peak_mib(),
+            "worker_peak_mib": worker_peak,
             "customers_new": float(summary.after_load.new_customers), "merges": float(summary.after_load.merges),
             "reviews": float(summary.after_load.reviews_opened),
             "affected": float(summary.after_load.affected_records),
@@ -368,7 +376,7 @@ def main() -> None:
     print(f"nightly: {int(nightly['records']):,} records against {customers:,} customers in "
           f"{nightly['total_s']:.1f} s (ingest {nightly['ingest_s']:.1f}, write {nightly['write_records_s']:.1f}, "
           f"resolve {nightly['resolve_s']:.1f}); {int(nightly['affected']):,} records re-resolved, "
-          f"{int(nightly['merges'])} merges"
+          f"{int(nightly['merges'])} merges; CPU {nightly['cpu_s']:.1f} s"
           # The process's peak is the nightly batch's own only when no whole load ran before it.
           + (f"; peak {nightly['peak_mib']:,.0f} MiB" if args.from_snapshot else ""))
 
