@@ -263,19 +263,19 @@ def test_the_scoring_batch_is_a_setting_that_changes_no_customer(batch, register
     batches = []
     from pipeline.matching import score
 
-    original = score.Scorer._batches
+    original = score._read  # how the scorer reads Splink's scored pairs from DuckDB
 
-    def counted(self, predicted, batch_rows):
-        for frame in original(self, predicted, batch_rows):
+    def counted(relation, batch_rows):
+        for frame in original(relation, batch_rows):
             batches.append(len(frame))
             yield frame
 
-    score.Scorer._batches = counted
+    score._read = counted
     try:
         load_intake(register_engine, batch, run_id="test", now=NOW, after_load=lambda connection: resolve_identities(
             connection, now=NOW, run_id="test", settings=MatchSettings(score_batch_rows=100)))
     finally:
-        score.Scorer._batches = original
+        score._read = original
     assert len(batches) > 5 and max(batches) <= 100
     load_intake(second_register_engine, batch, run_id="test", now=NOW, after_load=_resolve)
     groupings = []
