@@ -542,6 +542,8 @@ def test_a_code_less_no_is_scored_against_its_namesake_whichever_field_the_names
 def test_the_scorers_recorded_sql_scores_as_splink_itself(zone):
     # The scorer runs the SQL Splink wrote once (`Scorer._splink_sql`): on every call its
     # pairs, levels and weights must be Splink's own for the same inputs.
+    import duckdb
+
     from pipeline.matching.score import open_scorer, scoring_rules, splink_input
 
     features = splink_input(zone)
@@ -571,8 +573,6 @@ def test_the_scorers_recorded_sql_scores_as_splink_itself(zone):
         assert pairs.empty and list(pairs.columns) == scorer.result_columns
         # One call at a time (the tables go by the recorded names): DuckDB refuses a second
         # while the first's pairs are being read, and the first reads on unharmed.
-        import duckdb
-
         first = scorer.between(new, held, batch_rows=10)
         next(first)
         with pytest.raises(duckdb.Error, match="open result"):

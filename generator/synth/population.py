@@ -417,13 +417,13 @@ def build(rng: np.random.Generator, n_people: int, today: datetime.date, rates: 
     # given name and his own others ("Matti Juhani", son of "Matti Kalevi").
     junior = child & (sex == "M") & (sex[head_index] == "M") & (member == first_child - head_index)
     junior &= rng.random(n) < rates["junior"]
-    own_names = first_names.copy()
+    own_names = first_names[junior]  # the juniors' own, before their father's replace them
     first_names[junior] = first_names[head_index[junior]]
     # Drawn from a spawned generator: the main stream (every other draw) stays as it was.
     named_after = junior & (np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0]).random(n)
                             < rates["junior_named_after"])
     first_names[named_after] = [f"{father.split()[0]} {' '.join(own.split()[1:]) or own.split()[0]}"
-                                for father, own in zip(first_names[named_after], own_names[named_after])]
+                                for father, own in zip(first_names[named_after], own_names[named_after[junior]])]
     last_name[junior] = last_name[head_index[junior]]
 
     partner = np.full(n, -1)
